@@ -1,0 +1,83 @@
+/**
+ * Every answer the middleware gives on its own behalf, with a stable code, the HTTP status it
+ * maps to and the RFC 9457 problem type. Messages of these errors are written for clients and
+ * are safe to expose; anything else (store failures, handler errors) is never echoed.
+ */
+
+/** Stable codes of the problems idem answers with. */
+export type ProblemCode =
+  | 'key_missing'
+  | 'key_invalid'
+  | 'key_reused'
+  | 'in_flight'
+  | 'store_unavailable'
+  | 'body_not_parsed';
+
+const TITLES: Record<ProblemCode, { status: number; title: string }> = {
+  key_missing: { status: 400, title: 'Idempotency key missing' },
+  key_invalid: { status: 400, title: 'Idempotency key invalid' },
+  key_reused: { status: 422, title: 'Idempotency key reused with a different request' },
+  in_flight: { status: 409, title: 'Request with this idempotency key is in progress' },
+  store_unavailable: { status: 503, title: 'Idempotency store unavailable' },
+  body_not_parsed: { status: 500, title: 'Request body was not parsed before idempotency' },
+};
+
+/** The problem `type` URI for a code: stable, documented in the README. */
+export function problemType(code: ProblemCode): string {
+  return `urn:idem:problem:${code}`;
+}
+
+/** An answer idem gives itself. `retryAfter` is in seconds. */
+export class IdempotencyError extends Error {
+  readonly code: ProblemCode;
+  readonly status: number;
+  readonly retryAfter: number | undefined;
+
+  constructor(code: ProblemCode, detail: string, options: { retryAfter?: number; cause?: unknown } = {}) {
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'IdempotencyError';
+    this.code = code;
+    this.status = TITLES[code].status;
+    this.retryAfter = options.retryAfter;
+  }
+
+  /** The RFC 9457 body. */
+  toProblem(): ProblemBody {
+    return {
+      type: problemType(this.code),
+      title: TITLES[this.code].title,
+      status: this.status,
+      detail: this.message,
+      code: this.code,
+    };
+  }
+}
+
+/** An RFC 9457 problem details object with idem's `code` extension. */
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ProblemCode;
+}
+
+/** Thrown at creation for a bad option; the message names the option. */
+export class IdempotencyConfigError extends TypeError {
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super(`idem: invalid option \`${option}\`: ${message}`);
+    this.name = 'IdempotencyConfigError';
+    this.option = option;
+  }
+}
+
+/** Wraps a failure of the store so logs and events say which operation failed. */
+export class StoreError extends Error {
+  readonly operation: string;
+  constructor(operation: string, cause: unknown) {
+    super(`idem: store ${operation} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'StoreError';
+    this.operation = operation;
+  }
+}

@@ -1,0 +1,62 @@
+import { EventEmitter } from 'node:events';
+
+/** Payloads of the events an idempotency middleware emits. Times are in milliseconds. */
+export interface IdempotencyEventMap {
+  /** A completed record was replayed. `ageMs`: how old the stored response is. */
+  replay: { key: string; status: number; ageMs: number; durationMs: number };
+  /** The handler ran. `outcome` says what became of its response. */
+  execute: {
+    key: string;
+    status: number | undefined;
+    outcome: 'stored' | 'not_cacheable' | 'too_large' | 'failed' | 'fenced' | 'store_error';
+    durationMs: number;
+  };
+  /** A duplicate was answered 409 because the key was in flight (after `waitedMs` of waiting). */
+  conflict: { key: string; waitedMs: number };
+  /** The key was reused with a different request: 422. */
+  mismatch: { key: string };
+  /** The store failed; `failOpen` tells whether the request ran unprotected. */
+  storeError: { operation: string; error: unknown; failOpen: boolean; durationMs: number };
+  /** Our lease lapsed or was taken while the handler ran; its result will not be stored. */
+  leaseLost: { key: string; heldMs: number };
+}
+
+type Listener<K extends keyof IdempotencyEventMap> = (event: IdempotencyEventMap[K]) => void;
+
+/**
+ * A typed event emitter. Listener errors are caught and never reach the request.
+ *
+ * @example
+ * const mw = idempotent();
+ * mw.events.on('replay', ({ key, ageMs }) => metrics.replays.inc());
+ */
+export class IdempotencyEvents {
+  readonly #emitter = new EventEmitter();
+
+  on<K extends keyof IdempotencyEventMap>(event: K, listener: Listener<K>): this {
+    this.#emitter.on(event, listener);
+    return this;
+  }
+
+  off<K extends keyof IdempotencyEventMap>(event: K, listener: Listener<K>): this {
+    this.#emitter.off(event, listener);
+    return this;
+  }
+
+  once<K extends keyof IdempotencyEventMap>(event: K, listener: Listener<K>): this {
+    this.#emitter.once(event, listener);
+    return this;
+  }
+
+  /** @internal */
+  emit<K extends keyof IdempotencyEventMap>(event: K, payload: IdempotencyEventMap[K]): void {
+    if (this.#emitter.listenerCount(event) === 0) return;
+    for (const listener of this.#emitter.listeners(event) as Listener<K>[]) {
+      try {
+        listener(payload);
+      } catch {
+        // An observer's bug must not turn a stored response into a 500.
+      }
+    }
+  }
+}

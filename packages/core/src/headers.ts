@@ -1,0 +1,61 @@
+import type { HeaderBag } from './types.js';
+
+/** Response headers that describe the representation and are replayed as they were. */
+const REPLAYED = new Set([
+  'content-type',
+  'content-encoding',
+  'content-language',
+  'content-location',
+  'content-disposition',
+  'location',
+  'etag',
+  'last-modified',
+  'cache-control',
+  'expires',
+  'vary',
+  'link',
+  'retry-after',
+]);
+
+/**
+ * Custom `x-*` headers are replayed too, except those that describe the connection or the
+ * moment rather than the result.
+ */
+const NEVER = new Set(['x-powered-by', 'x-response-time', 'x-request-id']);
+
+/** The header that marks a replay. */
+export const REPLAYED_HEADER = 'Idempotent-Replayed';
+
+/**
+ * Whether a response header is kept and replayed. Never set-cookie (a session is not a result),
+ * date, content-length, transfer-encoding, connection or any other hop-by-hop header.
+ */
+export function isReplayableHeader(name: string): boolean {
+  if (REPLAYED.has(name)) return true;
+  return name.startsWith('x-') && !NEVER.has(name);
+}
+
+/** The replayable subset of captured response headers, values as strings. */
+export function replayableHeaders(headers: HeaderBag): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [rawName, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const name = rawName.toLowerCase();
+    if (!isReplayableHeader(name)) continue;
+    out[name] = Array.isArray(value) ? value.map(String) : String(value);
+  }
+  return out;
+}
+
+/**
+ * Adds `Idempotent-Replayed` to `Access-Control-Expose-Headers` when the response is a CORS
+ * response, so browser clients can read it. Returns the new value, or undefined when unchanged.
+ */
+export function exposeReplayedHeader(allowOrigin: unknown, exposeHeaders: unknown): string | undefined {
+  if (allowOrigin === undefined || allowOrigin === null) return undefined;
+  const current = exposeHeaders === undefined || exposeHeaders === null ? '' : String(exposeHeaders);
+  if (current.trim() === '*') return undefined;
+  const listed = current.split(',').map((h) => h.trim().toLowerCase());
+  if (listed.includes(REPLAYED_HEADER.toLowerCase())) return undefined;
+  return current.trim() === '' ? REPLAYED_HEADER : `${current}, ${REPLAYED_HEADER}`;
+}

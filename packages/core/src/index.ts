@@ -1,0 +1,14 @@
+export { createIdempotency, problemResponse } from './engine.js';
+export type { Decision, Execution, Idempotency, OutgoingResponse } from './engine.js';
+export { IdempotencyConfigError, IdempotencyError, StoreError, problemType } from './errors.js';
+export type { ProblemBody, ProblemCode } from './errors.js';
+export { IdempotencyEvents } from './events.js';
+export type { IdempotencyEventMap } from './events.js';
+export { defaultFingerprint } from './fingerprint.js';
+export { REPLAYED_HEADER, exposeReplayedHeader, isReplayableHeader, replayableHeaders } from './headers.js';
+export { MAX_KEY_LENGTH, parseKeyHeader, sha256, storageKey } from './key.js';
+export { memoryStore } from './memory-store.js';
+export type { MemoryStoreOptions } from './memory-store.js';
+export { defaultCacheable, resolveOptions, toMs } from './options.js';
+export type { ResolvedOptions } from './options.js';
+export type * from './types.js';

@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { ClaimResult, CompletedRecord, IdempotencyRecord, IdempotencyStore, Lease, StoredResponse } from './types.js';
+
+/** Options of {@link memoryStore}. */
+export interface MemoryStoreOptions {
+  /** Most completed records kept; the least recently used go first. @default 10_000 */
+  maxEntries?: number;
+  /** Clock in epoch ms, for tests that move time. @default Date.now */
+  clock?: () => number;
+}
+
+interface Lock {
+  token: string;
+  fingerprint: string | null;
+  startedAt: number;
+  expiresAt: number;
+}
+
+interface Entry {
+  record: CompletedRecord;
+  expiresAt: number;
+}
+
+/**
+ * The embedded store: exact within one process, bounded, TTL-correct. Completed records live in
+ * an LRU bounded by `maxEntries`; in-flight leases live apart from it so that memory pressure can
+ * never evict a running request's lock and let a duplicate through.
+ *
+ * @example
+ * app.use(idempotent({ store: memoryStore({ maxEntries: 50_000 }) }));
+ */
+export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore & { readonly size: number } {
+  const maxEntries = options.maxEntries ?? 10_000;
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
+    throw new TypeError(`idem: invalid option \`maxEntries\`: expected a positive integer, got ${String(options.maxEntries)}`);
+  }
+  const now = options.clock ?? Date.now;
+  const records = new LRUCache<string, Entry>({ max: maxEntries });
+  const locks = new Map<string, Lock>();
+  const waiters = new Map<string, Set<() => void>>();
+
+  function completed(key: string): CompletedRecord | undefined {
+    const entry = records.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= now()) {
+      records.delete(key);
+      return undefined;
+    }
+    return entry.record;
+  }
+
+  function liveLock(key: string): Lock | undefined {
+    const lock = locks.get(key);
+    if (lock === undefined) return undefined;
+    if (lock.expiresAt <= now()) {
+      locks.delete(key);
+      wake(key);
+      return undefined;
+    }
+    return lock;
+  }
+
+  function wake(key: string): void {
+    const set = waiters.get(key);
+    if (set === undefined) return;
+    waiters.delete(key);
+    for (const resolve of set) resolve();
+  }
+
+  function owns(lease: Lease): Lock | undefined {
+    const lock = liveLock(lease.key);
+    return lock !== undefined && lock.token === lease.token ? lock : undefined;
+  }
+
+  return {
+    name: 'memory',
+
+    get size() {
+      return records.size;
+    },
+
+    async get(key): Promise<IdempotencyRecord | undefined> {
+      const record = completed(key);
+      if (record !== undefined) return record;
+      const lock = liveLock(key);
+      return lock && { state: 'in_flight', fingerprint: lock.fingerprint, startedAt: lock.startedAt };
+    },
+
+    async claim(key, { fingerprint, lockTtl }): Promise<ClaimResult> {
+      const record = completed(key);
+      if (record !== undefined) return { acquired: false, record };
+      const lock = liveLock(key);
+      if (lock !== undefined) {
+        return { acquired: false, record: { state: 'in_flight', fingerprint: lock.fingerprint, startedAt: lock.startedAt } };
+      }
+      const startedAt = now();
+      const token = randomUUID();
+      locks.set(key, { token, fingerprint, startedAt, expiresAt: startedAt + lockTtl });
+      return { acquired: true, lease: { key, token } };
+    },
+
+    async extend(lease, lockTtl) {
+      const lock = owns(lease);
+      if (lock === undefined) return false;
+      lock.expiresAt = now() + lockTtl;
+      return true;
+    },
+
+    async complete(lease, response: StoredResponse, { fingerprint, ttl }) {
+      if (owns(lease) === undefined) return false;
+      const completedAt = now();
+      records.set(lease.key, { record: { state: 'completed', fingerprint, completedAt, response }, expiresAt: completedAt + ttl });
+      locks.delete(lease.key);
+      wake(lease.key);
+      return true;
+    },
+
+    async release(lease) {
+      if (owns(lease) === undefined) return;
+      locks.delete(lease.key);
+      wake(lease.key);
+    },
+
+    waitFor(key, timeoutMs) {
+      const lock = liveLock(key);
+      if (lock === undefined) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        let set = waiters.get(key);
+        if (set === undefined) waiters.set(key, (set = new Set()));
+        // A lock that expires without being released wakes nobody by itself: cap the wait at its expiry.
+        const timer = setTimeout(done, Math.max(1, Math.min(timeoutMs, lock.expiresAt - now())));
+        function done(): void {
+          clearTimeout(timer);
+          set?.delete(done);
+          resolve();
+        }
+        set.add(done);
+      });
+    },
+
+    async delete(key) {
+      const hadRecord = records.delete(key);
+      const hadLock = locks.delete(key);
+      const had = hadRecord || hadLock;
+      wake(key);
+      return had;
+    },
+
+    async close() {
+      for (const key of [...waiters.keys()]) wake(key);
+      records.clear();
+      locks.clear();
+    },
+  };
+}

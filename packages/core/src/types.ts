@@ -1,0 +1,175 @@
+/**
+ * The contract of idem in one place: the neutral request an adapter hands the engine, the
+ * response it captures, the record a store keeps, the store interface and the options.
+ * Nothing here knows Express, Koa or Redis.
+ */
+
+/** A duration: milliseconds, or a string such as `'500ms'`, `'30s'`, `'24h'`, `'7d'`. */
+export type Duration = number | string;
+
+/** Header values as Node exposes them; names are lower-case. */
+export type HeaderBag = Record<string, string | string[] | number | undefined>;
+
+/**
+ * A request as the engine sees it. Adapters translate their framework's request into this.
+ * @typeParam Native the framework's own request (Express `req`, Koa `ctx`), handed to user functions.
+ */
+export interface NeutralRequest<Native = unknown> {
+  /** Upper-case HTTP method. */
+  method: string;
+  /** Path without the query string, e.g. `/orders/1`. */
+  path: string;
+  /** The raw query string without `?` (empty when none); fingerprints use it verbatim. */
+  search: string;
+  /** The route pattern when the framework knows it (`/orders/:id`), else undefined. */
+  route?: string | undefined;
+  /** Request headers with lower-case names. */
+  headers: HeaderBag;
+  /** Every value the client sent for a header, in order (a header may appear several times). */
+  headerValues(name: string): string[];
+  /** The parsed body, when a body parser ran. */
+  body: unknown;
+  /** False when the request carries a body that no parser has read. */
+  bodyParsed: boolean;
+  /** Parsed query object (for derived keys). */
+  query: unknown;
+  /** Route params (for derived keys). */
+  params: unknown;
+  /** The framework's request, given to `key`, `scope` and `fingerprint` functions. */
+  native: Native;
+}
+
+/** The response a handler produced, as the adapter captured it. */
+export interface CapturedResponse {
+  status: number;
+  /** Response headers at the time the response ended (lower-case names). */
+  headers: HeaderBag;
+  /** The exact body bytes, or `null` when they were not captured (over `maxBodyBytes`, or a stream). */
+  body: Uint8Array | null;
+}
+
+/** A response as it is kept and replayed: exact status, allowed headers, exact bytes. */
+export interface StoredResponse {
+  status: number;
+  /** Only the replayable headers (see {@link isReplayableHeader}); lower-case names. */
+  headers: Record<string, string | string[]>;
+  body: Uint8Array;
+}
+
+/** A record whose handler is still running somewhere. */
+export interface InFlightRecord {
+  state: 'in_flight';
+  fingerprint: string | null;
+  /** Epoch ms when the handler started. */
+  startedAt: number;
+}
+
+/** A record whose handler finished with a storable response. */
+export interface CompletedRecord {
+  state: 'completed';
+  fingerprint: string | null;
+  /** Epoch ms when the response was stored. */
+  completedAt: number;
+  response: StoredResponse;
+}
+
+export type IdempotencyRecord = InFlightRecord | CompletedRecord;
+
+/** Proof of ownership of an in-flight key. `token` is the fencing token. */
+export interface Lease {
+  readonly key: string;
+  readonly token: string;
+}
+
+/** The answer to a claim: we own the key, or somebody else's record stands. */
+export type ClaimResult =
+  | { acquired: true; lease: Lease }
+  /** `record` is undefined when the key is locked but its record is not visible yet. */
+  | { acquired: false; record: IdempotencyRecord | undefined };
+
+/**
+ * A store keeps idempotency records. Every method may throw when the backing service fails; the
+ * engine turns such throws into `store_unavailable` (503) or, with `onStoreError: 'fail-open'`, into
+ * an unprotected run. Contention is never an error: it is `{ acquired: false }`.
+ *
+ * All keys are already hashed by the engine; stores may prefix them but must not parse them.
+ */
+export interface IdempotencyStore {
+  /** A short name for logs and events (`'memory'`, `'redis'`). */
+  readonly name: string;
+  /** The record for `key`, or undefined. One round trip. */
+  get(key: string): Promise<IdempotencyRecord | undefined>;
+  /**
+   * Atomically claims `key` for one execution: succeeds only when there is neither a completed
+   * record nor a live lease. The in-flight record carries `fingerprint` so that a mismatching
+   * duplicate gets 422 even while the first is running.
+   */
+  claim(key: string, options: { fingerprint: string | null; lockTtl: number }): Promise<ClaimResult>;
+  /** Extends the lease by `lockTtl` from now. False when the lease was lost (expired or taken). */
+  extend(lease: Lease, lockTtl: number): Promise<boolean>;
+  /**
+   * Stores the completed record and releases the lease, only while `lease` still owns the key
+   * (fencing). False, and nothing written, when it does not.
+   */
+  complete(lease: Lease, response: StoredResponse, options: { fingerprint: string | null; ttl: number }): Promise<boolean>;
+  /** Drops the lease and the in-flight record without storing anything, so a retry runs again. */
+  release(lease: Lease): Promise<void>;
+  /**
+   * Resolves when `key` stops being in flight (completed, released or expired), or after `timeoutMs`.
+   * Must not miss a change that happens after the call begins. Never rejects for a timeout.
+   */
+  waitFor(key: string, timeoutMs: number): Promise<void>;
+  /** Removes whatever is kept for `key`. True when something was there. */
+  delete(key: string): Promise<boolean>;
+  /** Frees timers and connections the store opened itself (never the user's client). */
+  close?(): Promise<void>;
+}
+
+/** The subset of a pino logger idem uses. Any pino logger fits. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Selects request data: dot paths into `{ body, query, params, headers }`, or a function of the native request. */
+export type Selector<Native> = readonly string[] | ((req: Native) => unknown);
+
+/** Options of `idempotent()`; see the README for the semantics of each. */
+export interface IdempotencyOptions<Native = unknown> {
+  /** Where records live. @default memoryStore() */
+  store?: IdempotencyStore;
+  /** Request header carrying the client's key, or `false` for none. @default 'Idempotency-Key' */
+  header?: string | false;
+  /** A request without a key is answered 400 instead of passing through. @default false */
+  required?: boolean;
+  /**
+   * Derive the key from the request instead of the header: dot paths such as
+   * `'body.metadata.meeting_id'`, or a function. A request whose selected values are all
+   * missing has no key.
+   */
+  key?: Selector<Native>;
+  /** Tenant or principal the key belongs to. @default method + route */
+  scope?: (req: Native) => unknown;
+  /** What must match for a key to be reused. @default method + path + query + canonical body */
+  fingerprint?: false | Selector<Native>;
+  /** Methods that are protected; others pass through. @default ['POST', 'PATCH'] */
+  methods?: readonly string[];
+  /** How long a completed response is kept. @default '24h' */
+  ttl?: Duration;
+  /** The in-flight lease, renewed every lockTtl/3 while the handler runs. @default '30s' */
+  lockTtl?: Duration;
+  /** What a duplicate gets while the first is in flight. @default 'reject' */
+  concurrent?: 'reject' | 'wait';
+  /** With `concurrent: 'wait'`, the longest a duplicate waits before 409. @default '60s' */
+  waitTimeout?: Duration;
+  /** Which statuses are stored. @default status < 500 and not 408, 409, 425, 429 */
+  cacheable?: (status: number) => boolean;
+  /** Largest body stored; larger responses are sent but not kept. @default 1 MiB */
+  maxBodyBytes?: number;
+  /** What to do when the store fails. @default 'fail-closed' */
+  onStoreError?: 'fail-closed' | 'fail-open';
+  /** A pino logger (or anything with its methods). @default silent */
+  logger?: Logger;
+}

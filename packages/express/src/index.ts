@@ -1,0 +1,96 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createIdempotency, exposeReplayedHeader, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
+import { captureResponse } from './capture.js';
+
+/** The parts of an Express request idem reads (Express 4 and 5 both fit). */
+export interface ExpressRequest extends IncomingMessage {
+  originalUrl?: string;
+  baseUrl?: string;
+  body?: unknown;
+  query?: unknown;
+  params?: unknown;
+  route?: { path?: unknown };
+}
+
+/** Express middleware with the engine's typed events attached. */
+export interface IdempotentMiddleware {
+  (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void;
+  /** Typed events: `replay`, `execute`, `conflict`, `mismatch`, `storeError`, `leaseLost`. */
+  readonly events: IdempotencyEvents;
+}
+
+/** Options of the Express `idempotent()`; functions receive the Express request. */
+export type ExpressIdempotencyOptions<Req extends ExpressRequest = ExpressRequest> = IdempotencyOptions<Req>;
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+function isParsed(req: ExpressRequest): boolean {
+  if (!hasBody(req)) return true;
+  // body-parser marks what it read with `_body`; Express 4's parsers also leave `{}` behind for
+  // content types they skipped, which is not a parsed body.
+  if ((req as { _body?: unknown })._body === true) return true;
+  const body = req.body;
+  if (body === undefined) return false;
+  return !(body !== null && typeof body === 'object' && Object.getPrototypeOf(body) === Object.prototype && Object.keys(body).length === 0);
+}
+
+function toNeutral<Req extends ExpressRequest>(req: Req): NeutralRequest<Req> {
+  const url = req.originalUrl ?? req.url ?? '/';
+  const q = url.indexOf('?');
+  const routePath = req.route?.path;
+  return {
+    method: (req.method ?? 'GET').toUpperCase(),
+    path: q < 0 ? url : url.slice(0, q),
+    search: q < 0 ? '' : url.slice(q + 1),
+    route: typeof routePath === 'string' ? `${req.baseUrl ?? ''}${routePath}` : undefined,
+    headers: req.headers,
+    headerValues: (name) => req.headersDistinct[name] ?? [],
+    body: req.body,
+    bodyParsed: isParsed(req),
+    query: req.query,
+    params: req.params,
+    native: req,
+  };
+}
+
+function send(res: ServerResponse, response: OutgoingResponse): void {
+  res.statusCode = response.status;
+  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
+  if (response.replayed) {
+    const expose = exposeReplayedHeader(res.getHeader('access-control-allow-origin'), res.getHeader('access-control-expose-headers'));
+    if (expose !== undefined) res.setHeader('access-control-expose-headers', expose);
+  }
+  res.end(response.body);
+}
+
+/**
+ * Makes Express routes safe to retry: the handler runs once per idempotency key and every
+ * duplicate gets the same response, replayed byte for byte with `Idempotent-Replayed: true`.
+ * Mount it after the body parser. Options are validated here; a bad one throws.
+ *
+ * @example
+ * app.use(express.json());
+ * app.use(idempotent({ required: true }));
+ * app.post('/orders', (req, res) => res.status(201).json(createOrder(req.body)));
+ */
+export function idempotent<Req extends ExpressRequest = ExpressRequest>(options: ExpressIdempotencyOptions<Req> = {}): IdempotentMiddleware {
+  const engine = createIdempotency<Req>(options);
+  const { maxBodyBytes } = engine.options;
+
+  function idempotentMiddleware(req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void {
+    engine.handle(toNeutral(req as Req)).then((decision) => {
+      if (decision.action === 'pass') return next();
+      if (decision.action === 'respond') return send(res, decision.response);
+      captureResponse(res, decision.execution, maxBodyBytes);
+      next();
+    }, next);
+  }
+
+  return Object.assign(idempotentMiddleware, { events: engine.events });
+}
+
+export type { IdempotencyOptions, IdempotencyStore } from '@idem/core';
+export { memoryStore } from '@idem/core';
