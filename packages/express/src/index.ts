@@ -28,13 +28,9 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 function isParsed(req: ExpressRequest): boolean {
-  if (!hasBody(req)) return true;
-  // body-parser marks what it read with `_body`; Express 4's parsers also leave `{}` behind for
-  // content types they skipped, which is not a parsed body.
-  if ((req as { _body?: unknown })._body === true) return true;
-  const body = req.body;
-  if (body === undefined) return false;
-  return !(body !== null && typeof body === 'object' && Object.getPrototypeOf(body) === Object.prototype && Object.keys(body).length === 0);
+  // A parser that read the body consumed the stream (body-parser 2 checks exactly this) or left
+  // `req.body` behind; neither is true when no parser ran.
+  return !hasBody(req) || req.readableEnded || req.body !== undefined;
 }
 
 function toNeutral<Req extends ExpressRequest>(req: Req): NeutralRequest<Req> {
