@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createIdempotency, exposeReplayedHeader, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
+import { createIdempotency, exposeReplayedHeader, hasRequestBody, splitUrl, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
 import { captureResponse } from './capture.js';
 
 /** The parts of an Express request idem reads (Express 4 and 5 both fit). */
@@ -22,25 +22,19 @@ export interface IdempotentMiddleware {
 /** Options of the Express `idempotent()`; functions receive the Express request. */
 export type ExpressIdempotencyOptions<Req extends ExpressRequest = ExpressRequest> = IdempotencyOptions<Req>;
 
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
 function isParsed(req: ExpressRequest): boolean {
   // A parser that read the body consumed the stream (body-parser 2 checks exactly this) or left
   // `req.body` behind; neither is true when no parser ran.
-  return !hasBody(req) || req.readableEnded || req.body !== undefined;
+  return !hasRequestBody(req.headers) || req.readableEnded || req.body !== undefined;
 }
 
 function toNeutral<Req extends ExpressRequest>(req: Req): NeutralRequest<Req> {
-  const url = req.originalUrl ?? req.url ?? '/';
-  const q = url.indexOf('?');
+  const { path, search } = splitUrl(req.originalUrl ?? req.url ?? '/');
   const routePath = req.route?.path;
   return {
     method: (req.method ?? 'GET').toUpperCase(),
-    path: q < 0 ? url : url.slice(0, q),
-    search: q < 0 ? '' : url.slice(q + 1),
+    path,
+    search,
     route: typeof routePath === 'string' ? `${req.baseUrl ?? ''}${routePath}` : undefined,
     headers: req.headers,
     headerValues: (name) => req.headersDistinct[name] ?? [],

@@ -1,0 +1,94 @@
+import { Readable } from 'node:stream';
+import type { CapturedResponse } from '@idem/core';
+import type { KoaContext } from './types.js';
+
+function isNodeStream(body: unknown): body is Readable {
+  return body !== null && typeof body === 'object' && typeof (body as Readable).pipe === 'function';
+}
+
+/** Koa 3 also accepts web bodies; read them as Node streams. */
+function asStream(body: unknown): Readable | undefined {
+  if (isNodeStream(body)) return body;
+  if (typeof Blob !== 'undefined' && body instanceof Blob) return Readable.fromWeb(body.stream() as never);
+  if (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) return Readable.fromWeb(body as never);
+  if (typeof Response !== 'undefined' && body instanceof Response) return body.body ? Readable.fromWeb(body.body as never) : Readable.from([]);
+  return undefined;
+}
+
+/**
+ * Reads a stream body up to `maxBytes`. Within the cap the whole body comes back as bytes; past
+ * it, a stream that replays what was read and then continues the source, so the live response
+ * is never broken, only not stored.
+ */
+async function bufferStream(source: Readable, maxBytes: number): Promise<{ bytes: Buffer } | { stream: Readable }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const iterator = source[Symbol.asyncIterator]();
+  for (;;) {
+    const { value, done } = await iterator.next();
+    if (done) return { bytes: Buffer.concat(chunks, size) };
+    const chunk = Buffer.isBuffer(value) ? value : Buffer.from(value as string);
+    chunks.push(chunk);
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      async function* rest(): AsyncGenerator<Buffer> {
+        yield* chunks;
+        for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value as Buffer;
+      }
+      return { stream: Readable.from(rest(), { objectMode: false }) };
+    }
+  }
+}
+
+/**
+ * Turns whatever the handler left in `ctx.body` into the exact bytes Koa will send, sets
+ * `ctx.body` to those bytes (so what is stored is what goes out), and returns the capture.
+ * Mirrors Koa's own `respond()`: JSON is `JSON.stringify`, a missing body is the status message.
+ */
+export async function captureBody(ctx: KoaContext, maxBodyBytes: number): Promise<CapturedResponse> {
+  const status = ctx.status;
+  const body: unknown = ctx.body;
+  let bytes: Buffer | null;
+  if (ctx.respond === false) {
+    bytes = null; // the handler wrote to ctx.res itself: nothing to capture
+  } else if (EMPTY_STATUS.has(status)) {
+    bytes = Buffer.alloc(0);
+  } else if (body === null || body === undefined) {
+    if ((ctx.response as { _explicitNullBody?: boolean })._explicitNullBody) {
+      bytes = Buffer.alloc(0);
+    } else {
+      bytes = Buffer.from(ctx.message || String(status));
+      setBody(ctx, bytes, status);
+      ctx.type = 'text';
+    }
+  } else if (Buffer.isBuffer(body)) {
+    bytes = body;
+  } else if (typeof body === 'string') {
+    bytes = Buffer.from(body);
+    setBody(ctx, bytes, status);
+  } else {
+    const stream = asStream(body);
+    if (stream !== undefined) {
+      const read = await bufferStream(stream, maxBodyBytes);
+      if ('bytes' in read) {
+        bytes = read.bytes;
+        setBody(ctx, bytes, status);
+      } else {
+        bytes = null;
+        setBody(ctx, read.stream, status);
+      }
+    } else {
+      bytes = Buffer.from(JSON.stringify(body));
+      setBody(ctx, bytes, status);
+    }
+  }
+  return { status: ctx.status, headers: ctx.response.headers, body: bytes !== null && bytes.byteLength > maxBodyBytes ? null : bytes };
+}
+
+const EMPTY_STATUS = new Set([204, 205, 304]);
+
+// Assigning ctx.body may reset a status Koa considers implicit; keep the handler's.
+function setBody(ctx: KoaContext, body: Buffer | Readable, status: number): void {
+  ctx.body = body;
+  if (ctx.status !== status) ctx.status = status;
+}

@@ -1,0 +1,87 @@
+import { createIdempotency, exposeReplayedHeader, hasRequestBody, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
+import { captureBody } from './capture.js';
+import type { KoaContext } from './types.js';
+
+export type { KoaContext } from './types.js';
+
+/** Koa middleware with the engine's typed events attached. */
+export interface IdempotentMiddleware {
+  (ctx: KoaContext, next: () => Promise<unknown>): Promise<void>;
+  /** Typed events: `replay`, `execute`, `conflict`, `mismatch`, `storeError`, `leaseLost`. */
+  readonly events: IdempotencyEvents;
+}
+
+/** Options of the Koa `idempotent()`; functions receive the Koa context. */
+export type KoaIdempotencyOptions<Ctx extends KoaContext = KoaContext> = IdempotencyOptions<Ctx>;
+
+function toNeutral<Ctx extends KoaContext>(ctx: Ctx): NeutralRequest<Ctx> {
+  const body = ctx.request.body;
+  return {
+    method: ctx.method.toUpperCase(),
+    path: ctx.path,
+    search: ctx.querystring,
+    // @koa/router records the matched pattern when idempotent() is route middleware.
+    route: typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : undefined,
+    headers: ctx.headers,
+    headerValues: (name) => ctx.req.headersDistinct[name] ?? [],
+    body,
+    // A parser that read the body consumed the request stream or left ctx.request.body.
+    bodyParsed: !hasRequestBody(ctx.headers) || ctx.req.readableEnded || body !== undefined,
+    query: ctx.query,
+    params: ctx.params,
+    native: ctx,
+  };
+}
+
+function send(ctx: KoaContext, response: OutgoingResponse): void {
+  ctx.status = response.status;
+  for (const [name, value] of Object.entries(response.headers)) ctx.set(name, value);
+  ctx.body = Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength);
+  ctx.status = response.status;
+  // Koa types a Buffer body as application/octet-stream; a response stored without a type has none.
+  if (response.headers['content-type'] === undefined) ctx.remove('Content-Type');
+  if (response.replayed) {
+    const expose = exposeReplayedHeader(ctx.response.get('access-control-allow-origin') || undefined, ctx.response.get('access-control-expose-headers') || undefined);
+    if (expose !== undefined) ctx.set('Access-Control-Expose-Headers', expose);
+  }
+}
+
+/**
+ * Makes Koa routes safe to retry: the handler runs once per idempotency key and every duplicate
+ * gets the same response, replayed byte for byte with `Idempotent-Replayed: true`. Mount it
+ * after the body parser. Options are validated here; a bad one throws.
+ *
+ * @example
+ * app.use(bodyParser());
+ * app.use(idempotent({ required: true }));
+ * router.post('/payments', async (ctx) => { ctx.status = 201; ctx.body = await charge(ctx.request.body); });
+ */
+export function idempotent<Ctx extends KoaContext = KoaContext>(options: KoaIdempotencyOptions<Ctx> = {}): IdempotentMiddleware {
+  const engine = createIdempotency<Ctx>(options);
+  const { maxBodyBytes } = engine.options;
+
+  async function idempotentMiddleware(ctx: KoaContext, next: () => Promise<unknown>): Promise<void> {
+    const decision = await engine.handle(toNeutral(ctx as Ctx));
+    if (decision.action === 'pass') {
+      await next();
+      return;
+    }
+    if (decision.action === 'respond') return send(ctx, decision.response);
+    const { execution } = decision;
+    try {
+      await next();
+      // Koa sends the response only after every middleware returned: storing here is storing
+      // before the flush.
+      await execution.finish(await captureBody(ctx, maxBodyBytes));
+    } catch (error) {
+      // Release the key, then let Koa's error handling (or the app's) answer as it would.
+      await execution.abort(error);
+      throw error;
+    }
+  }
+
+  return Object.assign(idempotentMiddleware, { events: engine.events });
+}
+
+export type { IdempotencyOptions, IdempotencyStore } from '@idem/core';
+export { memoryStore } from '@idem/core';

@@ -1,0 +1,108 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import bodyParser from '@koa/bodyparser';
+import Router from '@koa/router';
+import type Koa from 'koa';
+import { idempotent } from '@idem/koa';
+import { Probe, type AdapterUnderTest, type ScenarioApp, type ScenarioAppOptions } from './scenario.js';
+
+/** The scenario app on a given Koa (2 or 3), with @koa/router. */
+export function koaAdapter(name: string, KoaClass: typeof Koa): AdapterUnderTest {
+  return {
+    name,
+    async start(options: ScenarioAppOptions): Promise<ScenarioApp> {
+      const probe = new Probe();
+      const app = new KoaClass();
+      app.silent = true;
+      app.use(async (ctx, next) => {
+        probe.arrived();
+        if (ctx.get('origin')) ctx.set('Access-Control-Allow-Origin', ctx.get('origin'));
+        await next();
+      });
+      const mw = idempotent(options.idempotency as never);
+      if (options.parserAfter) {
+        app.use(mw);
+        app.use(bodyParser());
+      } else {
+        app.use(bodyParser());
+        app.use(mw);
+      }
+      const router = new Router();
+      router.post('/orders', (ctx) => {
+        const n = probe.ran('orders');
+        ctx.cookies.set('session', `s${n}`);
+        ctx.set('X-Order-Trace', `trace-${n}`);
+        ctx.set('Location', `/orders/${n}`);
+        ctx.status = 201;
+        ctx.body = { id: `ord_${n}`, n, body: ctx.request.body };
+      });
+      router.post('/empty', (ctx) => {
+        const n = probe.ran('empty');
+        ctx.set('Location', `/things/${n}`);
+        ctx.status = 201;
+        ctx.body = '';
+      });
+      router.post('/buffer', (ctx) => {
+        probe.ran('buffer');
+        ctx.type = 'application/octet-stream';
+        ctx.body = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+      });
+      router.post('/chunked', (ctx) => {
+        const n = probe.ran('chunked');
+        ctx.type = 'text/plain; charset=utf-8';
+        ctx.body = Readable.from(['first,', Buffer.from('second,'), `third-${n}`]);
+      });
+      router.post('/fail', (ctx) => {
+        const n = probe.ran('fail');
+        ctx.status = 500;
+        ctx.body = { error: 'boom', n };
+      });
+      router.post('/throw', () => {
+        probe.ran('throw');
+        throw new Error('handler exploded');
+      });
+      router.post('/slow', async (ctx) => {
+        const n = probe.ran('slow');
+        await probe.gate.wait();
+        ctx.body = { n, body: ctx.request.body };
+      });
+      router.post('/flaky', (ctx) => {
+        const n = probe.ran('flaky');
+        if (n === 1) ctx.throw(500, 'first run fails');
+        ctx.body = { n };
+      });
+      router.post('/echo', (ctx) => {
+        const n = probe.ran('echo');
+        ctx.body = { n, body: ctx.request.body };
+      });
+      router.post('/status/:code', (ctx) => {
+        const n = probe.ran(`status-${ctx.params.code}`);
+        ctx.status = Number(ctx.params.code);
+        ctx.body = { n };
+      });
+      router.post('/big', (ctx) => {
+        const n = probe.ran('big');
+        const text = String(n % 10).repeat(Number(ctx.query.size));
+        ctx.type = 'text/plain';
+        // A stream, so the cap is exercised on streamed bodies too.
+        ctx.body = Readable.from(text.match(/.{1,700}/gs) ?? []);
+      });
+      app.use(router.routes());
+      const server = createServer(app.callback());
+      server.listen(0, '127.0.0.1');
+      await new Promise<void>((resolve) => server.once('listening', resolve));
+      const { port } = server.address() as AddressInfo;
+      return {
+        server,
+        url: `http://127.0.0.1:${port}`,
+        probe,
+        events: mw.events,
+        close: () => new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+      };
+    },
+  };
+}
