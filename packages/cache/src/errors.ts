@@ -1,0 +1,61 @@
+/**
+ * Every error @idem/cache raises itself, each with a stable `code`. Loader errors are never
+ * wrapped: a caller gets back exactly what its loader threw.
+ */
+
+/** Stable codes of the errors the cache raises. */
+export type CacheErrorCode =
+  /** `hardTimeout` passed with no stale value to serve. */
+  | 'cache_hard_timeout'
+  /** A Redis call did not answer within `redisTimeout`. */
+  | 'cache_l2_timeout'
+  /** A Redis call failed, or the connection is not ready. */
+  | 'cache_l2_unavailable'
+  /** The circuit breaker is open: Redis is not called until the cooldown passes. */
+  | 'cache_breaker_open'
+  /** A stored value could not be serialized or deserialized. */
+  | 'cache_serialization'
+  /** The cache was used after `close()`. */
+  | 'cache_closed';
+
+/**
+ * An error raised by the cache. `operation` names the Redis operation for L2 errors and `key`
+ * the cache key where one applies.
+ *
+ * @example
+ * try { await cache.getOrSet('k', load, { hardTimeout: '2s' }) }
+ * catch (error) { if (error instanceof CacheError && error.code === 'cache_hard_timeout') … }
+ */
+export class CacheError extends Error {
+  /** Stable, documented code. */
+  readonly code: CacheErrorCode;
+  /** The cache key concerned, if any. */
+  readonly key: string | undefined;
+  /** The Redis operation concerned, for L2 errors. */
+  readonly operation: string | undefined;
+
+  constructor(code: CacheErrorCode, message: string, context: { key?: string; operation?: string; cause?: unknown } = {}) {
+    super(`idem cache: ${message}`, context.cause === undefined ? undefined : { cause: context.cause });
+    this.name = 'CacheError';
+    this.code = code;
+    this.key = context.key;
+    this.operation = context.operation;
+  }
+}
+
+/**
+ * Thrown by `createCache()` (and by a call given bad per-call options) for an invalid option.
+ * It is a `TypeError` and its message names the option.
+ */
+export class CacheConfigError extends TypeError {
+  /** Always `'cache_config'`. */
+  readonly code = 'cache_config' as const;
+  /** The option at fault, as a dotted path (`'l1.maxEntries'`). */
+  readonly option: string;
+
+  constructor(option: string, message: string) {
+    super(`idem cache: invalid option \`${option}\`: ${message}`);
+    this.name = 'CacheConfigError';
+    this.option = option;
+  }
+}

@@ -1,0 +1,175 @@
+import { toMs } from '@idem/core';
+import type { Redis } from 'ioredis';
+import { CacheConfigError } from './errors.js';
+import { jsonSerializer } from './serializer.js';
+import type { CacheOptions, Duration, GetOrSetOptions, Logger, Serializer, SetOptions } from './types.js';
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** The defaults, declared once. */
+export const defaults = {
+  maxEntries: 10_000,
+  ttl: '1m',
+  grace: 0,
+  graceBackoff: 0,
+  namespace: 'default',
+  prefix: 'idem:cache:',
+  lockTtl: '10s',
+  pollInterval: '50ms',
+  redisTimeout: '200ms',
+  breaker: { threshold: 5, cooldown: '2s' },
+} as const;
+
+/** Options after validation, durations in milliseconds. @internal */
+export interface ResolvedCacheOptions {
+  maxEntries: number;
+  redis: Redis | undefined;
+  ttl: number;
+  grace: number;
+  graceBackoff: number;
+  timeout: number | undefined;
+  hardTimeout: number | undefined;
+  jitter: number;
+  eagerRefresh: number | undefined;
+  namespace: string;
+  prefix: string;
+  lockTtl: number;
+  pollInterval: number;
+  redisTimeout: number;
+  breaker: { threshold: number; cooldown: number } | undefined;
+  serializer: Serializer;
+  logger: Logger;
+  clock: () => number;
+}
+
+/** Per-call options after validation. @internal */
+export interface ResolvedCallOptions {
+  ttl: number;
+  grace: number;
+  tags: readonly string[];
+  timeout: number | undefined;
+  hardTimeout: number | undefined;
+  eagerRefresh: number | undefined;
+}
+
+const KNOWN = new Set([
+  'l1', 'redis', 'ttl', 'grace', 'graceBackoff', 'timeout', 'hardTimeout', 'jitter', 'eagerRefresh', 'namespace',
+  'prefix', 'lockTtl', 'pollInterval', 'redisTimeout', 'breaker', 'serializer', 'logger', 'clock',
+]);
+const KNOWN_CALL = new Set(['ttl', 'grace', 'tags', 'timeout', 'hardTimeout', 'eagerRefresh']);
+
+/** Parses a duration; `allowZero` for the ones where 0 means "off". Throws naming the option. */
+export function duration(option: string, value: Duration, allowZero = false): number {
+  if (allowZero && (value === 0 || (typeof value === 'string' && /^\s*0+(\.0*)?\s*[a-z]*\s*$/i.test(value)))) return 0;
+  try {
+    return toMs(option, value);
+  } catch {
+    throw new CacheConfigError(option, `expected ${allowZero ? 'a non-negative' : 'a positive'} number of milliseconds or a duration such as '250ms' or '5m', got ${JSON.stringify(value)}`);
+  }
+}
+
+function fraction(option: string, value: unknown, { open }: { open: boolean }): number {
+  const ok = typeof value === 'number' && Number.isFinite(value) && value < 1 && (open ? value > 0 : value >= 0);
+  if (!ok) throw new CacheConfigError(option, `expected a number ${open ? 'between 0 and 1 (exclusive)' : 'from 0 up to (not including) 1'}, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function tagList(option: string, value: unknown): readonly string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((t) => typeof t !== 'string' || t === '')) {
+    throw new CacheConfigError(option, 'expected an array of non-empty strings');
+  }
+  return value as readonly string[];
+}
+
+/** Validates `createCache()` options once. Throws {@link CacheConfigError} naming the option. */
+export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOptions {
+  if (options === null || typeof options !== 'object') throw new CacheConfigError('options', 'expected an object');
+  for (const name of Object.keys(options)) {
+    if (!KNOWN.has(name)) throw new CacheConfigError(name, `unknown option (known: ${[...KNOWN].join(', ')})`);
+  }
+  const o = options;
+
+  const l1 = o.l1 ?? {};
+  if (l1 === null || typeof l1 !== 'object') throw new CacheConfigError('l1', 'expected an object such as { maxEntries: 10000 }');
+  for (const name of Object.keys(l1)) {
+    if (name !== 'maxEntries') throw new CacheConfigError(`l1.${name}`, 'unknown option (known: maxEntries)');
+  }
+  const maxEntries = l1.maxEntries ?? defaults.maxEntries;
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new CacheConfigError('l1.maxEntries', `expected a positive integer, got ${JSON.stringify(maxEntries)}`);
+
+  const redis = o.redis;
+  if (redis !== undefined) {
+    const r = redis as unknown as Record<string, unknown>;
+    if (redis === null || typeof redis !== 'object' || typeof r.defineCommand !== 'function' || typeof r.duplicate !== 'function') {
+      throw new CacheConfigError('redis', 'expected an ioredis client (new Redis(url))');
+    }
+  }
+
+  const namespace = o.namespace ?? defaults.namespace;
+  if (typeof namespace !== 'string' || namespace === '' || /[{}]/.test(namespace)) {
+    throw new CacheConfigError('namespace', 'expected a non-empty string without { or }');
+  }
+  const prefix = o.prefix ?? defaults.prefix;
+  if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw new CacheConfigError('prefix', 'expected a string without { or }');
+
+  let breaker: ResolvedCacheOptions['breaker'];
+  if (o.breaker !== false) {
+    const b = o.breaker ?? {};
+    if (b === null || typeof b !== 'object') throw new CacheConfigError('breaker', 'expected { threshold, cooldown } or false');
+    const threshold = b.threshold ?? defaults.breaker.threshold;
+    if (!Number.isSafeInteger(threshold) || threshold < 1) throw new CacheConfigError('breaker.threshold', 'expected a positive integer');
+    breaker = { threshold, cooldown: duration('breaker.cooldown', b.cooldown ?? defaults.breaker.cooldown) };
+  }
+
+  const serializer = o.serializer ?? jsonSerializer;
+  if (serializer === null || typeof serializer !== 'object' || typeof serializer.serialize !== 'function' || typeof serializer.deserialize !== 'function') {
+    throw new CacheConfigError('serializer', 'expected { serialize(value), deserialize(buffer) }');
+  }
+  const logger = o.logger ?? silent;
+  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+    if (typeof logger?.[level] !== 'function') throw new CacheConfigError('logger', `expected a pino-like logger (missing ${level}())`);
+  }
+  if (o.clock !== undefined && typeof o.clock !== 'function') throw new CacheConfigError('clock', 'expected a function returning epoch milliseconds');
+
+  return {
+    maxEntries,
+    redis,
+    ttl: duration('ttl', o.ttl ?? defaults.ttl),
+    grace: duration('grace', o.grace ?? defaults.grace, true),
+    graceBackoff: duration('graceBackoff', o.graceBackoff ?? defaults.graceBackoff, true),
+    timeout: o.timeout === undefined ? undefined : duration('timeout', o.timeout),
+    hardTimeout: o.hardTimeout === undefined ? undefined : duration('hardTimeout', o.hardTimeout),
+    jitter: o.jitter === undefined ? 0 : fraction('jitter', o.jitter, { open: false }),
+    eagerRefresh: o.eagerRefresh === undefined ? undefined : fraction('eagerRefresh', o.eagerRefresh, { open: true }),
+    namespace,
+    prefix,
+    lockTtl: duration('lockTtl', o.lockTtl ?? defaults.lockTtl),
+    pollInterval: duration('pollInterval', o.pollInterval ?? defaults.pollInterval),
+    redisTimeout: duration('redisTimeout', o.redisTimeout ?? defaults.redisTimeout),
+    breaker,
+    serializer,
+    logger,
+    clock: o.clock ?? Date.now,
+  };
+}
+
+/** Merges per-call options over the cache's. Unset call options cost nothing. @internal */
+export function resolveCallOptions(base: ResolvedCacheOptions, options: GetOrSetOptions | SetOptions | undefined): ResolvedCallOptions {
+  if (options === undefined) {
+    return { ttl: base.ttl, grace: base.grace, tags: [], timeout: base.timeout, hardTimeout: base.hardTimeout, eagerRefresh: base.eagerRefresh };
+  }
+  if (options === null || typeof options !== 'object') throw new CacheConfigError('options', 'expected an object');
+  for (const name of Object.keys(options)) {
+    if (!KNOWN_CALL.has(name)) throw new CacheConfigError(name, `unknown option (known: ${[...KNOWN_CALL].join(', ')})`);
+  }
+  const o = options as GetOrSetOptions;
+  return {
+    ttl: o.ttl === undefined ? base.ttl : duration('ttl', o.ttl),
+    grace: o.grace === undefined ? base.grace : duration('grace', o.grace, true),
+    tags: tagList('tags', o.tags),
+    timeout: o.timeout === undefined ? base.timeout : duration('timeout', o.timeout),
+    hardTimeout: o.hardTimeout === undefined ? base.hardTimeout : duration('hardTimeout', o.hardTimeout),
+    eagerRefresh: o.eagerRefresh === undefined ? base.eagerRefresh : fraction('eagerRefresh', o.eagerRefresh, { open: true }),
+  };
+}

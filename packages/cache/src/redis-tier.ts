@@ -1,0 +1,213 @@
+import type { Redis } from 'ioredis';
+import { CircuitBreaker } from './breaker.js';
+import { CacheError } from './errors.js';
+import type { CacheEvents } from './events.js';
+import type { ResolvedCacheOptions } from './options.js';
+import { SCRIPTS } from './scripts.js';
+import type { Entry } from './memory-tier.js';
+
+type Fields = [Buffer | null, Buffer | null, Buffer | null, Buffer | null, Buffer | null];
+
+/** The custom commands `defineCommand` adds to the client. */
+interface ScriptedClient {
+  idemCacheGetOrLock1Buffer(entry: string, lock: string, now: number, token: string, lockTtl: number, createdAfter: number): Promise<[number, ...Fields]>;
+  idemCacheWrite1(numKeys: number, ...args: (string | number | Buffer)[]): Promise<number>;
+  idemCacheRelease1(lock: string, token: string, channel: string, message: string): Promise<number>;
+  idemCacheRemove1(numKeys: number, ...args: string[]): Promise<number>;
+  idemCacheRemoveTags1(numKeys: number, ...args: string[]): Promise<number>;
+}
+
+/** What `getOrLock` found. @internal */
+export type LockResult =
+  | { kind: 'fresh'; entry: Entry }
+  | { kind: 'locked'; entry: Entry | undefined }
+  | { kind: 'busy'; entry: Entry | undefined };
+
+/** A message on the bus. `i`: sender's instance id. @internal */
+export type BusMessage =
+  | { i: string; t: 'set' | 'rel'; k: string }
+  | { i: string; t: 'del'; k: string[] }
+  | { i: string; t: 'tag'; g: string[] }
+  | { i: string; t: 'clr' };
+
+// glob-style MATCH patterns treat these as special.
+const escapeGlob = (text: string): string => text.replace(/[*?[\]\\]/g, '\\$&');
+
+/**
+ * The Redis tier: entry reads and writes, the loader lock, invalidation. Every call is bounded
+ * by `redisTimeout` and guarded by the circuit breaker, and fails fast while the connection is
+ * not ready (so nothing piles up in ioredis' offline queue to be replayed late).
+ * @internal
+ */
+export class RedisTier {
+  readonly #client: Redis;
+  readonly #scripted: ScriptedClient;
+  readonly #options: ResolvedCacheOptions;
+  readonly #events: CacheEvents;
+  readonly #breaker: CircuitBreaker;
+  readonly #base: string;
+  /** Bus channel of this namespace. */
+  readonly channel: string;
+  errors = 0;
+  #seenReady: boolean;
+
+  constructor(client: Redis, options: ResolvedCacheOptions, events: CacheEvents, onBreakerClosed: () => void) {
+    this.#client = client;
+    this.#options = options;
+    this.#events = events;
+    // Hash-tagging the namespace keeps an entry, its lock and its tag sets in one Cluster slot.
+    this.#base = `${options.prefix}{${options.namespace}}:`;
+    this.channel = RedisTier.channelOf(options.prefix, options.namespace);
+    for (const [name, definition] of Object.entries(SCRIPTS)) {
+      // Registered once per client, shared by every cache built on it.
+      if (typeof (client as unknown as Record<string, unknown>)[name] !== 'function') client.defineCommand(name, definition);
+    }
+    this.#scripted = client as unknown as ScriptedClient;
+    this.#seenReady = client.status === 'ready';
+    if (!this.#seenReady) client.once('ready', () => (this.#seenReady = true));
+    this.#breaker = new CircuitBreaker(options.breaker, () => performance.now(), (state, previous) => {
+      options.logger[state === 'open' ? 'warn' : 'info']({ state, previous }, 'idem cache: Redis circuit breaker changed state');
+      events.emit('breaker', { state, previous });
+      if (state === 'closed') onBreakerClosed();
+    });
+  }
+
+  /** The bus channel of a namespace. */
+  static channelOf(prefix: string, namespace: string): string {
+    return `${prefix}${namespace}:bus`;
+  }
+
+  get breakerState(): CircuitBreaker['state'] {
+    return this.#breaker.state;
+  }
+
+  entryKey(key: string): string {
+    return `${this.#base}v:${key}`;
+  }
+
+  #lockKey(key: string): string {
+    return `${this.#base}l:${key}`;
+  }
+
+  #tagKey(tag: string): string {
+    return `${this.#base}t:${tag}`;
+  }
+
+  /** Runs one Redis call under the timeout, the breaker and the readiness check. */
+  async #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    if (!this.#breaker.allow()) {
+      throw this.#fail(new CacheError('cache_breaker_open', `circuit breaker open, ${operation} not sent to Redis`, { operation }), false);
+    }
+    const status = this.#client.status;
+    if (status !== 'ready' && status !== 'wait' && (this.#seenReady || (status !== 'connecting' && status !== 'connect'))) {
+      // Connection known to be down: answer at once, so nothing piles up in ioredis' offline queue
+      // to be replayed late. (Before the first connection, commands may queue: bounded below.)
+      // The breaker is for a server that hangs or errors, not for one we know is unreachable, so
+      // this does not count against it.
+      this.#breaker.abandon();
+      throw this.#fail(new CacheError('cache_l2_unavailable', `Redis connection is ${status}, ${operation} not sent`, { operation }), false);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const pending = call();
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CacheError('cache_l2_timeout', `${operation} took longer than ${this.#options.redisTimeout}ms`, { operation })), this.#options.redisTimeout);
+    });
+    try {
+      const result = await Promise.race([pending, timeout]);
+      this.#breaker.success();
+      return result;
+    } catch (error) {
+      // A command that timed out may still settle later; nobody is listening by then.
+      pending.catch(() => {});
+      const wrapped = error instanceof CacheError ? error : new CacheError('cache_l2_unavailable', `${operation} failed: ${(error as Error)?.message ?? String(error)}`, { operation, cause: error });
+      throw this.#fail(wrapped, true);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #fail(error: CacheError, countsAgainstBreaker: boolean): CacheError {
+    if (countsAgainstBreaker) this.#breaker.failure();
+    this.errors++;
+    this.#options.logger.debug({ err: error, operation: error.operation }, 'idem cache: Redis call failed');
+    this.#events.emit('l2Error', { operation: error.operation ?? 'unknown', error });
+    return error;
+  }
+
+  #decode(key: string, fields: Fields | (Buffer | null)[]): Entry | undefined {
+    const [v, e, s, c, t] = fields;
+    if (v == null || e == null || s == null || c == null) return undefined;
+    let value: unknown;
+    let tags: string[];
+    try {
+      value = this.#options.serializer.deserialize(v);
+      tags = t == null ? [] : (JSON.parse(t.toString()) as string[]);
+    } catch (error) {
+      // A value we cannot read is a miss, not an outage: the loader will overwrite it.
+      this.#options.logger.warn({ err: error, key }, 'idem cache: could not deserialize a Redis entry; treating it as missing');
+      return undefined;
+    }
+    return { value, expiresAt: Number(e.toString()), staleUntil: Number(s.toString()), createdAt: Number(c.toString()), tags, storedAt: 0, retryAt: 0 };
+  }
+
+  /** Reads an entry (fresh or not) as stored. */
+  async read(key: string): Promise<Entry | undefined> {
+    const fields = await this.#run('read', () => this.#client.hmgetBuffer(this.entryKey(key), 'v', 'e', 's', 'c', 't'));
+    return this.#decode(key, fields);
+  }
+
+  /** One round trip: the fresh entry, or the lock (with whatever expired entry there is). */
+  async getOrLock(key: string, now: number, token: string, createdAfter: number): Promise<LockResult> {
+    const [status, ...fields] = await this.#run('getOrLock', () =>
+      this.#scripted.idemCacheGetOrLock1Buffer(this.entryKey(key), this.#lockKey(key), now, token, this.#options.lockTtl, createdAfter),
+    );
+    const entry = this.#decode(key, fields);
+    if (status === 0 && entry !== undefined) return { kind: 'fresh', entry };
+    return { kind: status === 1 ? 'locked' : 'busy', entry };
+  }
+
+  /** Writes an entry, releases our lock (if `token`), and publishes `message`. */
+  async write(key: string, entry: Entry, now: number, token: string, message: BusMessage): Promise<void> {
+    let payload: string | Uint8Array;
+    try {
+      payload = this.#options.serializer.serialize(entry.value);
+    } catch (error) {
+      throw new CacheError('cache_serialization', `could not serialize the value of ${JSON.stringify(key)}: ${(error as Error).message}`, { key, cause: error });
+    }
+    const bytes = typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    const life = Math.max(1, Math.ceil(entry.staleUntil - now));
+    const keys = [this.entryKey(key), this.#lockKey(key), ...entry.tags.map((tag) => this.#tagKey(tag))];
+    await this.#run('write', () =>
+      this.#scripted.idemCacheWrite1(keys.length, ...keys, bytes, entry.expiresAt, entry.staleUntil, entry.createdAt, JSON.stringify(entry.tags), life, token, this.channel, JSON.stringify(message)),
+    );
+  }
+
+  /** Frees our lock after a failed load and wakes the waiters. */
+  async release(key: string, token: string, message: BusMessage): Promise<void> {
+    await this.#run('release', () => this.#scripted.idemCacheRelease1(this.#lockKey(key), token, this.channel, JSON.stringify(message)));
+  }
+
+  /** Deletes entries and tells every instance. */
+  async remove(keys: readonly string[], message: BusMessage): Promise<void> {
+    const entryKeys = keys.map((k) => this.entryKey(k));
+    await this.#run('delete', () => this.#scripted.idemCacheRemove1(entryKeys.length, ...entryKeys, this.channel, JSON.stringify(message)));
+  }
+
+  /** Deletes every entry of these tags and tells every instance. */
+  async removeTags(tags: readonly string[], message: BusMessage): Promise<void> {
+    const tagKeys = tags.map((t) => this.#tagKey(t));
+    await this.#run('deleteByTag', () => this.#scripted.idemCacheRemoveTags1(tagKeys.length, ...tagKeys, this.channel, JSON.stringify(message)));
+  }
+
+  /** Deletes every key of a namespace (SCAN, never KEYS) and tells its instances. */
+  async clear(namespace: string, message: BusMessage): Promise<void> {
+    const pattern = `${escapeGlob(`${this.#options.prefix}{${namespace}}:`)}*`;
+    let cursor = '0';
+    do {
+      const [next, found] = await this.#run('clear', () => this.#client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
+      cursor = next;
+      if (found.length > 0) await this.#run('clear', () => this.#client.unlink(...found));
+    } while (cursor !== '0');
+    await this.#run('clear', () => this.#client.publish(RedisTier.channelOf(this.#options.prefix, namespace), JSON.stringify(message)));
+  }
+}

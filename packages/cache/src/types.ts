@@ -1,0 +1,180 @@
+import type { Redis } from 'ioredis';
+import type { CacheEvents } from './events.js';
+
+/** A number of milliseconds, or a duration string such as `'250ms'`, `'30s'`, `'5m'`. */
+export type Duration = number | string;
+
+/** A pino-like logger. The cache is silent unless given one. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/**
+ * Turns values into bytes for Redis and back. The default keeps JSON values and Buffers
+ * (top-level or nested) exact; supply your own for Dates, Maps, msgpack, compression…
+ *
+ * @example
+ * const serializer = { serialize: (v) => v8.serialize(v), deserialize: (b) => v8.deserialize(b) };
+ */
+export interface Serializer {
+  serialize(value: unknown): string | Uint8Array;
+  deserialize(data: Buffer): unknown;
+}
+
+/** What a loader is given. */
+export interface LoaderContext<T> {
+  /** The key being loaded. */
+  key: string;
+  /** The expired value still within grace, if any (e.g. to send a conditional request upstream). */
+  stale: T | undefined;
+}
+
+/** Produces the value for a missing or expired key. Its errors reach the callers and are never cached. */
+export type Loader<T> = (context: LoaderContext<T>) => T | Promise<T>;
+
+/** Options of one `getOrSet` call; unset ones fall back to the cache's. */
+export interface GetOrSetOptions {
+  /** How long the value is fresh. @default the cache's `ttl` */
+  ttl?: Duration;
+  /** How long after `ttl` an expired value may still be served when the loader fails or is slow. @default the cache's `grace` */
+  grace?: Duration;
+  /** Tags for `deleteByTag`. @default [] */
+  tags?: readonly string[];
+  /** Soft timeout: with a stale value at hand, serve it after this long; the refresh goes on. @default the cache's `timeout` */
+  timeout?: Duration;
+  /** Hard timeout: with nothing stale to serve, give up after this long with `cache_hard_timeout`. @default the cache's `hardTimeout` */
+  hardTimeout?: Duration;
+  /** Refresh in the background once this fraction of `ttl` has passed (0–1). @default the cache's `eagerRefresh` */
+  eagerRefresh?: number;
+}
+
+/** Options of `set` and of each `warm` entry. */
+export interface SetOptions {
+  /** @default the cache's `ttl` */
+  ttl?: Duration;
+  /** @default the cache's `grace` */
+  grace?: Duration;
+  /** @default [] */
+  tags?: readonly string[];
+}
+
+/** One entry for `warm()`. */
+export interface WarmEntry<T = unknown> extends SetOptions {
+  key: string;
+  value: T;
+}
+
+/** Where an answer came from. */
+export type Source = 'l1' | 'l2' | 'loader';
+
+/** A value with what the cache knows about it. Times are epoch milliseconds of the cache clock. */
+export interface CacheResult<T> {
+  value: T;
+  /** True when served past its `ttl` (grace): the loader failed or was too slow. */
+  stale: boolean;
+  source: Source;
+  createdAt: number;
+  /** End of freshness. */
+  expiresAt: number;
+  /** End of grace: after this the value is gone. */
+  staleUntil: number;
+  tags: readonly string[];
+}
+
+/** Circuit-breaker state of the Redis tier. */
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/** Options of `createCache()`. Durations are milliseconds or strings such as `'5m'`. */
+export interface CacheOptions {
+  /** In-memory tier. @default { maxEntries: 10_000 } */
+  l1?: { maxEntries?: number };
+  /**
+   * Your ioredis client, for the shared L2 tier and the invalidation bus. The cache duplicates it
+   * once for pub/sub and closes only that duplicate. Without it the cache is memory-only.
+   */
+  redis?: Redis;
+  /** How long a value is fresh. @default '1m' */
+  ttl?: Duration;
+  /** How long past `ttl` a value may be served when the loader fails or is slow. @default 0 */
+  grace?: Duration;
+  /** After a loader failure served stale, serve stale without calling the loader for this long. @default 0 */
+  graceBackoff?: Duration;
+  /** Soft loader timeout (see {@link GetOrSetOptions.timeout}). @default none */
+  timeout?: Duration;
+  /** Hard timeout (see {@link GetOrSetOptions.hardTimeout}). @default none */
+  hardTimeout?: Duration;
+  /** Shortens each ttl by a random fraction up to this (0–1), so keys written together do not expire together. @default 0 */
+  jitter?: number;
+  /** Refresh in the background once this fraction of `ttl` has passed (0–1). @default none */
+  eagerRefresh?: number;
+  /** Keys, locks and the bus channel live under `prefix + namespace`. @default 'default' */
+  namespace?: string;
+  /** @default 'idem:cache:' */
+  prefix?: string;
+  /** Lease of the cross-process loader lock; a loader slower than this may run in a second process. @default '10s' */
+  lockTtl?: Duration;
+  /** Polling backstop while another process loads (doubling up to 4×). @default '50ms' */
+  pollInterval?: Duration;
+  /** Bound on every Redis call. @default '200ms' */
+  redisTimeout?: Duration;
+  /** Circuit breaker: open after `threshold` consecutive failures, probe again after `cooldown`. `false` disables it. @default { threshold: 5, cooldown: '2s' } */
+  breaker?: { threshold?: number; cooldown?: Duration } | false;
+  /** @default JSON with exact Buffers */
+  serializer?: Serializer;
+  /** @default silent */
+  logger?: Logger;
+  /** Epoch-milliseconds clock, injectable for tests. @default Date.now */
+  clock?: () => number;
+}
+
+/** Latency summary in milliseconds. */
+export interface LatencyStats {
+  count: number;
+  meanMs: number;
+  maxMs: number;
+}
+
+/** Counters since the cache was created. */
+export interface CacheStats {
+  l1: { hits: number; misses: number; size: number };
+  /** All zero without Redis. */
+  l2: { hits: number; misses: number; errors: number; breaker: BreakerState };
+  /** Values served past their ttl, by reason. */
+  stale: { served: number; error: number; timeout: number; backoff: number };
+  loader: { runs: number; errors: number; latency: LatencyStats };
+  /** Waits on another process's loader (cross-process stampede protection at work). */
+  waits: number;
+  bus: { published: number; received: number; connected: boolean };
+}
+
+/** The cache. Every method is safe to call concurrently; none hangs on a dead Redis. */
+export interface Cache {
+  /**
+   * Returns the cached value, or runs `loader` once (per process and across processes) and caches
+   * what it returns.
+   */
+  getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T>;
+  /** Like `getOrSet`, with metadata: stale or fresh, source, times, tags. */
+  getOrSetEntry<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<CacheResult<T>>;
+  /** The fresh value, or undefined. Never calls a loader; a Redis failure reads as a miss. */
+  get<T>(key: string): Promise<T | undefined>;
+  /** Stores a value in both tiers; other instances drop their L1 copy. */
+  set<T>(key: string, value: T, options?: SetOptions): Promise<void>;
+  /** Removes keys from both tiers and from every instance's L1. */
+  delete(key: string | readonly string[]): Promise<void>;
+  /** Removes every key written with any of these tags, everywhere. */
+  deleteByTag(tag: string | readonly string[]): Promise<void>;
+  /** Empties a namespace (this cache's by default) in Redis and in every instance's L1. */
+  clear(namespace?: string): Promise<void>;
+  /** Stores many entries; resolves to how many were stored. */
+  warm<T>(entries: Iterable<WarmEntry<T>>): Promise<number>;
+  /** Counters and gauges. */
+  stats(): CacheStats;
+  /** Closes what the cache opened (the pub/sub duplicate); never your client. */
+  close(): Promise<void>;
+  /** Typed events: `hit`, `miss`, `load`, `stale`, `l2Error`, `breaker`, `invalidate`, `bus`. */
+  readonly events: CacheEvents;
+}
