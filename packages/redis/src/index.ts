@@ -1,0 +1,4 @@
+export { redisStore } from './redis-store.js';
+export type { RedisStore } from './redis-store.js';
+export type { RedisStoreOptions } from './options.js';
+export { LockUnavailableError, RedisTimeoutError } from './errors.js';

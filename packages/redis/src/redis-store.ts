@@ -1,0 +1,204 @@
+import type { ClaimResult, IdempotencyRecord, IdempotencyStore, Lease } from '@idem/core';
+import type { Cluster, Redis } from 'ioredis';
+import { scanKeys } from './admin.js';
+import { redlockLeaseLock } from './lock.js';
+import { resolveRedisStoreOptions, type RedisStoreOptions } from './options.js';
+import { bodyBytes, decodeRecord, encodeMeta, fieldsFromPairs } from './record.js';
+import { withStoreCommands } from './scripts.js';
+import { withTimeout } from './timeout.js';
+import { pubsubWakeups } from './wakeups.js';
+
+/** The Redis store: an {@link IdempotencyStore} with admin helpers. */
+export interface RedisStore extends IdempotencyStore {
+  readonly name: 'redis';
+  /** Records (completed and in flight) under the prefix, counted with SCAN on every master. */
+  count(): Promise<number>;
+  /**
+   * Removes every key under the prefix (records and locks, on the lock masters too) with SCAN +
+   * UNLINK and returns how many went. Running requests lose their locks: not for live traffic.
+   */
+  clear(): Promise<number>;
+  /** Closes the store's own pub/sub connection and wakes its waiters; your clients stay open. */
+  close(): Promise<void>;
+}
+
+interface RequestKeys {
+  record: string;
+  lock: string;
+  channel: string;
+}
+
+function dbOf(client: Redis | Cluster): number {
+  return client.isCluster ? 0 : ((client as Redis).options.db ?? 0);
+}
+
+/**
+ * A store that keeps exactly-once across processes and machines on Redis: a single node, a
+ * Cluster, or records on one node with the in-flight lock on a Redlock quorum of independent
+ * masters. Claims take a Redlock lock (`retryCount: 0`); the completed record is written by one
+ * Lua script only while the lease's token still owns the key; waiters are woken by pub/sub.
+ * Every Redis call is bounded by `commandTimeout` and throws on failure (503 or fail-open).
+ *
+ * @example
+ * import { Redis } from 'ioredis';
+ * app.use(idempotent({ store: redisStore({ client: new Redis(process.env.REDIS_URL) }) }));
+ */
+export function redisStore(options: RedisStoreOptions): RedisStore {
+  const { client, prefix, lockClients, lockOnClient, commandTimeout, pollInterval, logger } = resolveRedisStoreOptions(options);
+  const commands = withStoreCommands(client);
+  // Scripts check and drop the lock themselves when it lives on the records' node.
+  const here = lockOnClient ? '1' : '0';
+  const lock = redlockLeaseLock(lockClients, { timeoutMs: commandTimeout, db: dbOf(lockClients[0] as Redis | Cluster) });
+  // A lock operation may take two rounds (Redlock undoes a failed acquire on every master).
+  const lockTimeout = 2 * commandTimeout;
+  const wakeups = pubsubWakeups(client, { timeoutMs: commandTimeout, logger });
+
+  function keysOf(key: string): RequestKeys {
+    // One hash tag per request key: record, lock and channel share a Cluster slot.
+    const tag = `${prefix}{${key}}`;
+    return { record: `${tag}:rec`, lock: `${tag}:lock`, channel: `${tag}:done` };
+  }
+
+  function bounded<T>(operation: string, promise: Promise<T>, ms = commandTimeout): Promise<T> {
+    return withTimeout(promise, ms, operation);
+  }
+
+  async function get(key: string): Promise<IdempotencyRecord | undefined> {
+    // The replay path: one HGETALL, nothing else.
+    return decodeRecord(await bounded('get', client.hgetallBuffer(keysOf(key).record)));
+  }
+
+  /** Drops our record and lock for `token`, on this node and on the lock masters. */
+  async function release(keys: RequestKeys, token: string): Promise<void> {
+    await bounded('release', commands.idemRelease(keys.record, keys.lock, token, here, keys.channel));
+    if (!lockOnClient) await bounded('release', lock.release(keys.lock, token), lockTimeout);
+  }
+
+  /** Best effort, for paths that already answer: the lease lapses by itself if this fails. */
+  function releaseQuietly(keys: RequestKeys, token: string, why: string): Promise<void> {
+    return release(keys, token).catch((error: unknown) => {
+      logger.warn({ err: error, key: keys.record }, `idem: releasing the lock ${why} failed; it lapses after lockTtl`);
+    });
+  }
+
+  return {
+    name: 'redis',
+
+    get,
+
+    async claim(key, { fingerprint, lockTtl }): Promise<ClaimResult> {
+      const keys = keysOf(key);
+      const acquiring = lock.acquire(keys.lock, lockTtl);
+      let token: string | undefined;
+      try {
+        token = await bounded('claim', acquiring, lockTimeout);
+      } catch (error) {
+        // A lock taken after we gave up would block the key for a whole lease: give it back.
+        acquiring.then((late) => (late === undefined ? undefined : releaseQuietly(keys, late, 'taken after a timeout')), () => {});
+        throw error;
+      }
+      if (token === undefined) return { acquired: false, record: await get(key) };
+
+      let marked: number | Buffer[];
+      try {
+        marked = await bounded('claim', commands.idemMarkBuffer(keys.record, keys.lock, token, here, Date.now(), lockTtl, fingerprint === null ? '0' : '1', fingerprint ?? ''));
+      } catch (error) {
+        // Queued behind the mark on the same connection, this undoes it even if it runs late.
+        void releaseQuietly(keys, token, 'of a claim that failed');
+        throw error;
+      }
+      if (marked === 1) return { acquired: true, lease: { key, token } };
+      // Completed or owned by another lease meanwhile: our lock goes back, the standing record answers.
+      await releaseQuietly(keys, token, 'of a claim that lost the race');
+      return { acquired: false, record: decodeRecord(fieldsFromPairs(marked as Buffer[])) };
+    },
+
+    async extend(lease: Lease, lockTtl: number) {
+      const keys = keysOf(lease.key);
+      if (!lockOnClient && !(await bounded('extend', lock.extend(keys.lock, lease.token, lockTtl), lockTimeout))) return false;
+      return (await bounded('extend', commands.idemExtend(keys.record, keys.lock, lease.token, here, lockTtl))) === 1;
+    },
+
+    async complete(lease, response, { fingerprint, ttl }) {
+      const keys = keysOf(lease.key);
+      const stored = await bounded('complete', commands.idemComplete(
+        keys.record, keys.lock, lease.token, here, Date.now(), ttl, encodeMeta(response), bodyBytes(response),
+        fingerprint === null ? '0' : '1', fingerprint ?? '', keys.channel,
+      ));
+      // With the lock on independent masters it is released apart. The record is already
+      // completed, so a lock left behind only delays nobody: claims read the record first.
+      if (!lockOnClient) {
+        void bounded('release', lock.release(keys.lock, lease.token), lockTimeout).catch((error: unknown) => {
+          logger.warn({ err: error, key: keys.record }, 'idem: releasing the lock after storing the response failed; it lapses after lockTtl');
+        });
+      }
+      return stored === 1;
+    },
+
+    async release(lease) {
+      await release(keysOf(lease.key), lease.token);
+    },
+
+    async waitFor(key, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      const keys = keysOf(key);
+      // Subscribe first, then check: a completion between the two is caught by one or the other.
+      const watch = await wakeups.watch(keys.channel);
+      try {
+        for (;;) {
+          const peek = await bounded('waitFor', commands.idemPeek(keys.record, keys.lock, here));
+          if (peek === null || peek[0] === 'c') return;
+          const remaining = deadline - Date.now();
+          if (remaining <= 0) return;
+          // A crashed holder wakes nobody: look again when its lease would lapse, and poll as a
+          // backstop for messages lost while the subscriber reconnected.
+          const lapse = peek[1] > 0 ? peek[1] + 1 : pollInterval;
+          if (await watch.next(Math.min(remaining, pollInterval, lapse))) return;
+        }
+      } finally {
+        watch.stop();
+      }
+    },
+
+    async delete(key) {
+      const keys = keysOf(key);
+      let removed = await bounded('delete', commands.idemDelete(keys.record, keys.lock, keys.channel));
+      if (!lockOnClient) {
+        const results = await Promise.allSettled(lockClients.map((master) => bounded('delete', master.del(keys.lock))));
+        for (const result of results) {
+          if (result.status === 'fulfilled') removed += result.value;
+          else logger.warn({ err: result.reason, key: keys.lock }, 'idem: deleting the lock on a lock master failed; it lapses after lockTtl');
+        }
+      }
+      return removed > 0;
+    },
+
+    async count() {
+      let total = 0;
+      await scanKeys(client, prefix, '{*}:rec', commandTimeout, async (_connection, keys) => {
+        total += keys.length;
+      });
+      return total;
+    },
+
+    async clear() {
+      let removed = 0;
+      for (const target of new Set([client, ...lockClients])) {
+        await scanKeys(target, prefix, '*', commandTimeout, async (connection, keys) => {
+          // On a Cluster node the keys of one batch span slots, so one UNLINK per key (pipelined).
+          if (target.isCluster) {
+            const results = await bounded('clear', connection.pipeline(keys.map((k) => ['unlink', k])).exec());
+            for (const [error, count] of results ?? []) if (error === null) removed += Number(count);
+          } else {
+            removed += await bounded('clear', connection.unlink(...keys));
+          }
+        });
+      }
+      return removed;
+    },
+
+    async close() {
+      await wakeups.close();
+    },
+  };
+}
