@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Tests import the packages by name, which resolves to their built dist: `npm test` builds first.
     pool: 'forks',
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results/vitest.json' },
   },
 });

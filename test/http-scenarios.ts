@@ -8,6 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { memoryStore, type IdempotencyOptions, type IdempotencyStore } from '@idem/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AdapterUnderTest, ScenarioApp } from './apps/scenario.js';
+import { chaosStore } from './harness/chaos-store.js';
 
 export interface HttpResult {
   status: number;
@@ -419,6 +420,54 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
       await post(app, '/echo', { key: k, headers: { origin: 'https://shop.example' } });
       const replay = await post(app, '/echo', { key: k, headers: { origin: 'https://shop.example' } });
       expect(replay.headers.get('access-control-expose-headers')).toMatch(/Idempotent-Replayed/);
+    });
+
+    it("a failing store answers 503 store_unavailable with Retry-After, runs nothing, and recovers (fail-closed)", async () => {
+      const store = chaosStore(await (suite.createStore ?? (() => memoryStore()))());
+      stores.push(store);
+      const app = await start({ store });
+      const errors: string[] = [];
+      app.events.on('storeError', (e) => errors.push(`${e.operation}:${e.failOpen}`));
+      store.break('get', 'claim');
+      const k = key();
+      const res = await post(app, '/echo', { key: k });
+      expectProblem(res, 503, 'store_unavailable');
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(res.json().detail).not.toMatch(/chaos/); // internal errors never leak to clients
+      expect(app.probe.count('echo')).toBe(0);
+      expect(errors).toEqual(['get:false']);
+      store.heal();
+      expect((await post(app, '/echo', { key: k })).status).toBe(200);
+      expect((await post(app, '/echo', { key: k })).headers.get('idempotent-replayed')).toBe('true');
+      expect(app.probe.count('echo')).toBe(1);
+    });
+
+    it("a failing store runs the handler unprotected with onStoreError: 'fail-open'", async () => {
+      const store = chaosStore(await (suite.createStore ?? (() => memoryStore()))());
+      stores.push(store);
+      const app = await start({ store, onStoreError: 'fail-open' });
+      const errors: boolean[] = [];
+      app.events.on('storeError', (e) => errors.push(e.failOpen));
+      store.break('get');
+      const k = key();
+      expect((await post(app, '/echo', { key: k })).status).toBe(200);
+      expect((await post(app, '/echo', { key: k })).status).toBe(200);
+      expect(app.probe.count('echo')).toBe(2);
+      expect(errors).toEqual([true, true]);
+    });
+
+    it('a store that fails to keep the response still answers the client, and the retry runs again', async () => {
+      const store = chaosStore(await (suite.createStore ?? (() => memoryStore()))());
+      stores.push(store);
+      const app = await start({ store });
+      store.break('complete');
+      const k = key();
+      const first = await post(app, '/echo', { key: k });
+      expect(first.status).toBe(200);
+      store.heal();
+      const retry = await post(app, '/echo', { key: k });
+      expect(retry.headers.get('idempotent-replayed')).toBeNull();
+      expect(app.probe.count('echo')).toBe(2);
     });
 
     it('emits typed events with timings', async () => {
