@@ -223,6 +223,7 @@ class TieredCache implements Cache {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#l2?.detach();
     await this.#bus?.close();
   }
 

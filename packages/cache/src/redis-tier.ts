@@ -51,7 +51,10 @@ export class RedisTier {
   errors = 0;
   #seenReady: boolean;
 
-  constructor(client: Redis, options: ResolvedCacheOptions, events: CacheEvents, onBreakerClosed: () => void) {
+  readonly #onReady: () => void;
+
+  /** `onAvailable` runs whenever Redis is usable again (connection ready, breaker closed). */
+  constructor(client: Redis, options: ResolvedCacheOptions, events: CacheEvents, onAvailable: () => void) {
     this.#client = client;
     this.#options = options;
     this.#events = events;
@@ -64,12 +67,21 @@ export class RedisTier {
     }
     this.#scripted = client as unknown as ScriptedClient;
     this.#seenReady = client.status === 'ready';
-    if (!this.#seenReady) client.once('ready', () => (this.#seenReady = true));
+    this.#onReady = () => {
+      this.#seenReady = true;
+      onAvailable();
+    };
+    client.on('ready', this.#onReady);
     this.#breaker = new CircuitBreaker(options.breaker, () => performance.now(), (state, previous) => {
       options.logger[state === 'open' ? 'warn' : 'info']({ state, previous }, 'idem cache: Redis circuit breaker changed state');
       events.emit('breaker', { state, previous });
-      if (state === 'closed') onBreakerClosed();
+      if (state === 'closed') onAvailable();
     });
+  }
+
+  /** Stops listening to the user's client. */
+  detach(): void {
+    this.#client.off('ready', this.#onReady);
   }
 
   /** The bus channel of a namespace. */
