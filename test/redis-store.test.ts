@@ -1,20 +1,128 @@
+/**
+ * The Redis store on a single node: the shared conformance suite, the Redis extras, and what a
+ * paused or killed server does to each operation (a bounded throw, then recovery on the same store).
+ */
+import { randomUUID } from 'node:crypto';
+import { StoreError } from '@idem/core';
+import { RedisTimeoutError, redisStore, type RedisStore, type RedisStoreOptions } from '@idem/redis';
 import { Redis } from 'ioredis';
-import { redisStore } from '@idem/redis';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { until } from './fixtures/redis-helpers.js';
+import { redisStoreExtras } from './fixtures/redis-store-extras.js';
 import { RedisServer } from './harness/redis.js';
 import { storeConformance } from './store-conformance.js';
 
 let server: RedisServer;
 let client: Redis;
+const extraClients: Redis[] = [];
 
 beforeAll(async () => {
   server = await RedisServer.start();
-  client = new Redis(server.url);
+  client = quiet(new Redis(server.url));
 });
 
+/** The kill test takes the server away from every connection; their reconnect errors are expected. */
+function quiet(c: Redis): Redis {
+  c.on('error', () => {});
+  return c;
+}
+
 afterAll(async () => {
-  client?.disconnect();
+  for (const c of [client, ...extraClients]) c?.disconnect();
   await server?.stop();
 });
 
-storeConformance('redis, single node', () => redisStore({ client, commandTimeout: 1_000, pollInterval: 100 }));
+const base: Partial<RedisStoreOptions> = { commandTimeout: 1_000, pollInterval: 100 };
+
+storeConformance('redis, single node', () => redisStore({ client, ...base }));
+
+redisStoreExtras('single node', {
+  client: () => client,
+  make: (overrides) => redisStore({ client, ...base, ...overrides }),
+  makeElsewhere: (overrides) => {
+    const own = quiet(new Redis(server.url));
+    extraClients.push(own);
+    return redisStore({ client: own, ...base, ...overrides });
+  },
+  subscribers: async (channel) => Number(((await client.pubsub('NUMSUB', channel)) as [string, number])[1]),
+});
+
+describe('redis store on a single node: admin and failures', () => {
+  const opened: RedisStore[] = [];
+  afterEach(async () => {
+    server.resume();
+    await Promise.all(opened.splice(0).map((s) => s.close()));
+  });
+  const make = (c: Redis, overrides: Partial<RedisStoreOptions> = {}): RedisStore => {
+    const store = redisStore({ client: c, ...base, ...overrides });
+    opened.push(store);
+    return store;
+  };
+
+  it('counts and clears with SCAN, never KEYS', async () => {
+    const store = make(client, { prefix: `scan${randomUUID().slice(0, 8)}:` });
+    for (let i = 0; i < 1_200; i++) {
+      const claim = await store.claim(`k${i}`, { fingerprint: null, lockTtl: 10_000 });
+      if (claim.acquired && i % 2 === 0) await store.complete(claim.lease, { status: 200, headers: {}, body: new Uint8Array() }, { fingerprint: null, ttl: 60_000 });
+    }
+    await server.resetStats();
+    expect(await store.count()).toBe(1_200);
+    // 600 completed records, 600 in-flight records with their 600 locks.
+    expect(await store.clear()).toBe(1_800);
+    expect(await store.count()).toBe(0);
+    const stats = await server.commandStats();
+    expect(stats.keys).toBeUndefined();
+    expect(stats.scan).toBeGreaterThan(2);
+  });
+
+  it('answers a paused server with a RedisTimeoutError within commandTimeout, then recovers on the same store', async () => {
+    const own = quiet(new Redis(server.url));
+    extraClients.push(own);
+    const store = make(own, { commandTimeout: 200 });
+    const done = randomUUID();
+    const claim = await store.claim(done, { fingerprint: null, lockTtl: 10_000 });
+    if (!claim.acquired) throw new Error('claim failed');
+
+    server.pause();
+    const key = randomUUID();
+    for (const [operation, call] of [
+      ['get', () => store.get(key)],
+      ['claim', () => store.claim(key, { fingerprint: null, lockTtl: 1_000 })],
+      ['complete', () => store.complete(claim.lease, { status: 200, headers: {}, body: new Uint8Array() }, { fingerprint: null, ttl: 60_000 })],
+      ['waitFor', () => store.waitFor(done, 5_000)],
+      ['extend', () => store.extend(claim.lease, 10_000)],
+    ] as const) {
+      const started = Date.now();
+      const error = await (call as () => Promise<unknown>)().then(() => undefined, (e: unknown) => e);
+      expect(error, operation).toBeInstanceOf(StoreError);
+      expect(error, operation).toBeInstanceOf(RedisTimeoutError);
+      // claim may take two lock rounds; nothing hangs.
+      expect(Date.now() - started, operation).toBeLessThan(1_000);
+    }
+
+    server.resume();
+    // The same store, no restart: the next calls succeed.
+    const fresh = randomUUID();
+    const next = await until(() => store.claim(fresh, { fingerprint: null, lockTtl: 10_000 }).catch(() => undefined), 'a claim after resume');
+    expect(next.acquired).toBe(true);
+    // The claim that timed out while paused ran late; it must not block its key for a whole lease.
+    await until(async () => (await store.claim(key, { fingerprint: null, lockTtl: 10_000 })).acquired, 'the timed-out claim to be undone', 3_000);
+  });
+
+  it('fails fast while the server is down and recovers when it is back, on the same store', async () => {
+    const own = quiet(new Redis(server.url, { retryStrategy: () => 50 }));
+    extraClients.push(own);
+    const store = make(own, { commandTimeout: 200 });
+    expect((await store.claim(randomUUID(), { fingerprint: null, lockTtl: 10_000 })).acquired).toBe(true);
+    await server.kill();
+    await expect(store.get(randomUUID())).rejects.toBeInstanceOf(StoreError);
+    await expect(store.claim(randomUUID(), { fingerprint: null, lockTtl: 10_000 })).rejects.toBeInstanceOf(StoreError);
+    await server.restart();
+    const key = randomUUID();
+    const claim = await until(() => store.claim(key, { fingerprint: 'fp', lockTtl: 10_000 }).catch(() => undefined), 'a claim after restart');
+    expect(claim.acquired).toBe(true);
+    // Scripts were flushed by the restart; ioredis reloads them.
+    if (claim.acquired) expect(await store.complete(claim.lease, { status: 201, headers: {}, body: new Uint8Array([1]) }, { fingerprint: 'fp', ttl: 60_000 })).toBe(true);
+    expect((await store.get(key))?.state).toBe('completed');
+  });
+});

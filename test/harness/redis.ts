@@ -124,6 +124,23 @@ export class RedisServer {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /**
+   * Calls per command since the last {@link resetStats} (`INFO commandstats`), e.g.
+   * `{ hgetall: 1, evalsha: 2 }`. Commands run inside scripts are counted too.
+   */
+  async commandStats(): Promise<Record<string, number>> {
+    const stats: Record<string, number> = {};
+    for (const match of (await this.cli('info', 'commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+      stats[match[1] as string] = Number(match[2]);
+    }
+    return stats;
+  }
+
+  /** Zeroes the server's statistics (`CONFIG RESETSTAT`). */
+  async resetStats(): Promise<void> {
+    await this.cli('config', 'resetstat');
+  }
+
   /** Runs a redis-cli command against this server and returns its output. */
   async cli(...args: string[]): Promise<string> {
     const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(this.port), ...args]);

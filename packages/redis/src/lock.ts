@@ -12,7 +12,7 @@
  */
 import { ExecutionError, Lock, Redlock } from '@sesamecare-oss/redlock';
 import type { Cluster, Redis } from 'ioredis';
-import { LockUnavailableError } from './errors.js';
+import { LockUnavailableError, RedisTimeoutError } from './errors.js';
 import { withTimeout } from './timeout.js';
 
 /** A client Redlock can lock on: one ioredis connection or one Cluster. */
@@ -137,6 +137,10 @@ export function redlockLeaseLock(clients: readonly LockClient[], options: LeaseL
  * register its scripts on the real client once) passes straight through.
  */
 function countingClient(client: LockClient, script: Script, tally: Tally, timeoutMs: number): LockClient {
+  // A master that timed out once in this operation is not waited for again (Redlock undoes a
+  // failed acquire on every master): the undo is still sent, queued behind the command it
+  // undoes, but the operation does not spend a second timeout on it.
+  let silent = false;
   return new Proxy(client, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);
@@ -145,7 +149,15 @@ function countingClient(client: LockClient, script: Script, tally: Tally, timeou
       const call = value as (...args: unknown[]) => Promise<unknown>;
       return async function boundedLockScript(...args: unknown[]): Promise<unknown> {
         try {
-          const result = await withTimeout(call.apply(target, args), timeoutMs, String(property));
+          const sent = call.apply(target, args);
+          if (silent) {
+            sent.catch(() => {});
+            throw new RedisTimeoutError(String(property), timeoutMs);
+          }
+          const result = await withTimeout(sent, timeoutMs, String(property)).catch((error: unknown) => {
+            if (error instanceof RedisTimeoutError) silent = true;
+            throw error;
+          });
           // Redlock's scripts answer with the number of keys they applied to; ours lock one key.
           if (property === script) {
             if (result === 1) tally.applied++;

@@ -14,7 +14,7 @@ export interface RedisStore extends IdempotencyStore {
   /** Records (completed and in flight) under the prefix, counted with SCAN on every master. */
   count(): Promise<number>;
   /**
-   * Removes every key under the prefix (records and locks, on the lock masters too) with SCAN +
+   * Removes every key of this store (records and locks, on the lock masters too) with SCAN +
    * UNLINK and returns how many went. Running requests lose their locks: not for live traffic.
    */
   clear(): Promise<number>;
@@ -125,10 +125,11 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
         keys.record, keys.lock, lease.token, here, Date.now(), ttl, encodeMeta(response), bodyBytes(response),
         fingerprint === null ? '0' : '1', fingerprint ?? '', keys.channel,
       ));
-      // With the lock on independent masters it is released apart. The record is already
-      // completed, so a lock left behind only delays nobody: claims read the record first.
+      // With the lock on independent masters it is released apart. A failure here must not turn
+      // a stored response into an error: the record is completed, so a lock left behind delays
+      // nobody (claims read the record first) and lapses by itself.
       if (!lockOnClient) {
-        void bounded('release', lock.release(keys.lock, lease.token), lockTimeout).catch((error: unknown) => {
+        await bounded('release', lock.release(keys.lock, lease.token), lockTimeout).catch((error: unknown) => {
           logger.warn({ err: error, key: keys.record }, 'idem: releasing the lock after storing the response failed; it lapses after lockTtl');
         });
       }
@@ -184,7 +185,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     async clear() {
       let removed = 0;
       for (const target of new Set([client, ...lockClients])) {
-        await scanKeys(target, prefix, '*', commandTimeout, async (connection, keys) => {
+        await scanKeys(target, prefix, '{*', commandTimeout, async (connection, keys) => {
           // On a Cluster node the keys of one batch span slots, so one UNLINK per key (pipelined).
           if (target.isCluster) {
             const results = await bounded('clear', connection.pipeline(keys.map((k) => ['unlink', k])).exec());
