@@ -76,6 +76,13 @@ export function expressAdapter(name: string, express: ExpressFactory): AdapterUn
         const n = probe.ran('big');
         res.type('text/plain').send(String(n % 10).repeat(Number(req.query.size)));
       });
+      app.post('/respond', (req: Request, res: Response) => {
+        probe.ran('respond');
+        const spec = req.body as { status: number; headers: Record<string, string>; base64: string };
+        res.status(spec.status);
+        for (const [name, value] of Object.entries(spec.headers)) res.setHeader(name, value);
+        res.end(Buffer.from(spec.base64, 'base64'));
+      });
       const server = app.listen(0, '127.0.0.1');
       await new Promise<void>((resolve) => server.once('listening', resolve));
       const { port } = server.address() as AddressInfo;

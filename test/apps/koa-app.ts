@@ -88,6 +88,13 @@ export function koaAdapter(name: string, KoaClass: typeof Koa): AdapterUnderTest
         // A stream, so the cap is exercised on streamed bodies too.
         ctx.body = Readable.from(text.match(/.{1,700}/gs) ?? []);
       });
+      router.post('/respond', (ctx) => {
+        probe.ran('respond');
+        const spec = ctx.request.body as { status: number; headers: Record<string, string>; base64: string };
+        ctx.status = spec.status;
+        for (const [name, value] of Object.entries(spec.headers)) ctx.set(name, value);
+        ctx.body = Buffer.from(spec.base64, 'base64');
+      });
       app.use(router.routes());
       const server = createServer(app.callback());
       server.listen(0, '127.0.0.1');

@@ -72,6 +72,7 @@ export class Probe {
  * - /echo          200 JSON of the parsed body
  * - /status/:code  answers with that status and a small JSON body
  * - /big           200 text/plain of `size` bytes (query `size`)
+ * - /respond       answers `{ status, headers, base64 }` from the JSON body: status, headers, body bytes
  *
  * A request with an Origin header gets Access-Control-Allow-Origin (CORS in play).
  */
