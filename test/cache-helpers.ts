@@ -118,7 +118,7 @@ export class ChaosProxy {
         proxy.#sockets.add(socket);
         socket.on('error', () => {});
         socket.on('close', () => {
-          proxy?.#sockets.delete(socket);
+          if (proxy !== undefined) proxy.#sockets.delete(socket);
           client.destroy();
           upstream.destroy();
         });
