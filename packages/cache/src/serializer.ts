@@ -28,9 +28,8 @@ function encodeTagged(value: unknown): { text: string; tagged: boolean } {
       const keys = Object.keys(converted);
       if (keys.some((k) => k.startsWith(MARK))) {
         tagged = true;
-        const escaped: Record<string, unknown> = {};
-        for (const k of keys) escaped[k.startsWith(MARK) ? MARK + k : k] = (converted as Record<string, unknown>)[k];
-        return escaped;
+        // fromEntries defines own properties, so even a "__proto__" key stays data.
+        return Object.fromEntries(keys.map((k) => [k.startsWith(MARK) ? MARK + k : k, (converted as Record<string, unknown>)[k]]));
       }
     }
     return converted;
@@ -48,9 +47,7 @@ function revive(_key: string, value: unknown): unknown {
     if (only === BYTES_TAG && typeof data === 'string') return new Uint8Array(Buffer.from(data, 'base64'));
   }
   if (!keys.some((k) => k.startsWith(MARK))) return value;
-  const unescaped: Record<string, unknown> = {};
-  for (const k of keys) unescaped[k.startsWith(MARK) ? k.slice(1) : k] = (value as Record<string, unknown>)[k];
-  return unescaped;
+  return Object.fromEntries(keys.map((k) => [k.startsWith(MARK) ? k.slice(1) : k, (value as Record<string, unknown>)[k]]));
 }
 
 function withFormat(format: number, body: Buffer | string): Buffer {
