@@ -38,6 +38,7 @@ describe('resolveCacheOptions', () => {
     [{ l1: { maxEntries: 0 } }, 'l1.maxEntries'],
     [{ l1: { max: 5 } }, 'l1.max'],
     [{ redis: {} }, 'redis'],
+    [{ redis: { defineCommand() {}, duplicate() {}, options: { keyPrefix: 'app:' } } }, 'redis'],
     [{ namespace: '' }, 'namespace'],
     [{ namespace: 'a{b}' }, 'namespace'],
     [{ jitter: 1 }, 'jitter'],

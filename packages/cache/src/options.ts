@@ -104,6 +104,10 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
     if (redis === null || typeof redis !== 'object' || typeof r.defineCommand !== 'function' || typeof r.duplicate !== 'function') {
       throw new CacheConfigError('redis', 'expected an ioredis client (new Redis(url))');
     }
+    // ioredis would prefix script keys but not SCAN patterns or channels: clear() would miss.
+    if ((r.options as { keyPrefix?: string } | undefined)?.keyPrefix) {
+      throw new CacheConfigError('redis', 'a client with `keyPrefix` is not supported; use the cache\'s `prefix` option instead');
+    }
   }
 
   const namespace = o.namespace ?? defaults.namespace;
