@@ -12,7 +12,7 @@ import { createLlm, type LlmProvider } from './llm/index.js';
 import { silentLogger, type Logger } from './logger.js';
 import { createMetrics, observeRequests, type Metrics } from './metrics.js';
 import { ProblemError, problemHandler } from './problem.js';
-import { bindContext, contextualLogger, requestId } from './request-context.js';
+import { bindContext, contextualLogger, currentContext, requestId } from './request-context.js';
 
 /** Parts a caller may supply instead of the ones `config` describes (tests inject fakes here). */
 export interface AppDeps {
@@ -61,8 +61,15 @@ export function createApp(config: Config, deps: AppDeps = {}): Service {
   });
   const customers = {
     async get(id: string) {
-      const lookup = await baseCustomers.get(id);
+      let lookup;
+      try {
+        lookup = await baseCustomers.get(id);
+      } catch (error) {
+        (currentContext()?.log ?? logger).error({ err: (error as Error).cause ?? error, customerId: id }, 'customer lookup failed and nothing is cached');
+        throw error;
+      }
       metrics.customerLookups.inc({ source: lookup.source, stale: String(lookup.stale) });
+      if (lookup.stale) (currentContext()?.log ?? logger).warn({ customerId: id }, 'customer directory failing or slow; served the cached record (stale)');
       return lookup;
     },
   };

@@ -79,7 +79,9 @@ export async function connectBackend(redisUrl: string | undefined, logger: Logge
   // the first connection are reported below, as the fallback.
   let connected = false;
   let down = false;
+  let connectError: Error | undefined;
   client.on('error', (error: Error) => {
+    if (!connected) connectError ??= error;
     if (!connected || down) return;
     down = true;
     logger.warn({ err: error, redis: where }, 'Redis connection lost; reconnecting (requests get 503 meanwhile)');
@@ -93,8 +95,9 @@ export async function connectBackend(redisUrl: string | undefined, logger: Logge
     await withTimeout(client.connect().then(() => client.ping()), connectTimeoutMs, 'connecting to Redis');
   } catch (error) {
     client.disconnect();
-    const reason = `${where}: ${(error as Error).message}`;
-    logger.error({ err: error, redis: where },
+    // connect() itself rejects with "Connection is closed."; the socket's error says why.
+    const reason = `${where}: ${(connectError ?? (error as Error)).message}`;
+    logger.error({ err: connectError ?? error, redis: where },
       `REDIS_URL is set but Redis is unreachable (${reason}). FALLING BACK TO THE IN-MEMORY STORE: duplicates are caught only within this one process, and records vanish on restart. Start Redis or fix REDIS_URL, then restart.`);
     return memoryBackend(reason);
   }

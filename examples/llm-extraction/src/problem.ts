@@ -59,7 +59,8 @@ interface HttpError {
 
 /**
  * The last middleware: known errors become their problem, body-parser failures a 4xx problem,
- * anything else a 500 whose details stay in the log.
+ * anything else a 500 whose details stay in the log. A {@link ProblemError} is an expected answer,
+ * logged where it is thrown (with its cause) and in the request's completion line, not here again.
  */
 export function problemHandler(): ErrorRequestHandler {
   return function handleProblem(error: unknown, req, res, next): void {
@@ -80,7 +81,6 @@ export function problemHandler(): ErrorRequestHandler {
         problem = new ProblemError(500, 'internal_error', 'Internal error', 'Something went wrong; the request ID is in the logs.');
       }
     }
-    if (problem.status >= 500 && error instanceof ProblemError) req.log.warn({ err: error.cause ?? error, code: problem.code }, problem.message);
     // For the request's completion log line (metrics.ts): why it failed, not just that it did.
     res.locals.problem = `${problem.code}: ${problem.message}`;
     sendProblem(res, problem, req.id);
