@@ -51,7 +51,8 @@ export class IdempotencyEvents {
   /** @internal */
   emit<K extends keyof IdempotencyEventMap>(event: K, payload: IdempotencyEventMap[K]): void {
     if (this.#emitter.listenerCount(event) === 0) return;
-    for (const listener of this.#emitter.listeners(event) as Listener<K>[]) {
+    // rawListeners: a `once` listener is its wrapper, which removes itself when called.
+    for (const listener of this.#emitter.rawListeners(event) as Listener<K>[]) {
       try {
         listener(payload);
       } catch {
