@@ -13,8 +13,8 @@ import Koa2 from 'koa2';
 import { Redis } from 'ioredis';
 import { createCache, type Cache, type CacheOptions } from '@idem/cache';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cached as expressCached } from '../packages/express/src/cached.js';
-import { cached as koaCached } from '../packages/koa/src/cached.js';
+import { cached as expressCached } from '@idem/express';
+import { cached as koaCached } from '@idem/koa';
 import { RedisServer } from './harness/redis.js';
 import { busConnected, deferred, fakeClock, nextEvent, type Deferred } from './cache-helpers.js';
 

@@ -1,5 +1,6 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { replayableHeaders, sha256, toMs } from '@idem/core';
+import { captureResponse, type HeldResponse } from './capture.js';
 
 /** The part of an `@idem/cache` cache that `cached()` uses. Pass the result of `createCache()`. */
 export interface ResponseCache {
@@ -39,17 +40,6 @@ interface CachedResponse {
   body: Buffer;
 }
 
-interface Captured {
-  status: number;
-  headers: OutgoingHttpHeaders;
-  /** null when the body outgrew the cap and was streamed out already. */
-  body: Buffer | null;
-  /** Sends the captured response as the handler wrote it. */
-  flush(): void;
-  /** Gives the response back untouched, to send something else. */
-  restore(): void;
-}
-
 /** A response that is not kept; `response` lets the requests that waited for it share it. */
 class NotCacheable extends Error {
   constructor(readonly response: CachedResponse | undefined) {
@@ -62,67 +52,6 @@ const CACHEABLE = new Set([200, 203, 204, 300, 301, 404, 410]);
 function duration(option: string, value: number | string | undefined): number | undefined {
   if (value === undefined) return undefined;
   return value === 0 && option === 'grace' ? 0 : toMs(option, value);
-}
-
-// Buffers everything the handler writes (write/end/writeHead) until it ends, like capture.ts,
-// but hands the decision of what to send back to cached().
-function capture(res: ServerResponse, maxBytes: number): Promise<Captured> {
-  const original = { write: res.write, end: res.end, writeHead: res.writeHead };
-  const writeOriginal = original.write as (this: ServerResponse, chunk: unknown) => boolean;
-  const endOriginal = original.end as (this: ServerResponse, chunk: unknown) => ServerResponse;
-  const restore = (): void => {
-    Object.assign(res, original);
-  };
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let streaming = false;
-  const toBuffer = (chunk: unknown, encoding: unknown): Buffer | undefined =>
-    chunk == null ? undefined : Buffer.isBuffer(chunk) ? chunk : typeof chunk === 'string' ? Buffer.from(chunk, (encoding as BufferEncoding) || 'utf8') : Buffer.from(chunk as Uint8Array);
-  return new Promise((resolve) => {
-    res.writeHead = function writeHead(this: ServerResponse, status: number, reason?: unknown, headers?: unknown) {
-      this.statusCode = status;
-      const bag = typeof reason === 'string' ? headers : reason;
-      if (bag && typeof bag === 'object' && !Array.isArray(bag)) for (const [k, v] of Object.entries(bag)) if (v !== undefined) this.setHeader(k, v as string);
-      return this;
-    } as ServerResponse['writeHead'];
-    res.write = function write(this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
-      const buffer = toBuffer(chunk, typeof encoding === 'string' ? encoding : undefined);
-      if (buffer !== undefined && !streaming) {
-        chunks.push(buffer);
-        size += buffer.byteLength;
-        if (size > maxBytes) {
-          // Too big to keep: let it flow live from here on.
-          streaming = true;
-          restore();
-          for (const c of chunks.splice(0)) writeOriginal.call(res, c);
-        }
-      } else if (buffer !== undefined) writeOriginal.call(res, buffer);
-      const done = typeof encoding === 'function' ? encoding : callback;
-      if (typeof done === 'function') process.nextTick(done as () => void);
-      return true;
-    } as ServerResponse['write'];
-    res.end = function end(this: ServerResponse, chunk?: unknown, encoding?: unknown) {
-      const last = typeof chunk === 'function' ? undefined : toBuffer(chunk, typeof encoding === 'string' ? encoding : undefined);
-      if (streaming) {
-        endOriginal.call(res, last ?? '');
-        resolve({ status: res.statusCode, headers: res.getHeaders(), body: null, flush() {}, restore() {} });
-        return this;
-      }
-      if (last !== undefined) chunks.push(last);
-      const body = Buffer.concat(chunks);
-      resolve({
-        status: res.statusCode,
-        headers: res.getHeaders(),
-        body,
-        flush() {
-          restore();
-          endOriginal.call(res, body);
-        },
-        restore,
-      });
-      return this;
-    } as ServerResponse['end'];
-  });
 }
 
 function send(res: ServerResponse, response: CachedResponse, cacheStatus: string): void {
@@ -158,7 +87,7 @@ export function cached<Req extends IncomingMessage = IncomingMessage>(options: C
   };
   const { cache } = options;
 
-  const keep = (c: Captured): CachedResponse | undefined => {
+  const keep = (c: HeldResponse): CachedResponse | undefined => {
     // A 304 answers one client's validators; set-cookie or private content is someone's own.
     const control = String(c.headers['cache-control'] ?? '');
     if (c.body === null || c.status === 304 || c.headers['set-cookie'] !== undefined || /no-store|private/i.test(control)) return undefined;
@@ -168,11 +97,11 @@ export function cached<Req extends IncomingMessage = IncomingMessage>(options: C
   return function cachedMiddleware(req: Req & { originalUrl?: string }, res: ServerResponse, next: (error?: unknown) => void): void {
     if (req.method !== 'GET') return next();
     const key = `http:${sha256(JSON.stringify([req.originalUrl ?? req.url, ...vary.map((h) => req.headers[h] ?? null)]))}`;
-    let own: Promise<Captured> | undefined;
+    let own: Promise<HeldResponse> | undefined;
     const outcome = cache.getOrSetEntry<CachedResponse>(
       key,
       async function handlerAsLoader() {
-        own = capture(res, maxBodyBytes);
+        own = captureResponse(res, maxBodyBytes);
         next();
         const captured = await own;
         const response = keep(captured);

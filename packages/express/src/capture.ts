@@ -1,8 +1,17 @@
 import type { ServerResponse } from 'node:http';
-import type { Execution } from '@idem/core';
+import type { CapturedResponse } from '@idem/core';
 
 type WriteCallback = (error?: Error | null) => void;
 type Loose = (this: ServerResponse, ...args: unknown[]) => unknown;
+
+/** A response held back after the handler ended it. */
+export interface HeldResponse extends CapturedResponse {
+  body: Buffer | null;
+  /** Sends the response as the handler wrote it. A no-op when it already streamed out (`body: null`). */
+  flush(): void;
+  /** Gives the response back untouched and unsent, to answer something else instead. */
+  restore(): void;
+}
 
 function toBuffer(chunk: unknown, encoding: unknown): Buffer | undefined {
   if (chunk === undefined || chunk === null) return undefined;
@@ -13,13 +22,14 @@ function toBuffer(chunk: unknown, encoding: unknown): Buffer | undefined {
 }
 
 /**
- * Holds the response back until it is complete, hands it to the engine to store, and only then
- * flushes it: a retry arriving right after the client got its answer finds the stored record,
- * never a stale lock. Every way Express writes (`send`, `json`, `sendStatus`, `end(buffer)`,
- * several `write` calls, piped streams) goes through `write`/`end`, so all of them are captured.
- * A body that outgrows `maxBodyBytes` is passed through live from then on and not stored.
+ * Holds the response back until the handler ends it and resolves with what it wrote, so the
+ * caller can store it before calling `flush()`: a retry arriving right after the client got its
+ * answer finds the stored record, never a stale lock. Everything Express writes (`send`, `json`,
+ * `sendStatus`, `end(buffer)`, several `write` calls, piped streams) goes through
+ * `writeHead`/`write`/`end`, so all of it is captured. A body that outgrows `maxBodyBytes` flows
+ * out live from then on and resolves with `body: null`.
  */
-export function captureResponse(res: ServerResponse, execution: Execution, maxBodyBytes: number): void {
+export function captureResponse(res: ServerResponse, maxBodyBytes: number): Promise<HeldResponse> {
   const original = { write: res.write, end: res.end, writeHead: res.writeHead };
   const writeOriginal = original.write as Loose;
   const endOriginal = original.end as Loose;
@@ -43,55 +53,63 @@ export function captureResponse(res: ServerResponse, execution: Execution, maxBo
     chunks.length = 0;
   }
 
-  // The real head goes out with the body at flush time (Node's implicit writeHead); until then
-  // only record what the handler asked for, so status and headers are captured too.
-  res.writeHead = function writeHead(this: ServerResponse, statusCode: number, reason?: unknown, headers?: unknown) {
-    if (typeof reason !== 'string') headers = reason;
-    else this.statusMessage = reason;
-    this.statusCode = statusCode;
-    if (Array.isArray(headers)) {
-      for (let i = 0; i + 1 < headers.length; i += 2) this.setHeader(String(headers[i]), headers[i + 1] as string);
-    } else if (headers && typeof headers === 'object') {
-      for (const [name, value] of Object.entries(headers)) if (value !== undefined) this.setHeader(name, value as string);
-    }
-    return this;
-  } as ServerResponse['writeHead'];
-
-  res.write = function write(this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
-    if (typeof encoding === 'function') callback = encoding;
-    const buffer = toBuffer(chunk, encoding);
-    if (buffer !== undefined) {
-      chunks.push(buffer);
-      size += buffer.byteLength;
-      if (size > maxBodyBytes) startStreaming();
-    }
-    if (typeof callback === 'function') process.nextTick(callback as WriteCallback);
-    return true;
-  } as ServerResponse['write'];
-
-  res.end = function end(this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
-    if (typeof chunk === 'function') [callback, chunk] = [chunk, undefined];
-    else if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined];
-    if (ended) return this;
-    ended = true;
-    const last = toBuffer(chunk, encoding);
-    if (streaming) {
-      restore();
-      endOriginal.call(this, last ?? '', callback as WriteCallback);
-      void execution.finish({ status: this.statusCode, headers: this.getHeaders(), body: null });
+  return new Promise((resolve) => {
+    // The real head goes out with the body at flush time (Node's implicit writeHead); until then
+    // only record what the handler asked for, so status and headers are captured too.
+    res.writeHead = function writeHead(this: ServerResponse, statusCode: number, reason?: unknown, headers?: unknown) {
+      if (typeof reason !== 'string') headers = reason;
+      else this.statusMessage = reason;
+      this.statusCode = statusCode;
+      if (Array.isArray(headers)) {
+        for (let i = 0; i + 1 < headers.length; i += 2) this.setHeader(String(headers[i]), headers[i + 1] as string);
+      } else if (headers && typeof headers === 'object') {
+        for (const [name, value] of Object.entries(headers)) if (value !== undefined) this.setHeader(name, value as string);
+      }
       return this;
-    }
-    if (last !== undefined) {
-      chunks.push(last);
-      size += last.byteLength;
-    }
-    const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-    const captured = { status: this.statusCode, headers: this.getHeaders(), body: size > maxBodyBytes ? null : body };
-    void execution.finish(captured).then(() => {
-      restore();
-      if (chunks.length === 0) endOriginal.call(this, callback as WriteCallback);
-      else endOriginal.call(this, body, callback as WriteCallback);
-    });
-    return this;
-  } as ServerResponse['end'];
+    } as ServerResponse['writeHead'];
+
+    res.write = function write(this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
+      if (typeof encoding === 'function') callback = encoding;
+      const buffer = toBuffer(chunk, encoding);
+      if (buffer !== undefined) {
+        chunks.push(buffer);
+        size += buffer.byteLength;
+        if (size > maxBodyBytes) startStreaming();
+      }
+      if (typeof callback === 'function') process.nextTick(callback as WriteCallback);
+      return true;
+    } as ServerResponse['write'];
+
+    res.end = function end(this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
+      if (typeof chunk === 'function') [callback, chunk] = [chunk, undefined];
+      else if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined];
+      if (ended) return this;
+      ended = true;
+      const last = toBuffer(chunk, encoding);
+      const status = this.statusCode;
+      if (streaming) {
+        restore();
+        endOriginal.call(this, last ?? '', callback as WriteCallback);
+        resolve({ status, headers: this.getHeaders(), body: null, flush() {}, restore() {} });
+        return this;
+      }
+      if (last !== undefined) {
+        chunks.push(last);
+        size += last.byteLength;
+      }
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+      resolve({
+        status,
+        headers: this.getHeaders(),
+        body: size > maxBodyBytes ? null : body,
+        flush: () => {
+          restore();
+          if (chunks.length === 0) endOriginal.call(res, callback as WriteCallback);
+          else endOriginal.call(res, body, callback as WriteCallback);
+        },
+        restore,
+      });
+      return this;
+    } as ServerResponse['end'];
+  });
 }

@@ -74,7 +74,11 @@ export function idempotent<Req extends ExpressRequest = ExpressRequest>(options:
     engine.handle(toNeutral(req as Req)).then((decision) => {
       if (decision.action === 'pass') return next();
       if (decision.action === 'respond') return send(res, decision.response);
-      captureResponse(res, decision.execution, maxBodyBytes);
+      const { execution } = decision;
+      void captureResponse(res, maxBodyBytes).then(async (held) => {
+        await execution.finish(held);
+        held.flush();
+      });
       next();
     }, next);
   }
@@ -82,5 +86,7 @@ export function idempotent<Req extends ExpressRequest = ExpressRequest>(options:
   return Object.assign(idempotentMiddleware, { events: engine.events });
 }
 
+export { cached } from './cached.js';
+export type { CachedOptions, ResponseCache } from './cached.js';
 export type { IdempotencyOptions, IdempotencyStore } from '@idem/core';
 export { memoryStore } from '@idem/core';

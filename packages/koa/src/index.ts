@@ -83,5 +83,7 @@ export function idempotent<Ctx extends KoaContext = KoaContext>(options: KoaIdem
   return Object.assign(idempotentMiddleware, { events: engine.events });
 }
 
+export { cached } from './cached.js';
+export type { CachedOptions, ResponseCache } from './cached.js';
 export type { IdempotencyOptions, IdempotencyStore } from '@idem/core';
 export { memoryStore } from '@idem/core';
