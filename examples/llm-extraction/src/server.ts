@@ -19,6 +19,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const logger = createLogger(config);
+  // Flush before exiting: pino writes asynchronously, and the last lines matter most.
+  const exit = (code: number): void => logger.flush(() => process.exit(code));
   const backend = await connectBackend(config.redisUrl, logger);
   const service = createApp(config, { backend, logger });
 
@@ -30,7 +32,7 @@ async function main(): Promise<void> {
     const hint = error.code === 'EADDRINUSE' ? ` — port ${config.port} is taken; set PORT to another one` : '';
     logger.fatal({ err: error }, `cannot listen on port ${config.port}${hint}`);
     await service.close();
-    process.exit(1);
+    exit(1);
   });
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
@@ -56,7 +58,7 @@ async function main(): Promise<void> {
     await drained;
     await service.close();
     logger.info('stopped');
-    process.exit(0);
+    exit(0);
   }
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
