@@ -2,7 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createIdempotency, exposeReplayedHeader, hasRequestBody, splitUrl, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
 import { captureResponse } from './capture.js';
 
-/** The parts of an Express request idem reads (Express 4 and 5 both fit). */
+/**
+ * An Express request as idem sees it (Express 4 and 5 both fit). The middleware itself is typed
+ * with the bare `IncomingMessage` so that it never narrows Express's inference of route params,
+ * query or body for the handlers mounted after it.
+ */
 export interface ExpressRequest extends IncomingMessage {
   originalUrl?: string;
   baseUrl?: string;
@@ -12,15 +16,19 @@ export interface ExpressRequest extends IncomingMessage {
   route?: { path?: unknown };
 }
 
+/** What `key`, `scope` and `fingerprint` functions receive by default: the Express request, loosely typed. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyExpressRequest = Record<string, any> & { headers: IncomingMessage['headers']; method?: string; url?: string };
+
 /** Express middleware with the engine's typed events attached. */
 export interface IdempotentMiddleware {
-  (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void;
+  (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void;
   /** Typed events: `replay`, `execute`, `conflict`, `mismatch`, `storeError`, `leaseLost`. */
   readonly events: IdempotencyEvents;
 }
 
 /** Options of the Express `idempotent()`; functions receive the Express request. */
-export type ExpressIdempotencyOptions<Req extends ExpressRequest = ExpressRequest> = IdempotencyOptions<Req>;
+export type ExpressIdempotencyOptions<Req = AnyExpressRequest> = IdempotencyOptions<Req>;
 
 function isParsed(req: ExpressRequest): boolean {
   // A parser that read the body consumed the stream (body-parser 2 checks exactly this) or left
@@ -28,7 +36,7 @@ function isParsed(req: ExpressRequest): boolean {
   return !hasRequestBody(req.headers) || req.readableEnded || req.body !== undefined;
 }
 
-function toNeutral<Req extends ExpressRequest>(req: Req): NeutralRequest<Req> {
+function toNeutral(req: ExpressRequest): NeutralRequest<ExpressRequest> {
   const { path, search } = splitUrl(req.originalUrl ?? req.url ?? '/');
   const routePath = req.route?.path;
   return {
@@ -66,12 +74,12 @@ function send(res: ServerResponse, response: OutgoingResponse): void {
  * app.use(idempotent({ required: true }));
  * app.post('/orders', (req, res) => res.status(201).json(createOrder(req.body)));
  */
-export function idempotent<Req extends ExpressRequest = ExpressRequest>(options: ExpressIdempotencyOptions<Req> = {}): IdempotentMiddleware {
+export function idempotent<Req = AnyExpressRequest>(options: ExpressIdempotencyOptions<Req> = {}): IdempotentMiddleware {
   const engine = createIdempotency<Req>(options);
   const { maxBodyBytes } = engine.options;
 
-  function idempotentMiddleware(req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void {
-    engine.handle(toNeutral(req as Req)).then((decision) => {
+  function idempotentMiddleware(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
+    engine.handle(toNeutral(req as ExpressRequest) as NeutralRequest<Req>).then((decision) => {
       if (decision.action === 'pass') return next();
       if (decision.action === 'respond') return send(res, decision.response);
       const { execution } = decision;

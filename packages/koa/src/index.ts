@@ -11,10 +11,14 @@ export interface IdempotentMiddleware {
   readonly events: IdempotencyEvents;
 }
 
-/** Options of the Koa `idempotent()`; functions receive the Koa context. */
-export type KoaIdempotencyOptions<Ctx extends KoaContext = KoaContext> = IdempotencyOptions<Ctx>;
+/** What `key`, `scope` and `fingerprint` functions receive by default: the Koa context, loosely typed. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyKoaContext = Record<string, any> & Pick<KoaContext, 'method' | 'path' | 'headers' | 'querystring'>;
 
-function toNeutral<Ctx extends KoaContext>(ctx: Ctx): NeutralRequest<Ctx> {
+/** Options of the Koa `idempotent()`; functions receive the Koa context. */
+export type KoaIdempotencyOptions<Ctx = AnyKoaContext> = IdempotencyOptions<Ctx>;
+
+function toNeutral(ctx: KoaContext): NeutralRequest<KoaContext> {
   const body = ctx.request.body;
   return {
     method: ctx.method.toUpperCase(),
@@ -56,12 +60,12 @@ function send(ctx: KoaContext, response: OutgoingResponse): void {
  * app.use(idempotent({ required: true }));
  * router.post('/payments', async (ctx) => { ctx.status = 201; ctx.body = await charge(ctx.request.body); });
  */
-export function idempotent<Ctx extends KoaContext = KoaContext>(options: KoaIdempotencyOptions<Ctx> = {}): IdempotentMiddleware {
+export function idempotent<Ctx = AnyKoaContext>(options: KoaIdempotencyOptions<Ctx> = {}): IdempotentMiddleware {
   const engine = createIdempotency<Ctx>(options);
   const { maxBodyBytes } = engine.options;
 
   async function idempotentMiddleware(ctx: KoaContext, next: () => Promise<unknown>): Promise<void> {
-    const decision = await engine.handle(toNeutral(ctx as Ctx));
+    const decision = await engine.handle(toNeutral(ctx) as NeutralRequest<Ctx>);
     if (decision.action === 'pass') {
       await next();
       return;
