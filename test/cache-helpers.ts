@@ -107,8 +107,10 @@ export class ChaosProxy {
   private constructor(private readonly server: Server, readonly port: number) {}
 
   static async start(targetPort: number): Promise<ChaosProxy> {
-    let proxy: ChaosProxy | undefined;
+    // The server's handler needs the proxy, which needs the server: fill this in once both exist.
+    const self: { proxy?: ChaosProxy } = {};
     const server = createServer((client) => {
+      const proxy = self.proxy;
       if (proxy === undefined || proxy.#refusing) {
         client.destroy();
         return;
@@ -118,7 +120,7 @@ export class ChaosProxy {
         proxy.#sockets.add(socket);
         socket.on('error', () => {});
         socket.on('close', () => {
-          if (proxy !== undefined) proxy.#sockets.delete(socket);
+          proxy.#sockets.delete(socket);
           client.destroy();
           upstream.destroy();
         });
@@ -128,8 +130,8 @@ export class ChaosProxy {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
-    proxy = new ChaosProxy(server, typeof address === 'object' && address ? address.port : 0);
-    return proxy;
+    self.proxy = new ChaosProxy(server, typeof address === 'object' && address ? address.port : 0);
+    return self.proxy;
   }
 
   get url(): string {
