@@ -1,0 +1,177 @@
+/**
+ * The HTTP scenarios. Each group is one comparison: the same request sent to a baseline and to
+ * its contenders, every server in its own process, measured one after the other in rounds
+ * (A B C … then … C B A, alternating, so slow drift on a shared machine hits all alike), and each
+ * contender reported as the median over rounds of its ratio to the baseline of the same round.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { measure, requestFor } from './load.mjs';
+import { startServer } from './server-process.mjs';
+import { median } from './stats.mjs';
+
+/** Display names of the variants. */
+export const LABELS = {
+  bare: 'bare',
+  'floor-get': 'floor: raw GET',
+  'floor-setnx': 'floor: raw SET NX + SET',
+  'idem-memory': 'idem (memory)',
+  'idem-redis': 'idem (Redis)',
+  'ei-memory': 'express-idempotency (memory)',
+  'ei-redis': 'express-idempotency (Redis adapter)',
+  'ni-memory': '@node-idempotency (memory)',
+  'ni-redis': '@node-idempotency (Redis)',
+};
+
+/**
+ * The commands a variant's client sends itself. idem runs Lua (EVALSHA); Redis counts the commands
+ * a script runs too, so for idem everything but these is inside a script. The other variants send
+ * plain commands only: all of theirs are their own.
+ */
+const CLIENT_COMMANDS = { 'idem-redis': new Set(['hgetall', 'evalsha', 'eval', 'eval_ro', 'evalsha_ro', 'script|load', 'subscribe', 'unsubscribe']) };
+
+export const GROUPS = [
+  {
+    id: 'express-passthrough', framework: 'express', scenario: 'passthrough', key: undefined, baseline: 'bare',
+    title: 'Express, passthrough (no key)', members: ['bare', 'idem-memory', 'ei-memory', 'ni-memory'],
+  },
+  {
+    id: 'express-replay', framework: 'express', scenario: 'replay', key: 'bench-replay-express', baseline: 'bare',
+    title: 'Express, replay of a completed key', floor: 'floor-get',
+    members: ['bare', 'floor-get', 'idem-memory', 'idem-redis', 'ei-memory', 'ei-redis', 'ni-memory', 'ni-redis'],
+  },
+  {
+    id: 'express-first', framework: 'express', scenario: 'first', key: 'unique', baseline: 'bare',
+    title: 'Express, first execution (a new key per request)', floor: 'floor-setnx',
+    members: ['bare', 'floor-setnx', 'idem-memory', 'idem-redis', 'ei-memory', 'ei-redis', 'ni-memory', 'ni-redis'],
+  },
+  {
+    id: 'koa-passthrough', framework: 'koa', scenario: 'passthrough', key: undefined, baseline: 'bare',
+    title: 'Koa, passthrough (no key)', members: ['bare', 'idem-memory'],
+  },
+  {
+    id: 'koa-replay', framework: 'koa', scenario: 'replay', key: 'bench-replay-koa', baseline: 'bare',
+    title: 'Koa, replay of a completed key', floor: 'floor-get', members: ['bare', 'floor-get', 'idem-memory', 'idem-redis'],
+  },
+  {
+    id: 'koa-first', framework: 'koa', scenario: 'first', key: 'unique', baseline: 'bare',
+    title: 'Koa, first execution (a new key per request)', floor: 'floor-setnx', members: ['bare', 'floor-setnx', 'idem-memory', 'idem-redis'],
+  },
+];
+
+function clientCommands(variant, commands, responses) {
+  const own = CLIENT_COMMANDS[variant];
+  let total = 0;
+  for (const [name, calls] of Object.entries(commands)) if (own === undefined || own.has(name)) total += calls;
+  return responses > 0 ? total / responses : Number.NaN;
+}
+
+/** Median of one field over rounds. */
+const medianOf = (rounds, field) => median(rounds.map((r) => r[field]));
+
+/**
+ * Runs one group. `settings`: { rounds, durationS, warmupS, connections }.
+ * `profile`: variant names to start under --cpu-prof (into `profileDir`).
+ */
+export async function runGroup(group, { redis, settings, log, profile = [], profileDir }) {
+  const servers = {};
+  const profiles = {};
+  // Responses each server gave (warm-up included), so a profile's time can be read per request.
+  const served = Object.fromEntries(group.members.map((v) => [v, 0]));
+  await Promise.all(group.members.map(async (variant) => {
+    let execArgv = [];
+    if (profile.includes(`${group.framework}/${variant}`) || profile.includes(variant)) {
+      profiles[variant] = `${group.id}-${variant}-${Date.now()}.cpuprofile`;
+      execArgv = ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', profiles[variant]];
+    }
+    servers[variant] = await startServer({ framework: group.framework, variant, redisUrl: redis.url }, { execArgv });
+  }));
+  const request = requestFor(group.key);
+  try {
+    // Replays need a completed record first (one per process: memory stores are per process).
+    if (group.scenario === 'replay') {
+      for (const server of Object.values(servers)) {
+        const response = await fetch(`${server.url}/orders`, { method: 'POST', headers: request.headers, body: request.body });
+        await response.arrayBuffer();
+      }
+    }
+    // Warm-up: JIT, connection pools, lazy script loading. Not recorded.
+    for (const variant of group.members) {
+      served[variant] += (await measure({ server: servers[variant], request, durationS: settings.warmupS, connections: settings.connections })).responses;
+    }
+
+    const rounds = Object.fromEntries(group.members.map((v) => [v, []]));
+    for (let round = 0; round < settings.rounds; round++) {
+      const order = round % 2 === 0 ? group.members : [...group.members].reverse();
+      for (const variant of order) {
+        const usesRedis = variant.includes('redis') || variant.startsWith('floor');
+        const result = await measure({ server: servers[variant], request, durationS: settings.durationS, connections: settings.connections, redis: usesRedis ? redis : undefined });
+        result.round = round;
+        served[variant] += result.responses;
+        if (usesRedis) result.clientCommandsPerRequest = clientCommands(variant, result.commands, result.responses);
+        rounds[variant].push(result);
+        log(`  ${group.id.padEnd(20)} r${round} ${variant.padEnd(12)} ${Math.round(result.rps).toString().padStart(6)} req/s  p99 ${String(result.p99).padStart(3)} ms  cpu ${result.serverCpuUs.toFixed(0).padStart(4)} µs/req${result.non2xx ? `  non-2xx ${result.non2xx} ${JSON.stringify(result.statusCodes)}` : ''}${result.errors ? `  errors ${result.errors}` : ''}`);
+      }
+    }
+    return summarize(group, rounds);
+  } finally {
+    await Promise.all(Object.values(servers).map((s) => s.stop()));
+    for (const [variant, name] of Object.entries(profiles)) {
+      writeFileSync(join(profileDir, `${name}.json`), JSON.stringify({ group: group.id, variant, requests: served[variant] }));
+    }
+  }
+}
+
+/** Per-variant medians, and ratios computed round by round against the baseline and the floor. */
+function summarize(group, rounds) {
+  const members = {};
+  for (const [variant, list] of Object.entries(rounds)) {
+    const okShare = list.reduce((a, r) => a + r.ok, 0) / Math.max(1, list.reduce((a, r) => a + r.responses, 0));
+    const commandTotals = {};
+    for (const r of list) for (const [name, calls] of Object.entries(r.commands)) commandTotals[name] = (commandTotals[name] ?? 0) + calls;
+    const responses = list.reduce((a, r) => a + r.responses, 0);
+    members[variant] = {
+      label: LABELS[variant],
+      rps: medianOf(list, 'rps'),
+      p50: medianOf(list, 'p50'),
+      p99: medianOf(list, 'p99'),
+      rssMB: medianOf(list, 'rss') / 2 ** 20,
+      serverCpuUs: medianOf(list, 'serverCpuUs'),
+      redisCpuUs: list[0].redisCpuUs === null ? null : medianOf(list, 'redisCpuUs'),
+      commandsPerRequest: list[0].commandsPerRequest === null ? null : medianOf(list, 'commandsPerRequest'),
+      clientCommandsPerRequest: list[0].clientCommandsPerRequest === undefined ? null : medianOf(list, 'clientCommandsPerRequest'),
+      commandMix: list[0].commandsPerRequest === null ? null : Object.fromEntries(Object.entries(commandTotals).map(([n, c]) => [n, c / responses])),
+      okShare,
+      statusCodes: list.reduce((acc, r) => {
+        for (const [code, count] of Object.entries(r.statusCodes)) acc[code] = (acc[code] ?? 0) + count;
+        return acc;
+      }, {}),
+      errors: list.reduce((a, r) => a + r.errors + r.timeouts, 0),
+      rounds: list.map(({ round, rps, p50, p99, rss, serverCpuUs, redisCpuUs, commandsPerRequest, clientCommandsPerRequest, responses: n, non2xx }) => ({ round, rps, p50, p99, rss, serverCpuUs, redisCpuUs, commandsPerRequest, clientCommandsPerRequest, responses: n, non2xx })),
+    };
+  }
+  const ratioTo = (reference) => {
+    if (!rounds[reference]) return undefined;
+    const out = {};
+    for (const variant of group.members) {
+      if (variant === reference) continue;
+      out[variant] = {
+        rps: median(rounds[variant].map((r, i) => r.rps / rounds[reference][i].rps)),
+        // Extra server CPU per request over the reference, paired round by round.
+        addedCpuUs: median(rounds[variant].map((r, i) => r.serverCpuUs - rounds[reference][i].serverCpuUs)),
+      };
+    }
+    return out;
+  };
+  return {
+    id: group.id,
+    title: group.title,
+    framework: group.framework,
+    scenario: group.scenario,
+    baseline: group.baseline,
+    floor: group.floor ?? null,
+    members,
+    vsBaseline: ratioTo(group.baseline),
+    vsFloor: group.floor ? ratioTo(group.floor) : null,
+  };
+}

@@ -1,0 +1,74 @@
+/** One load window: autocannon against a server, with the server's and redis-server's CPU read around it. */
+import autocannon from 'autocannon';
+import { cpuMicros } from './proc.mjs';
+
+/** The JSON every request carries. */
+export const REQUEST_BODY = JSON.stringify({ amount: 4200, currency: 'eur', item: 'book', customer: 'cus_123' });
+
+/**
+ * The request of a scenario. `key`: undefined (no header), a fixed string (every request a replay
+ * of the same key) or 'unique' (a fresh key per request: autocannon's [<id>] replacement).
+ */
+export function requestFor(key) {
+  const headers = { 'content-type': 'application/json' };
+  if (key === 'unique') headers['idempotency-key'] = 'bench-[<id>]';
+  else if (key !== undefined) headers['idempotency-key'] = key;
+  return { method: 'POST', path: '/orders', headers, body: REQUEST_BODY, idReplacement: key === 'unique' };
+}
+
+function runAutocannon(opts) {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (error, result) => (error ? reject(error) : resolve(result)));
+  });
+}
+
+/**
+ * Loads `server` for `durationS` seconds with `connections` connections.
+ * @param {object} options { server, request, durationS, connections, redis? }
+ */
+export async function measure({ server, request, durationS, connections, redis }) {
+  if (redis) await redis.resetStats();
+  const before = await server.stats();
+  const redisBefore = redis ? cpuMicros(redis.pid) : 0;
+  const started = process.hrtime.bigint();
+  const result = await runAutocannon({
+    url: server.url + request.path,
+    connections,
+    pipelining: 1,
+    duration: durationS,
+    method: request.method,
+    headers: request.headers,
+    body: request.body,
+    idReplacement: request.idReplacement,
+    timeout: 10,
+    // autocannon stops at its first sample tick after `duration`; the default 1 s tick would
+    // stretch every short window to a whole second.
+    sampleInt: 100,
+  });
+  const elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
+  const after = await server.stats();
+  const redisAfter = redis ? cpuMicros(redis.pid) : 0;
+  const commands = redis ? await redis.commandStats() : {};
+
+  const responses = result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'];
+  const per = (value) => (responses > 0 ? value / responses : Number.NaN);
+  const statusCodes = {};
+  for (const [code, { count }] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = count;
+  return {
+    responses,
+    ok: result['2xx'],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCodes,
+    rps: responses / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    rss: after.rss,
+    serverCpuUs: per(after.cpu - before.cpu),
+    redisCpuUs: redis ? per(redisAfter - redisBefore) : null,
+    commands,
+    commandsPerRequest: redis ? per(Object.values(commands).reduce((a, b) => a + b, 0)) : null,
+    elapsedS,
+  };
+}

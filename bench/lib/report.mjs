@@ -1,0 +1,271 @@
+/** Turns a run's results into the target verdicts, RESULTS.md and the SVG chart. */
+import { LABELS } from './http-bench.mjs';
+import { median } from './stats.mjs';
+
+const PEERS = { memory: ['ei-memory', 'ni-memory'], redis: ['ei-redis', 'ni-redis'] };
+const fx = (v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '–');
+const int = (v) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–');
+const mark = (met) => (met === true ? '✅ met' : met === false ? '❌ missed' : '–');
+
+function group(results, id) {
+  return results.http.find((g) => g.id === id);
+}
+
+/** Median over rounds of a's throughput over b's, paired round by round. */
+function pairRatio(g, a, b) {
+  const ra = g.members[a]?.rounds;
+  const rb = g.members[b]?.rounds;
+  if (!ra || !rb) return Number.NaN;
+  return median(ra.map((r, i) => r.rps / rb[i].rps));
+}
+
+/**
+ * The headline rows: for each scenario and store, idem and the peers as a ratio to the reference
+ * the issue names (bare for passthrough and memory replay, the raw-Redis floor for Redis rows).
+ */
+export function headlineRows(results) {
+  const rows = [];
+  for (const framework of ['express', 'koa']) {
+    const name = framework === 'express' ? 'Express' : 'Koa';
+    const specs = [
+      { gid: `${framework}-passthrough`, store: 'memory', idem: 'idem-memory', ref: 'bare', label: `${name} passthrough (no key)`, min: 0.97 },
+      { gid: `${framework}-replay`, store: 'memory', idem: 'idem-memory', ref: 'bare', label: `${name} replay, memory store`, min: 0.95 },
+      { gid: `${framework}-replay`, store: 'redis', idem: 'idem-redis', ref: 'floor-get', label: `${name} replay, Redis store`, min: 0.95 },
+      { gid: `${framework}-first`, store: 'memory', idem: 'idem-memory', ref: 'bare', label: `${name} first execution, memory store`, min: null },
+      { gid: `${framework}-first`, store: 'redis', idem: 'idem-redis', ref: 'floor-setnx', label: `${name} first execution, Redis store`, min: 0.8 },
+    ];
+    for (const s of specs) {
+      const g = group(results, s.gid);
+      if (!g) continue;
+      const ratio = (v) => (g.members[v] ? pairRatio(g, v, s.ref) : undefined);
+      rows.push({
+        id: `${s.gid}-${s.store}`,
+        label: s.label,
+        reference: LABELS[s.ref],
+        idem: ratio(s.idem),
+        peers: Object.fromEntries(PEERS[s.store].filter((p) => g.members[p]).map((p) => [p, ratio(p)])),
+        idemOverPeers: Object.fromEntries(PEERS[s.store].filter((p) => g.members[p]).map((p) => [p, pairRatio(g, s.idem, p)])),
+        min: s.min,
+      });
+    }
+  }
+  return rows;
+}
+
+/** Every target of the issue, with its measured value and verdict (null: not measured this run). */
+export function evaluate(results) {
+  const targets = [];
+  const add = (id, text, value, met, unit = '×') => targets.push({ id, text, value: Number.isFinite(value) ? Math.round(value * 1000) / 1000 : value, unit, met });
+  for (const row of headlineRows(results)) {
+    if (row.min !== null && row.idem !== undefined) add(`${row.id}-ratio`, `${row.label}: idem ≥ ${row.min}× ${row.reference}`, row.idem, row.idem >= row.min);
+    for (const [peer, ratio] of Object.entries(row.idemOverPeers)) {
+      add(`${row.id}-vs-${peer}`, `${row.label}: idem ahead of ${LABELS[peer]}`, ratio, ratio > 1);
+    }
+  }
+  for (const framework of ['express', 'koa']) {
+    const replay = group(results, `${framework}-replay`);
+    const first = group(results, `${framework}-first`);
+    if (replay?.members['idem-redis']) {
+      const cmds = replay.members['idem-redis'].clientCommandsPerRequest;
+      add(`${framework}-replay-commands`, `${framework}: a Redis replay costs 1 command`, cmds, Math.round(cmds * 100) / 100 <= 1, 'cmd/req');
+      const added = replay.vsFloor['idem-redis'].addedCpuUs;
+      add(`${framework}-replay-cpu`, `${framework}: server CPU per Redis replay within 20 µs of the raw-GET floor`, added, added <= 20, 'µs');
+    }
+    if (first?.members['idem-redis']) {
+      const cmds = first.members['idem-redis'].clientCommandsPerRequest;
+      add(`${framework}-first-commands`, `${framework}: a first execution costs ≤ 5 commands`, cmds, Math.round(cmds * 100) / 100 <= 5, 'cmd/req');
+    }
+  }
+  for (const storm of results.storms.filter((s) => s.pkg === 'idem')) {
+    add(`storm-${storm.id}`, `storm, ${storm.label}, ${storm.processes} process${storm.processes > 1 ? 'es' : ''}: exactly 1 execution, every client answered`, storm.executions, storm.executions === 1 && storm.answered === storm.clients, 'executions');
+  }
+  return targets;
+}
+
+function httpTable(g) {
+  const lines = [
+    `#### ${g.title}`,
+    '',
+    `Baseline: ${LABELS[g.baseline]}${g.floor ? `; floor: ${LABELS[g.floor]}` : ''}. Medians over rounds; ratios paired per round.`,
+    '',
+    `| variant | req/s | × bare${g.floor ? ' | × floor' : ''} | p50 ms | p99 ms | RSS MB | server CPU µs/req | +CPU µs vs bare${g.floor ? ' | +CPU µs vs floor' : ''} | redis CPU µs/req | Redis cmds/req (client) | incl. inside Lua | 2xx share |`,
+    `|---|--:|--:|${g.floor ? '--:|' : ''}--:|--:|--:|--:|--:|${g.floor ? '--:|' : ''}--:|--:|--:|--:|`,
+  ];
+  for (const [variant, m] of Object.entries(g.members)) {
+    const vb = variant === g.baseline ? 1 : g.vsBaseline?.[variant]?.rps;
+    const vf = g.floor ? (variant === g.floor ? 1 : g.vsFloor?.[variant]?.rps) : null;
+    const cb = variant === g.baseline ? 0 : g.vsBaseline?.[variant]?.addedCpuUs;
+    const cf = g.floor ? (variant === g.floor ? 0 : g.vsFloor?.[variant]?.addedCpuUs) : null;
+    const cells = [
+      m.label, int(m.rps), fx(vb), ...(g.floor ? [fx(vf)] : []), fx(m.p50, 0), fx(m.p99, 0), fx(m.rssMB, 0), fx(m.serverCpuUs, 1), fx(cb, 1),
+      ...(g.floor ? [fx(cf, 1)] : []), m.redisCpuUs === null ? '–' : fx(m.redisCpuUs, 1),
+      m.clientCommandsPerRequest !== null ? fx(m.clientCommandsPerRequest) : m.commandsPerRequest === null ? '–' : fx(m.commandsPerRequest),
+      m.commandsPerRequest === null ? '–' : fx(m.commandsPerRequest), `${(m.okShare * 100).toFixed(1)}%`,
+    ];
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  const mixes = Object.entries(g.members).filter(([, m]) => m.commandMix);
+  if (mixes.length) {
+    lines.push('', '<details><summary>Redis command mix per request (INFO commandstats, commands run inside Lua included)</summary>', '');
+    for (const [, m] of mixes) {
+      lines.push(`- ${m.label}: ${Object.entries(m.commandMix).sort((a, b) => b[1] - a[1]).map(([n, c]) => `${n} ${c.toFixed(2)}`).join(', ')}`);
+    }
+    lines.push('', '</details>');
+  }
+  const odd = Object.entries(g.members).filter(([, m]) => m.okShare < 0.999 || m.errors > 0);
+  for (const [, m] of odd) lines.push('', `> ${m.label}: status codes ${JSON.stringify(m.statusCodes)}, socket errors/timeouts ${m.errors}.`);
+  return lines.join('\n');
+}
+
+/** The headline: verdict count, the ratio table and the chart (`chartPath` relative to the document). */
+export function renderHeadline(results, chartPath) {
+  const rows = headlineRows(results);
+  const out = [];
+  const targets = results.targets;
+  const met = targets.filter((t) => t.met === true).length;
+  const missed = targets.filter((t) => t.met === false);
+  out.push(`**${met} of ${targets.length} targets met${missed.length ? `; missed: ${missed.map((t) => t.id).join(', ')}` : ''}.** Throughput ratios (median over rounds of req/s ÷ the reference's req/s in the same round); higher is better, 1.00 = as fast as the reference.`, '');
+  out.push('| scenario | reference | idem | express-idempotency | @node-idempotency | target | idem meets it |');
+  out.push('|---|---|--:|--:|--:|--:|---|');
+  for (const r of rows) {
+    const peer = (prefix) => {
+      const entry = Object.entries(r.peers).find(([p]) => p.startsWith(prefix));
+      return entry ? fx(entry[1]) : 'n/a';
+    };
+    out.push(`| ${r.label} | ${r.reference} | **${fx(r.idem)}** | ${peer('ei')} | ${peer('ni')} | ${r.min === null ? 'ahead of peers' : `≥ ${r.min}`} | ${r.min === null ? '–' : mark(r.idem >= r.min)} |`);
+  }
+  const storms = results.storms.filter((st) => st.processes > 1);
+  if (storms.length) {
+    out.push('', `Duplicate storm, ${storms[0].clients} concurrent duplicates over ${storms[0].processes} processes sharing one Redis — handler executions: ${storms.map((st) => `${st.label} **${st.executions}**`).join('; ')}.`);
+  }
+  out.push('', `![ratios chart](${chartPath})`);
+  return out;
+}
+
+/** RESULTS.md. `notes` (optional): hand-written findings (bench/FINDINGS.md), appended verbatim. */
+export function renderMarkdown(results, notes = '') {
+  const { meta } = results;
+  const out = [];
+  out.push('# idem benchmark results', '');
+  out.push(`Run of ${meta.date} (${meta.mode} mode, ${meta.durationS} s) on ${meta.cpu}, ${meta.memoryGB} GB, ${meta.os}; Node ${meta.node}; redis-server ${meta.redis.split(' ')[0]}; commit ${meta.commit}${meta.packagesDirty ? ' (packages/ had uncommitted changes)' : ''}.`);
+  out.push('');
+  const quiet = (m) => `load average ${m.loadavg.join(' / ')}, ${m.vitestProcesses} vitest process${m.vitestProcesses === 1 ? '' : 'es'}`;
+  out.push(`Machine at start: ${quiet(meta.machineBefore)}; at end: ${quiet(meta.machineAfter)}.${meta.machineBefore.loadavg[0] >= 0.5 || meta.machineBefore.vitestProcesses > 0 ? ' **The machine was not quiet at the start of this run: other work shared the 2 cores, so absolute numbers are low and ratios noisier than on an idle machine.**' : ''}`);
+  out.push('');
+
+  out.push('## Headline', '', ...renderHeadline(results, 'chart.svg'), '');
+  const targets = results.targets;
+
+  out.push('## Targets', '');
+  out.push('| target | measured | verdict |', '|---|--:|---|');
+  for (const t of targets) out.push(`| ${t.text} | ${Number.isFinite(t.value) ? t.value : '–'} ${t.unit} | ${mark(t.met)} |`);
+  out.push('');
+
+  if (results.storms.length) {
+    out.push('## Duplicate storm', '');
+    out.push(`${results.storms[0].clients} clients, each on its own TCP connection, all connected first and then sending the same POST with the same Idempotency-Key in one synchronous write loop, spread round-robin over the server processes (no load balancer). The handler takes ${meta.settings.stormDelayMs} ms. Executions are counted by the handlers (IPC counters summed over processes). Memory stores are per process, so their storm runs on one process.`, '');
+    out.push('| package / configuration | processes | handler executions | answers by status | distinct 2xx bodies | every client answered after | median answer |');
+    out.push('|---|--:|--:|---|--:|--:|--:|');
+    for (const s of results.storms) {
+      const bad = s.pkg === 'idem' ? s.executions !== 1 : s.executions > 1;
+      out.push(`| ${s.label} | ${s.processes} | ${bad ? `**${s.executions}**` : s.executions} | ${Object.entries(s.statuses).map(([k, v]) => `${k}: ${v}`).join(', ')} | ${s.distinct2xxBodies} | ${fx(s.allAnsweredMs, 0)} ms | ${fx(s.medianAnswerMs, 0)} ms |`);
+    }
+    out.push('');
+  }
+
+  if (results.cache) {
+    const { l1, l2, stampede } = results.cache;
+    out.push('## Cache (@idem/cache vs bentocache)', '');
+    const bare = l1.find((r) => r.id === 'lru-get');
+    const awaited = l1.find((r) => r.id === 'lru-get-await');
+    out.push('L1 hit: one key, sequential calls in one process (interleaved rounds, median).', '');
+    out.push('| implementation | ops/s | × bare lru-cache get | × awaited lru-cache get |', '|---|--:|--:|--:|');
+    for (const r of l1) out.push(`| ${r.label} | ${int(r.opsPerSecond)} | ${fx(r.opsPerSecond / bare.opsPerSecond, 3)} | ${fx(r.opsPerSecond / awaited.opsPerSecond)} |`);
+    out.push('');
+    const floor = l2.find((r) => r.id === 'floor-get');
+    out.push('L2 hit: 1000 keys in Redis, an L1 of one entry so every read goes to Redis, 16 reads in flight.', '');
+    out.push('| implementation | ops/s | × raw GET floor | Redis commands/op (incl. inside Lua) |', '|---|--:|--:|--:|');
+    for (const r of l2) out.push(`| ${r.label} | ${int(r.opsPerSecond)} | ${fx(r.opsPerSecond / floor.opsPerSecond)} | ${fx(r.commandsPerOp)} |`);
+    out.push('');
+    out.push('Cold-key stampede: 4 processes × 250 concurrent getOrSet of one missing key, 50 ms loader.', '');
+    out.push('| implementation | loader runs per trial | distinct values served | every caller answered after |', '|---|---|---|---|');
+    for (const [impl, trials] of Object.entries(stampede)) {
+      out.push(`| ${impl} | ${trials.map((t) => t.loaderRuns).join(', ')} | ${trials.map((t) => t.distinctValues).join(', ')} | ${trials.map((t) => `${fx(t.allAnsweredMs, 0)} ms`).join(', ')} |`);
+    }
+    out.push('');
+  }
+
+  if (results.http.length) {
+    out.push('## HTTP details', '');
+    for (const g of results.http) out.push(httpTable(g), '');
+  }
+
+  out.push('## Method', '');
+  const s = meta.settings;
+  out.push(
+    `- Every server runs in its own Node process on 127.0.0.1 (\`bench/servers/server.mjs\`), one per variant; the bench starts its own \`redis-server\` on a free port (no persistence).`,
+    `- Load: autocannon ${meta.versions.autocannon}, ${s.connections} connections, no pipelining, \`POST /orders\` with a 70-byte JSON body; the handler answers 201 with a ~120-byte JSON order. Within a group every variant gets the same request (no key / one fixed key / a new key per request via autocannon's \`[<id>]\`).`,
+    `- Rounds: ${s.rounds} rounds of ${s.durationS} s windows per variant after a ${s.warmupS} s warm-up of each; rounds alternate the order (A B C … then … C B A). A variant's ratio is the median over rounds of its req/s divided by the reference's req/s **in the same round**.`,
+    '- Server CPU: `process.cpuUsage()` of the server process, read over IPC before and after each window, divided by responses. redis-server CPU: utime + stime from `/proc/<pid>/stat` (10 ms ticks). On a 2-core machine where autocannon and Redis share the cores, CPU per request is the steadier figure.',
+    '- Redis commands: `CONFIG RESETSTAT` before each window, `INFO commandstats` after, divided by responses. Redis counts the commands a Lua script runs too; "client" counts what the client sent (for idem: HGETALL and EVALSHA; every peer and floor sends plain commands only), "incl. inside Lua" counts everything.',
+    '- Floors: "raw GET" is the bare app plus one ioredis `GET` per request; "raw SET NX + SET" is the bare app plus `SET key v PX 30000 NX` and then `SET key body PX 86400000` before answering.',
+    '- Peers, configured as their READMEs say: express-idempotency (default in-memory adapter; and `express-idempotency-redis-adapter` with `connectionConfig: { url }`), its handler checking `isHit(req)`; @node-idempotency/core with `MemoryStorageAdapter` or `RedisStorageAdapter({ url })`. **@node-idempotency\'s Express adapter is not published on npm, so the bench drives `@node-idempotency/core` through a line-by-line port of that adapter from the mahendraHegde/node-idempotency repository (`packages/plugin-express/src/middleware.ts`)**, in `bench/servers/variants.mjs`; the only deviation: errors that are not IdempotencyErrors are passed to `next()` instead of being swallowed.',
+    '- Every variant shares one JSON error handler (the peers\' READMEs ask for the app\'s own).',
+    '',
+  );
+  out.push('## Versions', '');
+  out.push(Object.entries(meta.versions).map(([k, v]) => `${k} ${v ?? 'n/a'}`).join(' · '), '');
+  if (notes) out.push(notes.trim(), '');
+  return `${out.join('\n')}\n`;
+}
+
+/** A horizontal bar chart of the headline ratios, with the reference (1.0) and each target marked. */
+export function renderChart(results) {
+  const rows = headlineRows(results);
+  const series = [
+    { key: 'idem', label: 'idem', color: '#2563eb' },
+    { key: 'ei', label: 'express-idempotency', color: '#f59e0b' },
+    { key: 'ni', label: '@node-idempotency', color: '#10b981' },
+  ];
+  const bar = 14;
+  const gap = 3;
+  const left = 290;
+  const width = 900;
+  const plotW = width - left - 70;
+  const rowH = (r) => (1 + Object.keys(r.peers).length) * (bar + gap) + 14;
+  const maxRatio = Math.max(1.2, ...rows.flatMap((r) => [r.idem, ...Object.values(r.peers)]).filter(Number.isFinite)) * 1.05;
+  const x = (v) => left + (Math.min(v, maxRatio) / maxRatio) * plotW;
+  const top = 56;
+  const height = top + rows.reduce((a, r) => a + rowH(r), 0) + 40;
+  const esc = (t) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const parts = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`);
+  parts.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
+  parts.push(`<text x="${left}" y="20" font-size="15" font-weight="600">Throughput relative to the reference (1.0 = as fast as it)</text>`);
+  parts.push(`<text x="${left}" y="38" fill="#555">${esc(`${results.meta.mode} run, ${results.meta.date.slice(0, 10)}, ${results.meta.cpu}; ▏= target`)}</text>`);
+  series.forEach((s, i) => {
+    parts.push(`<rect x="${20 + i * 150}" y="${height - 24}" width="12" height="12" fill="${s.color}"/><text x="${36 + i * 150}" y="${height - 14}">${esc(s.label)}</text>`);
+  });
+  for (let t = 0; t <= maxRatio + 1e-9; t += 0.25) {
+    parts.push(`<line x1="${x(t)}" y1="${top - 6}" x2="${x(t)}" y2="${height - 36}" stroke="${Math.abs(t - 1) < 1e-9 ? '#111' : '#e5e7eb'}" stroke-width="${Math.abs(t - 1) < 1e-9 ? 1.5 : 1}"/>`);
+    parts.push(`<text x="${x(t)}" y="${height - 40 + 14}" text-anchor="middle" fill="#555">${t.toFixed(2)}</text>`);
+  }
+  let y = top;
+  for (const r of rows) {
+    const h = rowH(r);
+    parts.push(`<text x="${left - 8}" y="${y + bar}" text-anchor="end" font-weight="600">${esc(r.label)}</text>`);
+    parts.push(`<text x="${left - 8}" y="${y + bar + 14}" text-anchor="end" fill="#555">vs ${esc(r.reference)}</text>`);
+    const bars = [{ s: series[0], v: r.idem }, ...Object.entries(r.peers).map(([p, v]) => ({ s: series[p.startsWith('ei') ? 1 : 2], v }))];
+    bars.forEach(({ s, v }, i) => {
+      const by = y + i * (bar + gap);
+      if (!Number.isFinite(v)) return;
+      parts.push(`<rect x="${left}" y="${by}" width="${Math.max(1, x(v) - left)}" height="${bar}" fill="${s.color}"/>`);
+      parts.push(`<text x="${x(v) + 4}" y="${by + bar - 3}">${v.toFixed(2)}</text>`);
+    });
+    if (r.min !== null) parts.push(`<line x1="${x(r.min)}" y1="${y - 2}" x2="${x(r.min)}" y2="${y + bar + 2}" stroke="#dc2626" stroke-width="3"/>`);
+    y += h;
+  }
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+

@@ -1,0 +1,52 @@
+/** Starts a server under test (servers/server.mjs) in its own process and talks to it over IPC. */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ENTRY = fileURLToPath(new URL('../servers/server.mjs', import.meta.url));
+
+/**
+ * @param {object} cfg { framework, variant, redisUrl, concurrent?, delayMs? }
+ * @param {{ execArgv?: string[] }} [options] e.g. ['--cpu-prof', '--cpu-prof-dir', dir]
+ */
+export async function startServer(cfg, options = {}) {
+  const child = fork(ENTRY, [JSON.stringify(cfg)], {
+    execArgv: options.execArgv ?? [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  const pending = [];
+  child.on('message', (message) => {
+    if (message.type === 'stats') pending.shift()?.(message);
+  });
+  const ready = await new Promise((resolve, reject) => {
+    const onExit = (code) => reject(new Error(`server ${cfg.framework}/${cfg.variant} exited (${code}) before it was ready`));
+    child.once('exit', onExit);
+    child.on('message', function onReady(message) {
+      if (message.type !== 'ready') return;
+      child.off('message', onReady);
+      child.off('exit', onExit);
+      resolve(message);
+    });
+  });
+  return {
+    cfg,
+    port: ready.port,
+    pid: ready.pid,
+    url: `http://127.0.0.1:${ready.port}`,
+    /** { cpu (µs, user + system), rss (bytes), executions } */
+    stats() {
+      return new Promise((resolve) => {
+        pending.push(resolve);
+        child.send({ type: 'stats' });
+      });
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.send({ type: 'exit' });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

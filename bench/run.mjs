@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+/**
+ * idem's load benchmark. `npm run bench` at the root builds the packages and runs this file;
+ * `npm run bench -- --quick` runs the same scenarios with short windows (for development; its
+ * results go to bench/results/tmp/ and never replace the committed ones).
+ *
+ * Options:
+ *   --quick            short windows, fewer rounds (≤ 60 s)
+ *   --only=a,b         run only these sections: http, storm, cache (default: all)
+ *   --groups=a,b       only these HTTP groups (ids in lib/http-bench.mjs)
+ *   --profile=a,b      start these variants under --cpu-prof (e.g. express/idem-redis), profiles
+ *                      written to bench/results/tmp/profiles/
+ *   --out=dir          where to write latest.json, RESULTS.md and chart.svg
+ *
+ * Method, in short: every server in its own process on 127.0.0.1; autocannon in this process as the
+ * load generator; a redis-server of our own; rounds interleaved; medians; ratios paired per round.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runCacheMode, runStampede } from './lib/cache-bench.mjs';
+import { GROUPS, runGroup } from './lib/http-bench.mjs';
+import { startRedis } from './lib/redis-server.mjs';
+import { evaluate, renderChart, renderHeadline, renderMarkdown } from './lib/report.mjs';
+import { runStorm, STORMS } from './lib/storm.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const args = Object.fromEntries(process.argv.slice(2).map((a) => {
+  const [k, v] = a.replace(/^--/, '').split('=');
+  return [k, v ?? true];
+}));
+const quick = Boolean(args.quick);
+const list = (value) => (typeof value === 'string' ? value.split(',').filter(Boolean) : undefined);
+const sections = new Set(list(args.only) ?? ['http', 'storm', 'cache']);
+const onlyGroups = list(args.groups);
+const profile = list(args.profile) ?? [];
+const outDir = typeof args.out === 'string' ? args.out : join(here, 'results', quick || args.only || args.groups ? 'tmp' : '');
+const profileDir = join(here, 'results', 'tmp', 'profiles');
+
+const settings = quick
+  ? { rounds: 3, durationS: 0.2, warmupS: 0.15, connections: 32, stormClients: 1000, stormDelayMs: 100, stampedeTrials: 2 }
+  : { rounds: 5, durationS: 1, warmupS: 0.5, connections: 32, stormClients: 1000, stormDelayMs: 100, stampedeTrials: 3 };
+// --quick keeps the storms that share Redis across processes (the exactly-once question).
+const storms = quick ? STORMS.filter((s) => s.processes > 1 && s.framework === 'express') : STORMS;
+
+const startedAt = Date.now();
+const log = (line) => console.log(`[${((Date.now() - startedAt) / 1000).toFixed(1).padStart(6)}s] ${line}`);
+
+function tryRun(cmd, argv) {
+  try {
+    return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+function version(pkg) {
+  for (const base of [join(here, 'node_modules'), join(root, 'node_modules')]) {
+    try {
+      return JSON.parse(readFileSync(join(base, pkg, 'package.json'), 'utf8')).version;
+    } catch {
+      // next
+    }
+  }
+  return null;
+}
+
+function machine() {
+  const vitest = tryRun('pgrep', ['-f', 'vitest']).split('\n').filter(Boolean).length;
+  return { loadavg: os.loadavg().map((v) => Math.round(v * 100) / 100), vitestProcesses: vitest };
+}
+
+async function main() {
+  mkdirSync(outDir, { recursive: true });
+  if (profile.length > 0) mkdirSync(profileDir, { recursive: true });
+  const meta = {
+    date: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    settings,
+    node: process.version,
+    os: `${os.type()} ${os.release()}`,
+    cpu: `${os.cpus()[0]?.model ?? 'unknown'} × ${os.cpus().length}`,
+    memoryGB: Math.round(os.totalmem() / 2 ** 30),
+    redis: tryRun('redis-server', ['--version']).replace(/^Redis server /, ''),
+    commit: tryRun('git', ['-C', root, 'rev-parse', '--short', 'HEAD']),
+    packagesDirty: tryRun('git', ['-C', root, 'status', '--porcelain', '--', 'packages']).length > 0,
+    versions: Object.fromEntries(['express', 'koa', '@koa/router', '@koa/bodyparser', 'ioredis', 'autocannon', 'lru-cache', 'bentocache',
+      '@sesamecare-oss/redlock', 'express-idempotency', 'express-idempotency-redis-adapter', '@node-idempotency/core',
+      '@node-idempotency/storage-adapter-memory', '@node-idempotency/storage-adapter-redis', 'redis'].map((p) => [p, version(p)])),
+    machineBefore: machine(),
+  };
+  log(`idem bench (${meta.mode}) — node ${meta.node}, ${meta.cpu}, redis ${meta.redis.split(' ')[0]}, load ${meta.machineBefore.loadavg.join(' ')}${meta.machineBefore.vitestProcesses ? `, ${meta.machineBefore.vitestProcesses} vitest processes running` : ''}`);
+
+  const redis = await startRedis();
+  const results = { meta, http: [], storms: [], cache: null };
+  try {
+    if (sections.has('http')) {
+      for (const group of GROUPS.filter((g) => !onlyGroups || onlyGroups.includes(g.id))) {
+        log(`http: ${group.title}`);
+        await redis.admin.flushall();
+        results.http.push(await runGroup(group, { redis, settings, log, profile, profileDir }));
+      }
+    }
+    if (sections.has('storm')) {
+      for (const spec of storms) {
+        const storm = await runStorm({ ...spec, delayMs: settings.stormDelayMs }, { redis, total: settings.stormClients });
+        storm.pkg = spec.pkg;
+        storm.variant = spec.variant;
+        storm.framework = spec.framework;
+        log(`storm: ${spec.label.padEnd(52)} ${spec.processes}p  executions ${String(storm.executions).padStart(4)}  ${JSON.stringify(storm.statuses)}  all answered in ${storm.allAnsweredMs.toFixed(0)} ms`);
+        results.storms.push(storm);
+      }
+    }
+    if (sections.has('cache')) {
+      log('cache: L1 hit');
+      const l1 = await runCacheMode('l1', { redis, quick });
+      log('cache: L2 hit');
+      const l2 = await runCacheMode('l2', { redis, quick });
+      const stampede = {};
+      for (const impl of ['idem', 'bentocache']) {
+        log(`cache: cold-key stampede, ${impl}`);
+        stampede[impl] = await runStampede(impl, { redis, trials: settings.stampedeTrials });
+      }
+      results.cache = { l1, l2, stampede };
+      for (const row of [...l1, ...l2]) log(`  ${row.label.padEnd(40)} ${Math.round(row.opsPerSecond).toLocaleString('en-US').padStart(12)} ops/s`);
+      for (const [impl, trials] of Object.entries(stampede)) log(`  stampede ${impl}: loader runs ${trials.map((t) => t.loaderRuns).join(', ')}`);
+    }
+  } finally {
+    await redis.stop();
+  }
+
+  meta.machineAfter = machine();
+  meta.durationS = Math.round((Date.now() - startedAt) / 100) / 10;
+  results.targets = evaluate(results);
+  writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(outDir, 'chart.svg'), renderChart(results));
+  const findings = join(here, 'FINDINGS.md');
+  writeFileSync(join(outDir, 'RESULTS.md'), renderMarkdown(results, existsSync(findings) ? readFileSync(findings, 'utf8') : ''));
+  // A full run of everything is the committed result: the bench README shows its headline.
+  if (!quick && outDir === join(here, 'results') && sections.size === 3 && !onlyGroups) {
+    const readme = join(here, 'README.md');
+    const text = readFileSync(readme, 'utf8');
+    const block = [
+      '<!-- results:start -->',
+      `From the ${meta.mode} run of ${meta.date.slice(0, 10)} (${meta.cpu}, Node ${meta.node}; machine load at start ${meta.machineBefore.loadavg[0]}). Ratios of throughput to the reference in the same run; details in [results/RESULTS.md](results/RESULTS.md).`,
+      '',
+      ...renderHeadline(results, 'results/chart.svg'),
+      '<!-- results:end -->',
+    ].join('\n');
+    writeFileSync(readme, text.replace(/<!-- results:start -->[\s\S]*<!-- results:end -->/, block));
+  }
+  const met = results.targets.filter((t) => t.met === true).length;
+  const missed = results.targets.filter((t) => t.met === false);
+  log(`targets: ${met} met, ${missed.length} missed${missed.length ? ` (${missed.map((t) => t.id).join(', ')})` : ''}`);
+  log(`wrote ${join(outDir, 'latest.json')}, RESULTS.md, chart.svg in ${meta.durationS} s`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
