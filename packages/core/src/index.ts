@@ -13,3 +13,5 @@ export type { MemoryStoreOptions } from './memory-store.js';
 export { defaultCacheable, resolveOptions, toMs } from './options.js';
 export type { ResolvedOptions } from './options.js';
 export type * from './types.js';
+export { NotCacheable, responseCaching } from './response-cache.js';
+export type { CachedOptions, CachedResponse, ResponseCache, ResponseCaching } from './response-cache.js';

@@ -1,58 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { replayableHeaders, sha256, toMs } from '@idem/core';
+import { NotCacheable, responseCaching, type CachedOptions as CoreCachedOptions, type CachedResponse } from '@idem/core';
 import { captureResponse, type HeldResponse } from './capture.js';
 
-/** The part of an `@idem/cache` cache that `cached()` uses. Pass the result of `createCache()`. */
-export interface ResponseCache {
-  getOrSetEntry<T>(
-    key: string,
-    loader: (context: { key: string; stale: T | undefined }) => T | Promise<T>,
-    options?: { ttl?: number; grace?: number; tags?: readonly string[]; timeout?: number; hardTimeout?: number },
-  ): Promise<{ value: T; stale: boolean; source: 'l1' | 'l2' | 'loader' }>;
-}
+export type { ResponseCache } from '@idem/core';
 
-/** Options of `cached()`. Durations are milliseconds or strings such as `'5m'`. */
-export interface CachedOptions<Req extends IncomingMessage = IncomingMessage> {
-  /** The cache (from `createCache()` of `@idem/cache`). */
-  cache: ResponseCache;
-  /** Request headers that select a different response (`accept-language`…): part of the key. @default [] */
-  vary?: readonly string[];
-  /** @default the cache's */
-  ttl?: number | string;
-  /** @default the cache's */
-  grace?: number | string;
-  /** @default the cache's */
-  timeout?: number | string;
-  /** @default the cache's */
-  hardTimeout?: number | string;
-  /** Tags for `cache.deleteByTag`, fixed or per request. @default [] */
-  tags?: readonly string[] | ((req: Req) => readonly string[]);
-  /** Which statuses are kept. @default 200, 203, 204, 300, 301, 404, 410 */
-  cacheable?: (status: number) => boolean;
-  /** Larger bodies are sent but not kept. @default 1 MiB */
-  maxBodyBytes?: number;
-}
-
-/** A response as kept in the cache. */
-interface CachedResponse {
-  status: number;
-  headers: Record<string, string | string[]>;
-  body: Buffer;
-}
-
-/** A response that is not kept; `response` lets the requests that waited for it share it. */
-class NotCacheable extends Error {
-  constructor(readonly response: CachedResponse | undefined) {
-    super('response not cacheable');
-  }
-}
-
-const CACHEABLE = new Set([200, 203, 204, 300, 301, 404, 410]);
-
-function duration(option: string, value: number | string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  return value === 0 && option === 'grace' ? 0 : toMs(option, value);
-}
+/** Options of `cached()`; a `tags` function receives the Express request. */
+export type CachedOptions<Req extends IncomingMessage = IncomingMessage> = CoreCachedOptions<Req>;
 
 function send(res: ServerResponse, response: CachedResponse, cacheStatus: string): void {
   res.statusCode = response.status;
@@ -72,43 +25,21 @@ function send(res: ServerResponse, response: CachedResponse, cacheStatus: string
  * app.get('/stats/:day', cached({ cache, vary: ['accept-language'] }), statsHandler);
  */
 export function cached<Req extends IncomingMessage = IncomingMessage>(options: CachedOptions<Req>) {
-  if (options === null || typeof options !== 'object' || typeof options.cache?.getOrSetEntry !== 'function') {
-    throw new TypeError('idem: invalid option `cache`: expected a cache from createCache() of @idem/cache');
-  }
-  const vary = (options.vary ?? []).map((h) => h.toLowerCase());
-  const cacheable = options.cacheable ?? ((status: number) => CACHEABLE.has(status));
-  const maxBodyBytes = options.maxBodyBytes ?? 1 << 20;
-  const tags = options.tags;
-  const base = {
-    ttl: duration('ttl', options.ttl),
-    grace: duration('grace', options.grace),
-    timeout: duration('timeout', options.timeout),
-    hardTimeout: duration('hardTimeout', options.hardTimeout),
-  };
-  const { cache } = options;
-
-  const keep = (c: HeldResponse): CachedResponse | undefined => {
-    // A 304 answers one client's validators; set-cookie or private content is someone's own.
-    const control = String(c.headers['cache-control'] ?? '');
-    if (c.body === null || c.status === 304 || c.headers['set-cookie'] !== undefined || /no-store|private/i.test(control)) return undefined;
-    return { status: c.status, headers: replayableHeaders(c.headers), body: c.body };
-  };
+  const caching = responseCaching(options);
+  const { cache, maxBodyBytes } = caching;
 
   return function cachedMiddleware(req: Req & { originalUrl?: string }, res: ServerResponse, next: (error?: unknown) => void): void {
     if (req.method !== 'GET') return next();
-    const key = `http:${sha256(JSON.stringify([req.originalUrl ?? req.url, ...vary.map((h) => req.headers[h] ?? null)]))}`;
+    const key = caching.keyOf(req.originalUrl ?? req.url ?? '/', req.headers);
     let own: Promise<HeldResponse> | undefined;
     const outcome = cache.getOrSetEntry<CachedResponse>(
       key,
       async function handlerAsLoader() {
         own = captureResponse(res, maxBodyBytes);
         next();
-        const captured = await own;
-        const response = keep(captured);
-        if (response === undefined || !cacheable(captured.status)) throw new NotCacheable(response);
-        return response;
+        return caching.keep(await own);
       },
-      { ...base, tags: typeof tags === 'function' ? tags(req) : tags },
+      caching.loadOptions(req),
     );
     outcome.then(
       async ({ value, stale, source }) => {

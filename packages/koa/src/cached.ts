@@ -1,58 +1,11 @@
-import { replayableHeaders, sha256, toMs, type CapturedResponse } from '@idem/core';
+import { NotCacheable, responseCaching, type CachedOptions as CoreCachedOptions, type CachedResponse, type CapturedResponse } from '@idem/core';
 import { captureBody } from './capture.js';
 import type { KoaContext } from './types.js';
 
-/** The part of an `@idem/cache` cache that `cached()` uses. Pass the result of `createCache()`. */
-export interface ResponseCache {
-  getOrSetEntry<T>(
-    key: string,
-    loader: (context: { key: string; stale: T | undefined }) => T | Promise<T>,
-    options?: { ttl?: number; grace?: number; tags?: readonly string[]; timeout?: number; hardTimeout?: number },
-  ): Promise<{ value: T; stale: boolean; source: 'l1' | 'l2' | 'loader' }>;
-}
+export type { ResponseCache } from '@idem/core';
 
-/** Options of `cached()`. Durations are milliseconds or strings such as `'5m'`. */
-export interface CachedOptions<Ctx extends KoaContext = KoaContext> {
-  /** The cache (from `createCache()` of `@idem/cache`). */
-  cache: ResponseCache;
-  /** Request headers that select a different response (`accept-language`…): part of the key. @default [] */
-  vary?: readonly string[];
-  /** @default the cache's */
-  ttl?: number | string;
-  /** @default the cache's */
-  grace?: number | string;
-  /** @default the cache's */
-  timeout?: number | string;
-  /** @default the cache's */
-  hardTimeout?: number | string;
-  /** Tags for `cache.deleteByTag`, fixed or per request. @default [] */
-  tags?: readonly string[] | ((ctx: Ctx) => readonly string[]);
-  /** Which statuses are kept. @default 200, 203, 204, 300, 301, 404, 410 */
-  cacheable?: (status: number) => boolean;
-  /** Larger bodies are sent but not kept. @default 1 MiB */
-  maxBodyBytes?: number;
-}
-
-/** A response as kept in the cache. */
-interface CachedResponse {
-  status: number;
-  headers: Record<string, string | string[]>;
-  body: Buffer;
-}
-
-/** A response that is not kept; `response` lets the requests that waited for it share it. */
-class NotCacheable extends Error {
-  constructor(readonly response: CachedResponse | undefined) {
-    super('response not cacheable');
-  }
-}
-
-const CACHEABLE = new Set([200, 203, 204, 300, 301, 404, 410]);
-
-function duration(option: string, value: number | string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  return value === 0 && option === 'grace' ? 0 : toMs(option, value);
-}
+/** Options of `cached()`; a `tags` function receives the Koa context. */
+export type CachedOptions<Ctx extends KoaContext = KoaContext> = CoreCachedOptions<Ctx>;
 
 function send(ctx: KoaContext, response: CachedResponse, cacheStatus: string): void {
   for (const name of Object.keys(ctx.response.headers)) ctx.remove(name);
@@ -75,34 +28,15 @@ function send(ctx: KoaContext, response: CachedResponse, cacheStatus: string): v
  * router.get('/stats/:day', cached({ cache, vary: ['accept-language'] }), statsHandler);
  */
 export function cached<Ctx extends KoaContext = KoaContext>(options: CachedOptions<Ctx>) {
-  if (options === null || typeof options !== 'object' || typeof options.cache?.getOrSetEntry !== 'function') {
-    throw new TypeError('idem: invalid option `cache`: expected a cache from createCache() of @idem/cache');
-  }
-  const vary = (options.vary ?? []).map((h) => h.toLowerCase());
-  const cacheable = options.cacheable ?? ((status: number) => CACHEABLE.has(status));
-  const maxBodyBytes = options.maxBodyBytes ?? 1 << 20;
-  const tags = options.tags;
-  const base = {
-    ttl: duration('ttl', options.ttl),
-    grace: duration('grace', options.grace),
-    timeout: duration('timeout', options.timeout),
-    hardTimeout: duration('hardTimeout', options.hardTimeout),
-  };
-  const { cache } = options;
-
-  const keep = (c: CapturedResponse): CachedResponse | undefined => {
-    // A 304 answers one client's validators; set-cookie or private content is someone's own.
-    const control = String(c.headers['cache-control'] ?? '');
-    if (c.body === null || c.status === 304 || c.headers['set-cookie'] !== undefined || /no-store|private/i.test(control)) return undefined;
-    return { status: c.status, headers: replayableHeaders(c.headers), body: Buffer.from(c.body.buffer, c.body.byteOffset, c.body.byteLength) };
-  };
+  const caching = responseCaching(options);
+  const { cache, maxBodyBytes } = caching;
 
   return async function cachedMiddleware(ctx: KoaContext & { originalUrl?: string; url?: string }, next: () => Promise<unknown>): Promise<void> {
     if (ctx.method !== 'GET') {
       await next();
       return;
     }
-    const key = `http:${sha256(JSON.stringify([ctx.originalUrl ?? ctx.url ?? ctx.path, ...vary.map((h) => ctx.headers[h] ?? null)]))}`;
+    const key = caching.keyOf(ctx.originalUrl ?? ctx.url ?? ctx.path, ctx.headers);
     let own: Promise<CapturedResponse> | undefined;
     let result;
     try {
@@ -110,12 +44,9 @@ export function cached<Ctx extends KoaContext = KoaContext>(options: CachedOptio
         key,
         async function handlerAsLoader() {
           own = next().then(() => captureBody(ctx, maxBodyBytes));
-          const captured = await own;
-          const response = keep(captured);
-          if (response === undefined || !cacheable(captured.status)) throw new NotCacheable(response);
-          return response;
+          return caching.keep(await own);
         },
-        { ...base, tags: typeof tags === 'function' ? tags(ctx as Ctx) : tags },
+        caching.loadOptions(ctx as Ctx),
       );
     } catch (error) {
       if (own !== undefined) {

@@ -1,0 +1,100 @@
+import { replayableHeaders } from './headers.js';
+import { sha256 } from './key.js';
+import { toMs } from './options.js';
+import type { CapturedResponse, Duration, HeaderBag } from './types.js';
+
+/** The part of an `@idem/cache` cache that `cached()` uses. Pass the result of `createCache()`. */
+export interface ResponseCache {
+  getOrSetEntry<T>(
+    key: string,
+    loader: (context: { key: string; stale: T | undefined }) => T | Promise<T>,
+    options?: { ttl?: number; grace?: number; tags?: readonly string[]; timeout?: number; hardTimeout?: number },
+  ): Promise<{ value: T; stale: boolean; source: 'l1' | 'l2' | 'loader' }>;
+}
+
+/** Options of `cached()` in every adapter. Durations are milliseconds or strings such as `'5m'`. */
+export interface CachedOptions<Native = unknown> {
+  /** The cache (from `createCache()` of `@idem/cache`). */
+  cache: ResponseCache;
+  /** Request headers that select a different response (`accept-language`…): part of the key. @default [] */
+  vary?: readonly string[];
+  /** @default the cache's */
+  ttl?: Duration;
+  /** @default the cache's */
+  grace?: Duration;
+  /** @default the cache's */
+  timeout?: Duration;
+  /** @default the cache's */
+  hardTimeout?: Duration;
+  /** Tags for `cache.deleteByTag`, fixed or per request. @default [] */
+  tags?: readonly string[] | ((req: Native) => readonly string[]);
+  /** Which statuses are kept. @default 200, 203, 204, 300, 301, 404, 410 */
+  cacheable?: (status: number) => boolean;
+  /** Larger bodies are sent but not kept. @default 1 MiB */
+  maxBodyBytes?: number;
+}
+
+/** A response as kept in the cache. */
+export interface CachedResponse {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+}
+
+/** A response that is not kept; `response` lets the requests that waited for it share it. */
+export class NotCacheable extends Error {
+  constructor(readonly response: CachedResponse | undefined) {
+    super('response not cacheable');
+  }
+}
+
+const CACHEABLE = new Set([200, 203, 204, 300, 301, 404, 410]);
+
+function duration(option: string, value: Duration | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  return value === 0 && option === 'grace' ? 0 : toMs(option, value);
+}
+
+/** What both adapters' `cached()` share, resolved once at creation. */
+export interface ResponseCaching<Native> {
+  cache: ResponseCache;
+  maxBodyBytes: number;
+  /** The cache key of a GET: its URL and the `vary` headers. */
+  keyOf(url: string, headers: HeaderBag): string;
+  /** The per-request options for `getOrSetEntry`. */
+  loadOptions(req: Native): { ttl?: number; grace?: number; timeout?: number; hardTimeout?: number; tags?: readonly string[] };
+  /** The response to keep, or throws {@link NotCacheable}. */
+  keep(captured: CapturedResponse): CachedResponse;
+}
+
+/** Validates `cached()` options (a clear TypeError naming the option) and computes what is fixed. */
+export function responseCaching<Native>(options: CachedOptions<Native>): ResponseCaching<Native> {
+  if (options === null || typeof options !== 'object' || typeof options.cache?.getOrSetEntry !== 'function') {
+    throw new TypeError('idem: invalid option `cache`: expected a cache from createCache() of @idem/cache');
+  }
+  const vary = (options.vary ?? []).map((h) => h.toLowerCase());
+  const cacheable = options.cacheable ?? ((status: number) => CACHEABLE.has(status));
+  const tags = options.tags;
+  const base = {
+    ttl: duration('ttl', options.ttl),
+    grace: duration('grace', options.grace),
+    timeout: duration('timeout', options.timeout),
+    hardTimeout: duration('hardTimeout', options.hardTimeout),
+  };
+  return {
+    cache: options.cache,
+    maxBodyBytes: options.maxBodyBytes ?? 1 << 20,
+    keyOf: (url, headers) => `http:${sha256(JSON.stringify([url, ...vary.map((h) => headers[h] ?? null)]))}`,
+    loadOptions: (req) => ({ ...base, tags: typeof tags === 'function' ? tags(req) : tags }),
+    keep(captured) {
+      // A 304 answers one client's validators; set-cookie or private content is someone's own.
+      const control = String(captured.headers['cache-control'] ?? '');
+      const personal = captured.status === 304 || captured.headers['set-cookie'] !== undefined || /no-store|private/i.test(control);
+      const response = captured.body === null || personal
+        ? undefined
+        : { status: captured.status, headers: replayableHeaders(captured.headers), body: Buffer.from(captured.body.buffer, captured.body.byteOffset, captured.body.byteLength) };
+      if (response === undefined || !cacheable(captured.status)) throw new NotCacheable(response);
+      return response;
+    },
+  };
+}
