@@ -25,9 +25,12 @@ if here == '1' and redis.call('GET', lock) ~= token then return redis.call('HGET
 -- masters we cannot see (e.g. a lock master restarted empty). Never run twice: it is contention.
 local owner = redis.call('HGET', record, 't')
 if owner and owner ~= token then return redis.call('HGETALL', record) end
--- Ours: the in-flight record carries the fingerprint (422 for a mismatching duplicate) and the token.
-redis.call('HSET', record, 's', 'f', 't', token, 'at', startedAt)
-if hasFingerprint == '1' then redis.call('HSET', record, 'fp', fingerprint) end
+-- Ours: the in-flight record carries the token and the fingerprint (422 for a mismatching duplicate).
+if hasFingerprint == '1' then
+  redis.call('HSET', record, 's', 'f', 't', token, 'at', startedAt, 'fp', fingerprint)
+else
+  redis.call('HSET', record, 's', 'f', 't', token, 'at', startedAt)
+end
 -- It lives exactly as long as the lease; extend renews both.
 redis.call('PEXPIRE', record, ttl)
 return 1
@@ -57,8 +60,11 @@ if redis.call('HGET', record, 't') ~= token then return 0 end
 if here == '1' and redis.call('GET', lock) ~= token then return 0 end
 -- Replace the in-flight fields (token, startedAt) by the completed record.
 redis.call('DEL', record)
-redis.call('HSET', record, 's', 'c', 'at', completedAt, 'meta', meta, 'body', body)
-if hasFingerprint == '1' then redis.call('HSET', record, 'fp', fingerprint) end
+if hasFingerprint == '1' then
+  redis.call('HSET', record, 's', 'c', 'at', completedAt, 'meta', meta, 'body', body, 'fp', fingerprint)
+else
+  redis.call('HSET', record, 's', 'c', 'at', completedAt, 'meta', meta, 'body', body)
+end
 redis.call('PEXPIRE', record, ttl)
 -- Release in the same step: the lock is ours (checked above).
 if here == '1' then redis.call('DEL', lock) end
