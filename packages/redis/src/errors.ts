@@ -5,7 +5,14 @@
  */
 import { StoreError } from '@idem/core';
 
-/** A Redis call did not answer within `commandTimeout` (server paused, overloaded or gone). */
+/**
+ * A Redis call did not answer within `commandTimeout` (server paused, overloaded or gone).
+ *
+ * @example
+ * mw.events.on('storeError', ({ error }) => {
+ *   if (error instanceof RedisTimeoutError) metrics.redisTimeouts.inc();
+ * });
+ */
 export class RedisTimeoutError extends StoreError {
   readonly code = 'redis_timeout';
   readonly timeoutMs: number;
@@ -20,6 +27,9 @@ export class RedisTimeoutError extends StoreError {
 /**
  * Too few lock masters answered to decide (fewer than a quorum), so the lock can be neither taken
  * nor refused with certainty. Contention is never this error: it is an answer.
+ *
+ * @example
+ * if (error instanceof LockUnavailableError) log.warn(`${error.answered}/${error.quorum} lock masters answered`);
  */
 export class LockUnavailableError extends StoreError {
   readonly code = 'lock_unavailable';

@@ -1,7 +1,12 @@
 import { IdempotencyConfigError, toMs, type Duration, type Logger } from '@idem/core';
 import type { Cluster, Redis } from 'ioredis';
 
-/** Options of {@link redisStore}. */
+/**
+ * Options of `redisStore()`.
+ *
+ * @example
+ * redisStore({ client: records, lockClients: [records, lockB, lockC], commandTimeout: '500ms' });
+ */
 export interface RedisStoreOptions {
   /** The ioredis `Redis` or `Cluster` the records live on. You own it: the store never closes it. */
   client: Redis | Cluster;

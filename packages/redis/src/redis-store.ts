@@ -8,7 +8,13 @@ import { withStoreCommands } from './scripts.js';
 import { withTimeout } from './timeout.js';
 import { pubsubWakeups } from './wakeups.js';
 
-/** The Redis store: an {@link IdempotencyStore} with admin helpers. */
+/**
+ * The Redis store: an {@link IdempotencyStore} with admin helpers.
+ *
+ * @example
+ * const store = redisStore({ client: redis });
+ * console.log(await store.count(), 'idempotency records');
+ */
 export interface RedisStore extends IdempotencyStore {
   readonly name: 'redis';
   /** Records (completed and in flight) under the prefix, counted with SCAN on every master. */
