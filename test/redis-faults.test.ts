@@ -5,14 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { storageKey } from '@idem/core';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { App, executions, handlerStarted, post, storeErrors, type AppConfig, type Reply } from './fixtures/redis-apps.js';
 import { until } from './fixtures/redis-helpers.js';
-import { RedisServer, startMasters } from './harness/redis.js';
+import { RedisServer, startCluster, startMasters, type RedisCluster } from './harness/redis.js';
 
-/** Where the store keeps the record of a key sent to POST /work (the default scope is method + route). */
-const recordKey = (key: string): string => `idem:{${storageKey('POST /work', key)}}:rec`;
+/** Where the store keeps the record of a key sent to POST `route` (the default scope is method + route). */
+const recordKey = (key: string, route = '/work'): string => `idem:{${storageKey(`POST ${route}`, key)}}:rec`;
 
 describe('app processes that die or freeze while holding a key', () => {
   let server: RedisServer;
@@ -197,5 +197,74 @@ describe('three lock masters going down under app processes', () => {
     const back = randomUUID();
     await until(async () => (await post((apps[1] as App).port, '/work', { key: back })).status === 201, 'a 201 with the masters back');
     expect(await executions(apps, back)).toBe(1);
+  });
+});
+
+describe('a Cluster node paused or killed under app processes', () => {
+  let cluster: RedisCluster;
+  let probe: Cluster;
+  let apps: App[];
+
+  beforeAll(async () => {
+    // Without full coverage the other masters keep serving while one is down; with it (the
+    // default) the whole Cluster answers CLUSTERDOWN once cluster-node-timeout passes.
+    cluster = await startCluster(3, { args: ['--cluster-require-full-coverage', 'no'] });
+    probe = new Cluster(cluster.startupNodes, { clusterRetryStrategy: () => 50 });
+    probe.on('error', () => {});
+    const config: AppConfig = { redis: { cluster: cluster.startupNodes }, store: { commandTimeout: 500, pollInterval: 100 }, idempotency: { lockTtl: 1_000 } };
+    apps = await Promise.all([App.start(config), App.start(config)]);
+  });
+  afterAll(async () => {
+    await Promise.all((apps ?? []).map((app) => app.stop()));
+    probe?.disconnect();
+    await cluster?.stop();
+  });
+
+  /** The node that owns the slot of a key sent to POST `route`. */
+  async function ownerOf(key: string, route: string): Promise<RedisServer> {
+    const slot = Number(await probe.cluster('KEYSLOT', recordKey(key, route)));
+    const [address] = (probe.slots[slot] ?? []) as string[];
+    return cluster.nodes.find((node) => address === `127.0.0.1:${node.port}`) as RedisServer;
+  }
+
+  /** A fresh key for POST `route` whose slot lives on `node` (or, with `elsewhere`, on another node). */
+  async function keyOn(node: RedisServer, route: string, elsewhere = false): Promise<string> {
+    for (;;) {
+      const key = randomUUID();
+      if (((await ownerOf(key, route)) === node) !== elsewhere) return key;
+    }
+  }
+
+  it('paused node: its keys answer 503, the other masters\' keys run exactly once, also for waiters; recovers on resume', async () => {
+    const node = cluster.nodes[1] as RedisServer;
+    const [onNode, healthy] = [await keyOn(node, '/work'), await keyOn(node, '/wait', true)];
+    node.pause();
+    try {
+      const down = await post((apps[0] as App).port, '/work', { key: onNode });
+      expect(down.status).toBe(503);
+      expect(await executions(apps, onNode)).toBe(0);
+
+      // Duplicates of a key on a healthy master, waiting across both processes: one run, one answer.
+      const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => post((apps[i % 2] as App).port, '/wait', { key: healthy, delayMs: 200 })));
+      expect(replies.map((r) => r.status), storeErrors(apps)).toEqual(Array(10).fill(201));
+      expect(new Set(replies.map((r) => r.body.toString('base64'))).size).toBe(1);
+      expect(await executions(apps, healthy)).toBe(1);
+    } finally {
+      node.resume();
+    }
+    await until(async () => (await post((apps[1] as App).port, '/work', { key: onNode })).status === 201, 'the paused node\'s key to work again');
+    expect(await executions(apps, onNode)).toBe(1);
+  });
+
+  it('killed node: its keys answer 503, then recover when the node is back, without restarting the apps', async () => {
+    const node = cluster.nodes[2] as RedisServer;
+    const key = await keyOn(node, '/work');
+    await node.kill();
+    expect((await post((apps[0] as App).port, '/work', { key })).status).toBe(503);
+    await node.restart();
+    await until(async () => (await post((apps[0] as App).port, '/work', { key })).status === 201, 'the restarted node\'s key to work again', 20_000, 100);
+    const replay = await post((apps[1] as App).port, '/work', { key });
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(await executions(apps, key)).toBe(1);
   });
 });

@@ -161,8 +161,13 @@ export interface RedisCluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(masters = 3): Promise<RedisCluster> {
-  const nodes = await Promise.all(Array.from({ length: masters }, () => RedisServer.start({ cluster: true })));
+/**
+ * Starts a Cluster of `masters` nodes and waits until every node reports `cluster_state:ok`.
+ * `args` go to every node, e.g. `['--cluster-require-full-coverage', 'no']` so that the other
+ * masters keep serving their slots while one is down.
+ */
+export async function startCluster(masters = 3, options: { args?: string[] } = {}): Promise<RedisCluster> {
+  const nodes = await Promise.all(Array.from({ length: masters }, () => RedisServer.start({ cluster: true, args: options.args ?? [] })));
   const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
   await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes']);
   // The nodes agree on the slot map through gossip; the cluster is usable once every node says ok.

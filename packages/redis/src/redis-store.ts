@@ -6,7 +6,7 @@ import { resolveRedisStoreOptions, type RedisStoreOptions } from './options.js';
 import { bodyBytes, decodeRecord, encodeMeta, fieldsFromPairs } from './record.js';
 import { withStoreCommands } from './scripts.js';
 import { withTimeout } from './timeout.js';
-import { pubsubWakeups } from './wakeups.js';
+import { pubsubWakeups, type Watch } from './wakeups.js';
 
 /**
  * The Redis store: an {@link IdempotencyStore} with admin helpers.
@@ -33,6 +33,12 @@ interface RequestKeys {
   lock: string;
   channel: string;
 }
+
+/** A watch that no message ever wakes: waiting degrades to polling. */
+const pollingOnly: Watch = {
+  next: (ms) => new Promise((resolve) => setTimeout(resolve, ms, false)),
+  stop() {},
+};
 
 function dbOf(client: Redis | Cluster): number {
   return client.isCluster ? 0 : ((client as Redis).options.db ?? 0);
@@ -150,7 +156,12 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       const deadline = Date.now() + timeoutMs;
       const keys = keysOf(key);
       // Subscribe first, then check: a completion between the two is caught by one or the other.
-      const watch = await wakeups.watch(keys.channel);
+      const watch = await wakeups.watch(keys.channel).catch((error: unknown) => {
+        // The subscriber's node may be down while the key's node is fine (a Cluster): the checks
+        // below still see every change, only later. Fail only if the key itself is unreachable.
+        logger.warn({ err: error, key: keys.record }, 'idem: pub/sub subscription failed; waiting by polling');
+        return pollingOnly;
+      });
       try {
         for (;;) {
           const peek = await bounded('waitFor', commands.idemPeek(keys.record, keys.lock, here));
