@@ -75,6 +75,22 @@ describe('redis store on a single node: admin and failures', () => {
     expect(stats.scan).toBeGreaterThan(2);
   });
 
+  it('works on a client with an ioredis keyPrefix, admin helpers included', async () => {
+    const own = quiet(new Redis(server.url, { keyPrefix: 'app:' }));
+    extraClients.push(own);
+    const store = make(own, { prefix: 'kp:' });
+    const key = randomUUID();
+    const claim = await store.claim(key, { fingerprint: 'fp', lockTtl: 10_000 });
+    if (!claim.acquired) throw new Error('claim failed');
+    expect(await client.exists(`app:kp:{${key}}:rec`, `app:kp:{${key}}:lock`)).toBe(2);
+    expect((await store.claim(key, { fingerprint: 'fp', lockTtl: 10_000 })).acquired).toBe(false);
+    expect(await store.complete(claim.lease, { status: 200, headers: {}, body: new Uint8Array([7]) }, { fingerprint: 'fp', ttl: 60_000 })).toBe(true);
+    expect(await client.exists(`app:kp:{${key}}:lock`)).toBe(0);
+    expect(await store.count()).toBe(1);
+    expect(await store.clear()).toBe(1);
+    expect(await client.exists(`app:kp:{${key}}:rec`)).toBe(0);
+  });
+
   it('answers a paused server with a RedisTimeoutError within commandTimeout, then recovers on the same store', async () => {
     const own = quiet(new Redis(server.url));
     extraClients.push(own);

@@ -73,10 +73,17 @@ export function redlockLeaseLock(clients: readonly LockClient[], options: LeaseL
     return { redlock, tally };
   }
 
-  /** Contention when a quorum answered; a failure when the silent or failing masters could have made the difference. */
-  function unreachable(operation: string, tally: Tally): LockUnavailableError | undefined {
+  /**
+   * Redlock gave up on `error`: throws when too few masters answered to decide (a failure), and
+   * returns when a quorum answered and refused (contention, or a lease that is not ours). Redlock
+   * gives up as soon as a quorum is against; short of a quorum of answers, let the remaining votes
+   * in first (each is bounded by `timeoutMs`): a healthy master's late "refused" is not silence.
+   */
+  async function judge(operation: string, error: unknown, tally: Tally): Promise<void> {
+    if (!(error instanceof ExecutionError)) throw error;
+    if (tally.applied + tally.refused < quorum) await Promise.all(error.attempts);
     const answered = tally.applied + tally.refused;
-    return answered < quorum ? new LockUnavailableError(operation, answered, quorum, tally.lastError) : undefined;
+    if (answered < quorum) throw new LockUnavailableError(operation, answered, quorum, tally.lastError);
   }
 
   function held(resource: string, token: string, redlock: Redlock): Lock {
@@ -91,9 +98,7 @@ export function redlockLeaseLock(clients: readonly LockClient[], options: LeaseL
       try {
         lock = await redlock.acquire([resource], ttl);
       } catch (error) {
-        if (!(error instanceof ExecutionError)) throw error;
-        const failure = unreachable('lock', tally);
-        if (failure !== undefined) throw failure;
+        await judge('lock', error, tally);
         return undefined;
       }
       // Redlock's validity rule: a lock that took longer to take than it lives was never held.
@@ -110,9 +115,7 @@ export function redlockLeaseLock(clients: readonly LockClient[], options: LeaseL
         await redlock.extend(held(resource, token, redlock), ttl);
         return true;
       } catch (error) {
-        if (!(error instanceof ExecutionError)) throw error;
-        const failure = unreachable('extend', tally);
-        if (failure !== undefined) throw failure;
+        await judge('extend', error, tally);
         return false;
       }
     },
@@ -122,10 +125,8 @@ export function redlockLeaseLock(clients: readonly LockClient[], options: LeaseL
       try {
         await redlock.release(held(resource, token, redlock));
       } catch (error) {
-        if (!(error instanceof ExecutionError)) throw error;
         // A quorum that answered "not ours" means there is nothing of ours left to release.
-        const failure = unreachable('release', tally);
-        if (failure !== undefined) throw failure;
+        await judge('release', error, tally);
       }
     },
   };

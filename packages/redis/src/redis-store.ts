@@ -61,7 +61,8 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   // Scripts check and drop the lock themselves when it lives on the records' node.
   const here = lockOnClient ? '1' : '0';
   const lock = redlockLeaseLock(lockClients, { timeoutMs: commandTimeout, db: dbOf(lockClients[0] as Redis | Cluster) });
-  // A lock operation may take two rounds (Redlock undoes a failed acquire on every master).
+  // Each master's answer is already bounded by commandTimeout; this bounds a whole lock operation
+  // (Redlock undoes a failed acquire in a second round) as a backstop.
   const lockTimeout = 2 * commandTimeout;
   const wakeups = pubsubWakeups(client, { timeoutMs: commandTimeout, logger });
 
