@@ -276,12 +276,13 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
 
     it('accepts the sf-string form and the bare token as the same key', async () => {
       const app = await start();
-      const first = await rawPost(app, '/echo', [['idempotency-key', '"order-77"']]);
-      const second = await rawPost(app, '/echo', [['idempotency-key', 'order-77']]);
+      const k = `order-${key()}`;
+      const first = await rawPost(app, '/echo', [['idempotency-key', `"${k}"`]]);
+      const second = await rawPost(app, '/echo', [['idempotency-key', k]]);
       expect(first.status).toBe(200);
       expect(second.body).toBe(first.body);
       expect(app.probe.count('echo')).toBe(1);
-      const max = await rawPost(app, '/echo', [['idempotency-key', 'k'.repeat(255)]]);
+      const max = await rawPost(app, '/echo', [['idempotency-key', key().padEnd(255, 'k')]]);
       expect(max.status).toBe(200);
     });
 
@@ -359,11 +360,12 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
 
     it('derives keys from body fields when configured, without a header', async () => {
       const app = await start({ header: false, key: ['body.meeting_id', 'body.customer_id'], fingerprint: false });
-      const first = await post(app, '/echo', { body: { meeting_id: 'm1', customer_id: 'c1', note: 'x' } });
-      const same = await post(app, '/echo', { body: { customer_id: 'c1', meeting_id: 'm1', note: 'y' } });
+      const [m1, m2] = [key(), key()];
+      const first = await post(app, '/echo', { body: { meeting_id: m1, customer_id: 'c1', note: 'x' } });
+      const same = await post(app, '/echo', { body: { customer_id: 'c1', meeting_id: m1, note: 'y' } });
       expect(same.headers.get('idempotent-replayed')).toBe('true');
       expect(same.body.equals(first.body)).toBe(true);
-      const other = await post(app, '/echo', { body: { meeting_id: 'm2', customer_id: 'c1' } });
+      const other = await post(app, '/echo', { body: { meeting_id: m2, customer_id: 'c1' } });
       expect(other.headers.get('idempotent-replayed')).toBeNull();
       // No selected field present: no key, so the request passes through unprotected.
       await post(app, '/echo', { body: { unrelated: true } });
