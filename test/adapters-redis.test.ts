@@ -4,7 +4,7 @@
  */
 import express from 'express';
 import express4 from 'express4';
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import Koa from 'koa';
 import Koa2 from 'koa2';
 import { redisStore } from '@idem/redis';

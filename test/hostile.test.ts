@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import express from 'express';
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import Koa from 'koa';
 import { memoryStore } from '@idem/core';
 import { redisStore } from '@idem/redis';
