@@ -178,6 +178,8 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
         (kept) => {
           if (kept || settled || lost) return;
           lost = true;
+          // Nothing left to keep: renewing a lost lease would only spend store round trips.
+          clearInterval(renewal);
           events.emit('leaseLost', { key: lease.key, heldMs: Date.now() - startedAt });
           logger.warn({ key: lease.key, heldMs: Date.now() - startedAt }, 'idempotency lease lost while the handler ran; its result will not be stored');
         },
