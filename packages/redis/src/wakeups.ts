@@ -52,8 +52,17 @@ export function pubsubWakeups(client: Redis | Cluster, options: { timeoutMs: num
       const entry = channels.get(channel);
       if (entry !== undefined) for (const wake of [...entry.listeners]) wake();
     });
+    // ioredis emits an error on every reconnect attempt: say it once per outage, and say when it ends.
+    let down = false;
     created.on('error', function onSubscriberError(error: unknown) {
+      if (down) return;
+      down = true;
       logger.warn({ err: error }, 'idem: pub/sub connection failed; waiters fall back to polling until it reconnects');
+    });
+    created.on('ready', function onSubscriberReady() {
+      if (!down) return;
+      down = false;
+      logger.info({}, 'idem: pub/sub connection is back');
     });
     subscriber = created;
     return created;
