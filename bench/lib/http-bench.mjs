@@ -6,7 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { measure, requestFor } from './load.mjs';
+import { countCommands, measure, requestFor } from './load.mjs';
 import { startServer } from './server-process.mjs';
 import { median } from './stats.mjs';
 
@@ -59,6 +59,8 @@ export const GROUPS = [
   },
 ];
 
+const usesRedis = (variant) => variant.includes('redis') || variant.startsWith('floor');
+
 function clientCommands(variant, commands, responses) {
   const own = CLIENT_COMMANDS[variant];
   let total = 0;
@@ -71,7 +73,8 @@ const medianOf = (rounds, field) => median(rounds.map((r) => r[field]));
 
 /**
  * Runs one group. `settings`: { rounds, durationS, warmupS, connections }.
- * `profile`: variant names to start under --cpu-prof (into `profileDir`).
+ * `profile`: variants (`express/idem-redis` or `idem-redis`) to run under the V8 CPU profiler during the
+ * measured rounds; profiles go to `profileDir`, each with a side file of the responses it covers.
  */
 export async function runGroup(group, { redis, settings, log, profile = [], profileDir }) {
   const servers = {};
@@ -79,12 +82,8 @@ export async function runGroup(group, { redis, settings, log, profile = [], prof
   // Responses each server gave (warm-up included), so a profile's time can be read per request.
   const served = Object.fromEntries(group.members.map((v) => [v, 0]));
   await Promise.all(group.members.map(async (variant) => {
-    let execArgv = [];
-    if (profile.includes(`${group.framework}/${variant}`) || profile.includes(variant)) {
-      profiles[variant] = `${group.id}-${variant}-${Date.now()}.cpuprofile`;
-      execArgv = ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', profiles[variant]];
-    }
-    servers[variant] = await startServer({ framework: group.framework, variant, redisUrl: redis.url }, { execArgv });
+    if (profile.includes(`${group.framework}/${variant}`) || profile.includes(variant)) profiles[variant] = join(profileDir, `${group.id}-${variant}.cpuprofile`);
+    servers[variant] = await startServer({ framework: group.framework, variant, redisUrl: redis.url });
   }));
   const request = requestFor(group.key);
   try {
@@ -100,36 +99,52 @@ export async function runGroup(group, { redis, settings, log, profile = [], prof
       served[variant] += (await measure({ server: servers[variant], request, durationS: settings.warmupS, connections: settings.connections })).responses;
     }
 
+    // Profiles cover the measured rounds only: counting starts here, after start-up and warm-up.
+    for (const variant of Object.keys(profiles)) {
+      servers[variant].profileStart();
+      served[variant] = 0;
+    }
     const rounds = Object.fromEntries(group.members.map((v) => [v, []]));
     for (let round = 0; round < settings.rounds; round++) {
       const order = round % 2 === 0 ? group.members : [...group.members].reverse();
       for (const variant of order) {
-        const usesRedis = variant.includes('redis') || variant.startsWith('floor');
-        const result = await measure({ server: servers[variant], request, durationS: settings.durationS, connections: settings.connections, redis: usesRedis ? redis : undefined });
+        const result = await measure({ server: servers[variant], request, durationS: settings.durationS, connections: settings.connections, redis: usesRedis(variant) ? redis : undefined });
         result.round = round;
         served[variant] += result.responses;
-        if (usesRedis) result.clientCommandsPerRequest = clientCommands(variant, result.commands, result.responses);
         rounds[variant].push(result);
         log(`  ${group.id.padEnd(20)} r${round} ${variant.padEnd(12)} ${Math.round(result.rps).toString().padStart(6)} req/s  p99 ${String(result.p99).padStart(3)} ms  cpu ${result.serverCpuUs.toFixed(0).padStart(4)} µs/req${result.non2xx ? `  non-2xx ${result.non2xx} ${JSON.stringify(result.statusCodes)}` : ''}${result.errors ? `  errors ${result.errors}` : ''}`);
       }
     }
-    return summarize(group, rounds);
+    for (const [variant, path] of Object.entries(profiles)) {
+      await servers[variant].profileStop(path);
+      writeFileSync(`${path}.json`, JSON.stringify({ group: group.id, variant, requests: served[variant] }));
+    }
+    // Commands per request in a window of its own with a fixed number of requests, every one
+    // answered: timed windows end with requests in flight whose commands were counted.
+    const commands = {};
+    for (const variant of group.members.filter(usesRedis)) {
+      const counted = await countCommands({ server: servers[variant], request, redis, connections: settings.connections, amount: settings.commandSample });
+      served[variant] += counted.requests;
+      const all = Object.values(counted.commands).reduce((a, b) => a + b, 0);
+      commands[variant] = {
+        requests: counted.requests,
+        ok: counted.ok,
+        perRequest: all / counted.requests,
+        clientPerRequest: clientCommands(variant, counted.commands, counted.requests),
+        mix: Object.fromEntries(Object.entries(counted.commands).map(([n, c]) => [n, c / counted.requests])),
+      };
+    }
+    return summarize(group, rounds, commands);
   } finally {
     await Promise.all(Object.values(servers).map((s) => s.stop()));
-    for (const [variant, name] of Object.entries(profiles)) {
-      writeFileSync(join(profileDir, `${name}.json`), JSON.stringify({ group: group.id, variant, requests: served[variant] }));
-    }
   }
 }
 
 /** Per-variant medians, and ratios computed round by round against the baseline and the floor. */
-function summarize(group, rounds) {
+function summarize(group, rounds, commands) {
   const members = {};
   for (const [variant, list] of Object.entries(rounds)) {
     const okShare = list.reduce((a, r) => a + r.ok, 0) / Math.max(1, list.reduce((a, r) => a + r.responses, 0));
-    const commandTotals = {};
-    for (const r of list) for (const [name, calls] of Object.entries(r.commands)) commandTotals[name] = (commandTotals[name] ?? 0) + calls;
-    const responses = list.reduce((a, r) => a + r.responses, 0);
     members[variant] = {
       label: LABELS[variant],
       rps: medianOf(list, 'rps'),
@@ -138,16 +153,17 @@ function summarize(group, rounds) {
       rssMB: medianOf(list, 'rss') / 2 ** 20,
       serverCpuUs: medianOf(list, 'serverCpuUs'),
       redisCpuUs: list[0].redisCpuUs === null ? null : medianOf(list, 'redisCpuUs'),
-      commandsPerRequest: list[0].commandsPerRequest === null ? null : medianOf(list, 'commandsPerRequest'),
-      clientCommandsPerRequest: list[0].clientCommandsPerRequest === undefined ? null : medianOf(list, 'clientCommandsPerRequest'),
-      commandMix: list[0].commandsPerRequest === null ? null : Object.fromEntries(Object.entries(commandTotals).map(([n, c]) => [n, c / responses])),
+      commandsPerRequest: commands[variant]?.perRequest ?? null,
+      clientCommandsPerRequest: commands[variant]?.clientPerRequest ?? null,
+      commandMix: commands[variant]?.mix ?? null,
+      commandSample: commands[variant] ? { requests: commands[variant].requests, ok: commands[variant].ok } : null,
       okShare,
       statusCodes: list.reduce((acc, r) => {
         for (const [code, count] of Object.entries(r.statusCodes)) acc[code] = (acc[code] ?? 0) + count;
         return acc;
       }, {}),
       errors: list.reduce((a, r) => a + r.errors + r.timeouts, 0),
-      rounds: list.map(({ round, rps, p50, p99, rss, serverCpuUs, redisCpuUs, commandsPerRequest, clientCommandsPerRequest, responses: n, non2xx }) => ({ round, rps, p50, p99, rss, serverCpuUs, redisCpuUs, commandsPerRequest, clientCommandsPerRequest, responses: n, non2xx })),
+      rounds: list.map(({ round, rps, p50, p99, rss, serverCpuUs, redisCpuUs, responses: n, non2xx }) => ({ round, rps, p50, p99, rss, serverCpuUs, redisCpuUs, responses: n, non2xx })),
     };
   }
   const ratioTo = (reference) => {

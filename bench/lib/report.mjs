@@ -76,6 +76,14 @@ export function evaluate(results) {
       add(`${framework}-first-commands`, `${framework}: a first execution costs ≤ 5 commands`, cmds, Math.round(cmds * 100) / 100 <= 5, 'cmd/req');
     }
   }
+  if (results.cache) {
+    const { l1, l2, stampede } = results.cache;
+    const ops = (rows, id) => rows.find((r) => r.id === id)?.opsPerSecond;
+    add('cache-l1-vs-bentocache', 'cache: getOrSet L1 hit ahead of bentocache', ops(l1, 'idem') / ops(l1, 'bentocache'), ops(l1, 'idem') > ops(l1, 'bentocache'));
+    add('cache-l2-vs-bentocache', 'cache: getOrSet L2 hit ahead of bentocache', ops(l2, 'idem') / ops(l2, 'bentocache'), ops(l2, 'idem') > ops(l2, 'bentocache'));
+    const runs = stampede.idem.map((t) => t.loaderRuns);
+    add('cache-stampede', 'cache: cold-key stampede over 4 processes runs the loader once', Math.max(...runs), runs.every((r) => r === 1), 'loader runs (worst trial)');
+  }
   for (const storm of results.storms.filter((s) => s.pkg === 'idem')) {
     add(`storm-${storm.id}`, `storm, ${storm.label}, ${storm.processes} process${storm.processes > 1 ? 'es' : ''}: exactly 1 execution, every client answered`, storm.executions, storm.executions === 1 && storm.answered === storm.clients, 'executions');
   }
@@ -106,7 +114,7 @@ function httpTable(g) {
   }
   const mixes = Object.entries(g.members).filter(([, m]) => m.commandMix);
   if (mixes.length) {
-    lines.push('', '<details><summary>Redis command mix per request (INFO commandstats, commands run inside Lua included)</summary>', '');
+    lines.push('', '<details><summary>Redis command mix per request (INFO commandstats over a fixed-count window, commands run inside Lua included)</summary>', '');
     for (const [, m] of mixes) {
       lines.push(`- ${m.label}: ${Object.entries(m.commandMix).sort((a, b) => b[1] - a[1]).map(([n, c]) => `${n} ${c.toFixed(2)}`).join(', ')}`);
     }
@@ -207,7 +215,7 @@ export function renderMarkdown(results, notes = '') {
     `- Load: autocannon ${meta.versions.autocannon}, ${s.connections} connections, no pipelining, \`POST /orders\` with a 70-byte JSON body; the handler answers 201 with a ~120-byte JSON order. Within a group every variant gets the same request (no key / one fixed key / a new key per request via autocannon's \`[<id>]\`).`,
     `- Rounds: ${s.rounds} rounds of ${s.durationS} s windows per variant after a ${s.warmupS} s warm-up of each; rounds alternate the order (A B C … then … C B A). A variant's ratio is the median over rounds of its req/s divided by the reference's req/s **in the same round**.`,
     '- Server CPU: `process.cpuUsage()` of the server process, read over IPC before and after each window, divided by responses. redis-server CPU: utime + stime from `/proc/<pid>/stat` (10 ms ticks). On a 2-core machine where autocannon and Redis share the cores, CPU per request is the steadier figure.',
-    '- Redis commands: `CONFIG RESETSTAT` before each window, `INFO commandstats` after, divided by responses. Redis counts the commands a Lua script runs too; "client" counts what the client sent (for idem: HGETALL and EVALSHA; every peer and floor sends plain commands only), "incl. inside Lua" counts everything.',
+    `- Redis commands: after the timed rounds, each Redis variant gets a separate window of exactly ${s.commandSample} requests (all answered, then a 100 ms pause for writes made after answering), between \`CONFIG RESETSTAT\` and \`INFO commandstats\`; calls ÷ requests. Redis counts the commands a Lua script runs too; "client" counts what the client sent (for idem: HGETALL and EVALSHA; every peer and floor sends plain commands only), "incl. inside Lua" counts everything.`,
     '- Floors: "raw GET" is the bare app plus one ioredis `GET` per request; "raw SET NX + SET" is the bare app plus `SET key v PX 30000 NX` and then `SET key body PX 86400000` before answering.',
     '- Peers, configured as their READMEs say: express-idempotency (default in-memory adapter; and `express-idempotency-redis-adapter` with `connectionConfig: { url }`), its handler checking `isHit(req)`; @node-idempotency/core with `MemoryStorageAdapter` or `RedisStorageAdapter({ url })`. **@node-idempotency\'s Express adapter is not published on npm, so the bench drives `@node-idempotency/core` through a line-by-line port of that adapter from the mahendraHegde/node-idempotency repository (`packages/plugin-express/src/middleware.ts`)**, in `bench/servers/variants.mjs`; the only deviation: errors that are not IdempotencyErrors are passed to `next()` instead of being swallowed.',
     '- Every variant shares one JSON error handler (the peers\' READMEs ask for the app\'s own).',
@@ -236,20 +244,22 @@ export function renderChart(results) {
   const maxRatio = Math.max(1.2, ...rows.flatMap((r) => [r.idem, ...Object.values(r.peers)]).filter(Number.isFinite)) * 1.05;
   const x = (v) => left + (Math.min(v, maxRatio) / maxRatio) * plotW;
   const top = 56;
-  const height = top + rows.reduce((a, r) => a + rowH(r), 0) + 40;
+  const plotBottom = top + rows.reduce((a, r) => a + rowH(r), 0);
+  const height = plotBottom + 56;
   const esc = (t) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const parts = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`);
   parts.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
   parts.push(`<text x="${left}" y="20" font-size="15" font-weight="600">Throughput relative to the reference (1.0 = as fast as it)</text>`);
-  parts.push(`<text x="${left}" y="38" fill="#555">${esc(`${results.meta.mode} run, ${results.meta.date.slice(0, 10)}, ${results.meta.cpu}; ▏= target`)}</text>`);
-  series.forEach((s, i) => {
-    parts.push(`<rect x="${20 + i * 150}" y="${height - 24}" width="12" height="12" fill="${s.color}"/><text x="${36 + i * 150}" y="${height - 14}">${esc(s.label)}</text>`);
-  });
+  parts.push(`<text x="${left}" y="38" fill="#555">${esc(`${results.meta.mode} run, ${results.meta.date.slice(0, 10)}, ${results.meta.cpu}; red tick = idem's target`)}</text>`);
   for (let t = 0; t <= maxRatio + 1e-9; t += 0.25) {
-    parts.push(`<line x1="${x(t)}" y1="${top - 6}" x2="${x(t)}" y2="${height - 36}" stroke="${Math.abs(t - 1) < 1e-9 ? '#111' : '#e5e7eb'}" stroke-width="${Math.abs(t - 1) < 1e-9 ? 1.5 : 1}"/>`);
-    parts.push(`<text x="${x(t)}" y="${height - 40 + 14}" text-anchor="middle" fill="#555">${t.toFixed(2)}</text>`);
+    const one = Math.abs(t - 1) < 1e-9;
+    parts.push(`<line x1="${x(t)}" y1="${top - 6}" x2="${x(t)}" y2="${plotBottom}" stroke="${one ? '#111' : '#e5e7eb'}" stroke-width="${one ? 1.5 : 1}"/>`);
+    parts.push(`<text x="${x(t)}" y="${plotBottom + 16}" text-anchor="middle" fill="#555">${t.toFixed(2)}</text>`);
   }
+  series.forEach((s, i) => {
+    parts.push(`<rect x="${left + i * 170}" y="${plotBottom + 30}" width="12" height="12" fill="${s.color}"/><text x="${left + 16 + i * 170}" y="${plotBottom + 40}">${esc(s.label)}</text>`);
+  });
   let y = top;
   for (const r of rows) {
     const h = rowH(r);

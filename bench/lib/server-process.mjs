@@ -6,10 +6,11 @@ const ENTRY = fileURLToPath(new URL('../servers/server.mjs', import.meta.url));
 
 /**
  * @param {object} cfg { framework, variant, redisUrl, concurrent?, delayMs? }
- * @param {{ execArgv?: string[] }} [options] e.g. ['--cpu-prof', '--cpu-prof-dir', dir]
+ * @param {{ execArgv?: string[], entry?: string }} [options] execArgv e.g. ['--cpu-prof', '--cpu-prof-dir', dir];
+ *   entry: another server script speaking the same IPC (for experiments)
  */
 export async function startServer(cfg, options = {}) {
-  const child = fork(ENTRY, [JSON.stringify(cfg)], {
+  const child = fork(options.entry ?? ENTRY, [JSON.stringify(cfg)], {
     execArgv: options.execArgv ?? [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, NODE_ENV: 'production' },
@@ -38,6 +39,21 @@ export async function startServer(cfg, options = {}) {
       return new Promise((resolve) => {
         pending.push(resolve);
         child.send({ type: 'stats' });
+      });
+    },
+    /** Starts the server's CPU profiler (measured windows only, no start-up in the profile). */
+    profileStart() {
+      child.send({ type: 'profile-start' });
+    },
+    /** Stops it and writes the .cpuprofile to `path`. */
+    profileStop(path) {
+      return new Promise((resolve) => {
+        child.on('message', function onProfiled(message) {
+          if (message.type !== 'profiled') return;
+          child.off('message', onProfiled);
+          resolve();
+        });
+        child.send({ type: 'profile-stop', path });
       });
     },
     async stop() {

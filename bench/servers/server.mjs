@@ -4,11 +4,15 @@
  *
  *   → { type: 'ready', port, pid }                 once listening
  *   ← { type: 'stats' }  → { type: 'stats', cpu, rss, executions }
+ *   ← { type: 'profile-start' }                    starts the V8 CPU profiler (after warm-up)
+ *   ← { type: 'profile-stop', path } → { type: 'profiled' }   writes the .cpuprofile
  *   ← { type: 'exit' }                             closes connections and exits
  *
  * `cpu` is process.cpuUsage() (user + system, µs): the server's own CPU, read around each window.
  */
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { Session } from 'node:inspector';
 import { buildExpress, buildKoa, counters, FLOOR_KEY, orderBody } from './variants.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
@@ -27,8 +31,21 @@ async function main() {
   server.keepAliveTimeout = 60_000;
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 
+  let session;
+  const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
   process.on('message', async (message) => {
-    if (message.type === 'stats') {
+    if (message.type === 'profile-start') {
+      session = new Session();
+      session.connect();
+      await post('Profiler.enable');
+      await post('Profiler.setSamplingInterval', { interval: 100 });
+      await post('Profiler.start');
+    } else if (message.type === 'profile-stop') {
+      const { profile } = await post('Profiler.stop');
+      writeFileSync(message.path, JSON.stringify(profile));
+      session.disconnect();
+      process.send({ type: 'profiled' });
+    } else if (message.type === 'stats') {
       const cpu = process.cpuUsage();
       process.send({ type: 'stats', cpu: cpu.user + cpu.system, rss: process.memoryUsage.rss(), executions: counters.executions });
     } else if (message.type === 'exit') {
