@@ -123,19 +123,27 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
     },
 
     waitFor(key, timeoutMs) {
-      const lock = liveLock(key);
-      if (lock === undefined) return Promise.resolve();
+      if (liveLock(key) === undefined) return Promise.resolve();
+      const deadline = now() + timeoutMs;
       return new Promise<void>((resolve) => {
         let set = waiters.get(key);
         if (set === undefined) waiters.set(key, (set = new Set()));
-        // A lock that expires without being released wakes nobody by itself: cap the wait at its expiry.
-        const timer = setTimeout(done, Math.max(1, Math.min(timeoutMs, lock.expiresAt - now())));
+        let timer: NodeJS.Timeout | undefined;
         function done(): void {
           clearTimeout(timer);
           set?.delete(done);
           resolve();
         }
+        // A lock that expires without being released wakes nobody by itself: wake at its expiry.
+        // Timers may fire a millisecond early against the clock, so re-check before giving up.
+        function arm(): void {
+          const lock = liveLock(key);
+          const left = deadline - now();
+          if (lock === undefined || left <= 0) return done();
+          timer = setTimeout(arm, Math.max(1, Math.min(left, lock.expiresAt - now())));
+        }
         set.add(done);
+        arm();
       });
     },
 
