@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { TypedEvents } from '@idem/core';
 import type { CacheError } from './errors.js';
 import type { BreakerState } from './types.js';
 
@@ -26,49 +26,10 @@ export interface CacheEventMap {
   bus: { state: 'connected' | 'disconnected' | 'recovered' };
 }
 
-type Listener<K extends keyof CacheEventMap> = (event: CacheEventMap[K]) => void;
-
 /**
- * A typed event emitter. A listener that throws never affects a cache call.
+ * The cache's typed events. A listener that throws never affects a cache call.
  *
  * @example
  * cache.events.on('stale', ({ key, reason }) => metrics.stale.inc({ reason }));
  */
-export class CacheEvents {
-  readonly #emitter = new EventEmitter();
-
-  /** Adds a listener. */
-  on<K extends keyof CacheEventMap>(event: K, listener: Listener<K>): this {
-    this.#emitter.on(event, listener);
-    return this;
-  }
-
-  /** Removes a listener. */
-  off<K extends keyof CacheEventMap>(event: K, listener: Listener<K>): this {
-    this.#emitter.off(event, listener);
-    return this;
-  }
-
-  /** Adds a listener called at most once. */
-  once<K extends keyof CacheEventMap>(event: K, listener: Listener<K>): this {
-    this.#emitter.once(event, listener);
-    return this;
-  }
-
-  /** @internal */
-  hasListeners(event: keyof CacheEventMap): boolean {
-    return this.#emitter.listenerCount(event) > 0;
-  }
-
-  /** @internal */
-  emit<K extends keyof CacheEventMap>(event: K, payload: CacheEventMap[K]): void {
-    if (this.#emitter.listenerCount(event) === 0) return;
-    for (const listener of this.#emitter.rawListeners(event) as Listener<K>[]) {
-      try {
-        listener.call(this, payload);
-      } catch {
-        // An observer's bug must not turn a cache hit into an error.
-      }
-    }
-  }
-}
+export class CacheEvents extends TypedEvents<CacheEventMap> {}

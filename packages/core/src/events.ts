@@ -21,43 +21,57 @@ export interface IdempotencyEventMap {
   leaseLost: { key: string; heldMs: number };
 }
 
-type Listener<K extends keyof IdempotencyEventMap> = (event: IdempotencyEventMap[K]) => void;
+type Listener<P> = (event: P) => void;
 
 /**
- * A typed event emitter. Listener errors are caught and never reach the request.
+ * A typed event emitter over a map of event names to payloads. Listener errors are caught and
+ * never reach the caller that emitted: an observer's bug must not turn a stored response into a 500.
+ */
+export class TypedEvents<Events extends object> {
+  readonly #emitter = new EventEmitter();
+
+  /** Adds a listener. */
+  on<K extends keyof Events & string>(event: K, listener: Listener<Events[K]>): this {
+    this.#emitter.on(event, listener);
+    return this;
+  }
+
+  /** Removes a listener. */
+  off<K extends keyof Events & string>(event: K, listener: Listener<Events[K]>): this {
+    this.#emitter.off(event, listener);
+    return this;
+  }
+
+  /** Adds a listener called at most once. */
+  once<K extends keyof Events & string>(event: K, listener: Listener<Events[K]>): this {
+    this.#emitter.once(event, listener);
+    return this;
+  }
+
+  /** @internal Whether anybody listens, to skip building a payload nobody reads. */
+  hasListeners(event: keyof Events & string): boolean {
+    return this.#emitter.listenerCount(event) > 0;
+  }
+
+  /** @internal */
+  emit<K extends keyof Events & string>(event: K, payload: Events[K]): void {
+    if (this.#emitter.listenerCount(event) === 0) return;
+    // rawListeners: a `once` listener is its wrapper, which removes itself when called.
+    for (const listener of this.#emitter.rawListeners(event) as Listener<Events[K]>[]) {
+      try {
+        listener.call(this, payload);
+      } catch {
+        // Swallowed on purpose: see the class comment.
+      }
+    }
+  }
+}
+
+/**
+ * The events of an idempotency middleware.
  *
  * @example
  * const mw = idempotent();
  * mw.events.on('replay', ({ key, ageMs }) => metrics.replays.inc());
  */
-export class IdempotencyEvents {
-  readonly #emitter = new EventEmitter();
-
-  on<K extends keyof IdempotencyEventMap>(event: K, listener: Listener<K>): this {
-    this.#emitter.on(event, listener);
-    return this;
-  }
-
-  off<K extends keyof IdempotencyEventMap>(event: K, listener: Listener<K>): this {
-    this.#emitter.off(event, listener);
-    return this;
-  }
-
-  once<K extends keyof IdempotencyEventMap>(event: K, listener: Listener<K>): this {
-    this.#emitter.once(event, listener);
-    return this;
-  }
-
-  /** @internal */
-  emit<K extends keyof IdempotencyEventMap>(event: K, payload: IdempotencyEventMap[K]): void {
-    if (this.#emitter.listenerCount(event) === 0) return;
-    // rawListeners: a `once` listener is its wrapper, which removes itself when called.
-    for (const listener of this.#emitter.rawListeners(event) as Listener<K>[]) {
-      try {
-        listener(payload);
-      } catch {
-        // An observer's bug must not turn a stored response into a 500.
-      }
-    }
-  }
-}
+export class IdempotencyEvents extends TypedEvents<IdempotencyEventMap> {}

@@ -2,7 +2,7 @@ export { createIdempotency, problemResponse } from './engine.js';
 export type { Decision, Execution, Idempotency, OutgoingResponse } from './engine.js';
 export { IdempotencyConfigError, IdempotencyError, StoreError, problemType } from './errors.js';
 export type { ProblemBody, ProblemCode } from './errors.js';
-export { IdempotencyEvents } from './events.js';
+export { IdempotencyEvents, TypedEvents } from './events.js';
 export type { IdempotencyEventMap } from './events.js';
 export { defaultFingerprint } from './fingerprint.js';
 export { REPLAYED_HEADER, exposeReplayedHeader, isReplayableHeader, replayableHeaders } from './headers.js';
