@@ -1,0 +1,302 @@
+// Turns the soak's ledgers into its figures. Pure: requests (the harness's ledger of every HTTP
+// attempt), the apps' execution ledgers, the chaos events and the final Redis scan in, the report
+// out. test/soak.test.ts feeds it hand-made ledgers to prove it catches what it must.
+//
+// Double executions. Executions of one key are taken in start order; each one after the first
+// needs a reason why the one before it (P) did not keep it from running:
+//   redis_data_loss  Redis was killed (and restarted empty: no persistence) between the two: P
+//                    started before Redis was back (so P's claim, and whatever P stored, lived on
+//                    the Redis that was killed), and this execution started after the kill (so its
+//                    claim was on the new, empty one). Also covers P still running: its lock went
+//                    with the data, its late write is fenced.
+//   holder_killed    P's process was SIGKILLed after P started and before P's response was stored
+//                    (no outcome on record), and this execution started after the kill, once P's
+//                    lease could have lapsed (at least 2/3 lockTtl − 500 ms later, as renewals run
+//                    every lockTtl/3; sooner only if a Redis fault in the lockTtl before the kill
+//                    may have made renewals fail).
+//   store_failed     P's response could not be stored because Redis was paused or down at that
+//                    moment (outcome failed/store_error, within a Redis fault window): P's client
+//                    got the answer, nothing was kept, and the retry ran again.
+// Anything else is unexplained, notably two executions of one key that overlap in time with no
+// Redis restart between them (the lease did not hold), or a re-run after a stored response.
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+function stats(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { count: sorted.length, min: sorted.length ? sorted[0] : null, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.length ? sorted[sorted.length - 1] : null };
+}
+
+function tally(items, keyOf) {
+  const out = {};
+  for (const item of items) {
+    const k = keyOf(item);
+    out[k] = (out[k] ?? 0) + 1;
+  }
+  return out;
+}
+
+const keyId = (route, key) => `${route} ${key}`;
+
+/** The outcome a latency is filed under. */
+function outcomeOf(entry) {
+  if (entry.error !== null) return entry.error === 'TIMEOUT' ? 'client timeout' : 'connection error';
+  if (entry.status >= 200 && entry.status < 300) return entry.replayed ? `${entry.status} replayed (${entry.route})` : `${entry.status} executed`;
+  return `${entry.status}${entry.code ? ` ${entry.code}` : ''}`;
+}
+
+/**
+ * @param {object} input
+ * @param {object[]} input.requests every HTTP attempt (see http.mjs), with sid, kind, v, phase
+ * @param {object[]} input.ledger every line of every app's ledger (see app.mjs)
+ * @param {object[]} input.chaos the chaos events (see run.mjs)
+ * @param {{ locks: object[], inFlight: object[], completed: number } | null} input.stuck the final Redis scan
+ * @param {{ lockTtl: number, commandTimeout: number }} input.meta
+ */
+export function analyze({ requests, ledger, chaos, stuck, meta }) {
+
+  // --- executions, from the handler side ---
+  const execs = new Map();
+  for (const line of ledger) {
+    if (line.e !== 'start') continue;
+    execs.set(line.x, { x: line.x, key: line.k, route: line.r, v: line.v, pid: line.pid, start: line.at, respondAt: null, sha: null, outcome: null, outcomeAt: null, sent: null });
+  }
+  let orphanOutcomes = 0;
+  for (const line of ledger) {
+    if (line.e === 'outcome' && (line.x === undefined || line.x === null)) orphanOutcomes++;
+    const ex = line.x ? execs.get(line.x) : undefined;
+    if (ex === undefined) continue;
+    if (line.e === 'respond') Object.assign(ex, { sha: line.sha, respondAt: line.at });
+    else if (line.e === 'outcome') Object.assign(ex, { outcome: line.o, outcomeAt: line.at });
+    else if (line.e === 'sent') ex.sent = line.at;
+  }
+  const storeErrors = tally(ledger.filter((l) => l.e === 'store'), (l) => l.op);
+  const leaseLost = ledger.filter((l) => l.e === 'lease').length;
+
+  // --- chaos ---
+  const appKills = chaos.filter((c) => c.type === 'app-kill');
+  const killOf = new Map(appKills.map((k) => [k.pid, k]));
+  const redisKills = chaos.filter((c) => c.type === 'redis-kill');
+  const pauses = chaos.filter((c) => c.type === 'redis-pause');
+  const crashes = chaos.filter((c) => c.type === 'app-crash');
+  const faultWindows = [...pauses.map((p) => [p.from, p.to]), ...redisKills.map((k) => [k.at, k.upAt])];
+  const inFault = (from, to) => faultWindows.some(([a, b]) => a <= to && b >= from);
+
+  const all = [...execs.values()];
+  const withoutKey = all.filter((e) => e.key === null);
+  const interrupted = all.filter((e) => e.outcome === null && e.sent === null && killOf.has(e.pid));
+  const unfinished = all.filter((e) => e.outcome === null && e.sent === null && !killOf.has(e.pid));
+
+  const byKey = new Map();
+  for (const ex of all) {
+    if (ex.key === null) continue;
+    const id = keyId(ex.route, ex.key);
+    if (!byKey.has(id)) byKey.set(id, []);
+    byKey.get(id).push(ex);
+  }
+
+  // --- double executions ---
+  // A killed holder's lease was renewed at most lockTtl/3 before the kill, so it lapses at least
+  // 2/3 lockTtl after it (less a margin for timer jitter), unless Redis faults made renewals fail.
+  const earliestTakeover = (2 * meta.lockTtl) / 3 - (meta.takeoverMarginMs ?? 500);
+  const doubles = [];
+  for (const [id, list] of byKey) {
+    list.sort((a, b) => a.start - b.start);
+    for (let i = 1; i < list.length; i++) {
+      const prev = list[i - 1];
+      const cur = list[i];
+      const kill = killOf.get(prev.pid);
+      const prevEnd = prev.sent ?? prev.outcomeAt ?? kill?.at ?? Infinity;
+      const loss = redisKills.find((k) => prev.start < k.upAt && cur.start > k.at);
+      let cause;
+      let why;
+      if (loss) {
+        cause = 'redis_data_loss';
+        why = `Redis killed at ${loss.at} (back at ${loss.upAt}), between the executions`;
+      } else if (cur.start < prevEnd) {
+        cause = 'unexplained';
+        why = 'overlapping executions with no Redis restart between them: the lease did not hold';
+      } else if (prev.outcome === null && kill && kill.at >= prev.start && kill.at <= cur.start && cur.start - kill.at < earliestTakeover && !inFault(kill.at - meta.lockTtl, kill.at)) {
+        cause = 'unexplained';
+        why = `holder pid ${prev.pid} SIGKILLed, but its key was taken over ${cur.start - kill.at} ms later, before its lease could lapse (renewed every ${Math.floor(meta.lockTtl / 3)} ms, no Redis fault before the kill)`;
+      } else if (prev.outcome === null && kill && kill.at >= prev.start && kill.at <= cur.start) {
+        cause = 'holder_killed';
+        why = `holder pid ${prev.pid} SIGKILLed ${kill.at - prev.start} ms into its execution, before storing; retry ran ${cur.start - kill.at} ms after the kill`;
+      } else if ((prev.outcome === 'failed' || prev.outcome === 'store_error') && inFault((prev.respondAt ?? prev.start) - meta.commandTimeout, prev.outcomeAt)) {
+        cause = 'store_failed';
+        why = `the response could not be stored (${prev.outcome}) while Redis was paused or down`;
+      } else {
+        cause = 'unexplained';
+        why = prev.outcome === 'stored'
+          ? 'ran again after a stored response, with no Redis restart in between'
+          : `previous execution ended with outcome ${prev.outcome ?? 'none'}${kill ? '' : ' and its process was not killed'}`;
+      }
+      doubles.push({ key: id, cause, why, previous: { ...prev }, execution: { ...cur }, takeoverAfterKillMs: cause === 'holder_killed' ? cur.start - kill.at : undefined });
+    }
+  }
+  const doubleCount = (cause) => doubles.filter((d) => d.cause === cause).length;
+  const killGaps = doubles.filter((d) => d.cause === 'holder_killed').map((d) => d.takeoverAfterKillMs);
+
+  // --- responses: every 2xx must be the exact bytes of the execution it names ---
+  const storedByKey = new Map();
+  for (const [id, list] of byKey) storedByKey.set(id, list.filter((e) => e.outcome === 'stored'));
+  const differing = [];
+  const lateWrites = new Set();
+  const resultsSeen = new Map();
+  for (const r of requests) {
+    if (r.status === null || r.status < 200 || r.status >= 300) continue;
+    const id = keyId(r.route, r.key);
+    const ex = r.exec ? execs.get(r.exec) : undefined;
+    const problems = [];
+    if (ex === undefined) problems.push(r.exec ? 'names an execution no handler recorded' : 'carries no X-Exec');
+    else {
+      if (ex.key !== r.key || ex.route !== r.route) problems.push(`body of another key (${ex.route} ${ex.key})`);
+      if (ex.sha !== r.sha) problems.push('body bytes differ from what the handler produced');
+      if (r.status !== 201 || r.location !== `/things/${ex.x}` || !String(r.type).startsWith('application/json')) problems.push(`status/headers differ (${r.status}, ${r.location}, ${r.type})`);
+      if (r.replayed && ex.v !== r.v) problems.push(`replay of payload ${ex.v} answered a request with payload ${r.v} (should be 422)`);
+      // A fenced write never lands. A store call that timed out may have (the script ran once Redis
+      // answered again): its replay is right, though the execute event said 'failed'.
+      if (r.replayed && ex.outcome === 'fenced') problems.push('replay of an execution whose write was fenced');
+      if (r.replayed && (ex.outcome === 'failed' || ex.outcome === 'store_error')) lateWrites.add(ex.x);
+      if (r.replayed) {
+        const newer = (storedByKey.get(id) ?? []).find((s) => s.start > ex.start && s.outcomeAt < r.t0);
+        if (newer) problems.push(`stale: replays ${ex.x} though ${newer.x} was stored before the request was sent`);
+      }
+    }
+    if (!resultsSeen.has(id)) resultsSeen.set(id, new Set());
+    resultsSeen.get(id).add(r.exec);
+    if (problems.length) differing.push({ key: id, exec: r.exec, slot: r.slot, replayed: r.replayed, t0: r.t0, problems });
+  }
+  const keysSeeingTwoResults = [...resultsSeen.values()].filter((s) => s.size > 1).length;
+
+  // --- statuses ---
+  const fiveHundreds = requests.filter((r) => r.status !== null && r.status >= 500);
+  const documented503 = fiveHundreds.filter((r) => r.status === 503 && r.code === 'store_unavailable' && String(r.type).startsWith('application/problem+json'));
+  const undocumented5xx = fiveHundreds.filter((r) => !documented503.includes(r));
+  const unexpected = [];
+  for (const r of requests) {
+    if (r.error !== null || (r.status === 503 && r.code === 'store_unavailable')) continue;
+    let ok;
+    if (r.kind === 'missing') ok = r.status === 400 && r.code === 'key_missing';
+    else if (r.kind === 'invalid') ok = r.status === 400 && r.code === 'key_invalid';
+    else ok = r.status === 201 || (r.status === 409 && r.code === 'in_flight') || (r.kind === 'mismatch' && r.status === 422 && r.code === 'key_reused');
+    if (!ok && r.status < 500) unexpected.push({ key: keyId(r.route, r.key), kind: r.kind, status: r.status, code: r.code, phase: r.phase });
+  }
+  const connectionErrors = requests.filter((r) => r.error !== null);
+  const byKill = connectionErrors.filter((r) => {
+    const kill = killOf.get(r.pid);
+    return kill !== undefined && kill.at >= r.t0 - 1_000 && kill.at <= r.t1 + 1_000;
+  });
+
+  // --- stuck keys: in flight after every lease lapsed ---
+  const verify = requests.filter((r) => r.phase === 'verify');
+  const verifyFinal = new Map();
+  for (const r of verify) verifyFinal.set(keyId(r.route, r.key), r);
+  const verifyStuck = [...verifyFinal.values()].filter((r) => r.status !== 201);
+  const scanStuck = stuck ? stuck.locks.length + stuck.inFlight.length : 0;
+
+  // --- latency by outcome ---
+  const latencyGroups = new Map();
+  for (const r of requests) {
+    if (r.phase !== 'load') continue;
+    const name = outcomeOf(r);
+    if (!latencyGroups.has(name)) latencyGroups.set(name, []);
+    latencyGroups.get(name).push(r.t1 - r.t0);
+  }
+  const latency = Object.fromEntries([...latencyGroups].sort((a, b) => b[1].length - a[1].length).map(([name, values]) => [name, stats(values)]));
+
+  const invariants = {
+    unexplainedDoubleExecutions: doubleCount('unexplained'),
+    differingResponses: differing.length,
+    stuckKeys: scanStuck + verifyStuck.length,
+    undocumented5xx: undocumented5xx.length,
+    unexpectedAnswers: unexpected.length,
+    executionsWithoutKey: withoutKey.length,
+    appCrashes: crashes.length,
+  };
+
+  return {
+    invariants: { ...invariants, ok: Object.values(invariants).every((n) => n === 0) },
+    requests: {
+      sent: requests.length,
+      load: requests.length - verify.length,
+      verify: verify.length,
+      byKind: tally(requests, (r) => r.kind),
+      byFramework: tally(requests.filter((r) => r.status !== null && r.status >= 200 && r.status < 300), (r) => r.fw),
+      byAnswer: tally(requests, outcomeOf),
+      documented503: documented503.length,
+      undocumented5xx: undocumented5xx.slice(0, 20).map((r) => ({ status: r.status, code: r.code, slot: r.slot, t0: r.t0 })),
+      connectionErrors: connectionErrors.length,
+      connectionErrorsAtAKill: byKill.length,
+      connectionErrorsOther: connectionErrors.length - byKill.length,
+      clientTimeouts: connectionErrors.filter((r) => r.error === 'TIMEOUT').length,
+      unexpected: unexpected.slice(0, 20),
+    },
+    keys: {
+      total: new Set(requests.filter((r) => r.key !== null && r.kind !== 'invalid').map((r) => keyId(r.route, r.key))).size,
+      executed: byKey.size,
+      seeingTwoResults: keysSeeingTwoResults,
+    },
+    executions: {
+      total: all.length,
+      outcomes: tally(all, (e) => e.outcome ?? (killOf.has(e.pid) ? 'none (process killed)' : 'none')),
+      interruptedByKill: interrupted.length,
+      // Handlers that outlived lockTtl kept their key on renewals alone: a lapse would have let a
+      // retry run them again (an overlap, counted above as unexplained).
+      longerThanLease: all.filter((e) => e.respondAt !== null && e.respondAt - e.start > meta.lockTtl).length,
+      unfinished: unfinished.length,
+      withoutKey: withoutKey.length,
+      orphanOutcomes,
+      leaseLost,
+      storeErrors,
+    },
+    doubles: {
+      total: doubles.length,
+      explained: {
+        holderKilled: doubleCount('holder_killed'),
+        redisDataLoss: doubleCount('redis_data_loss'),
+        storeFailed: doubleCount('store_failed'),
+      },
+      unexplained: doubleCount('unexplained'),
+      takeoverAfterKillMs: stats(killGaps),
+      details: doubles.map((d) => ({ key: d.key, cause: d.cause, why: d.why, previous: pickExec(d.previous), execution: pickExec(d.execution) })),
+    },
+    responses: {
+      checked: requests.filter((r) => r.status !== null && r.status >= 200 && r.status < 300).length,
+      replays: requests.filter((r) => r.replayed).length,
+      replayedAfterFailedStore: lateWrites.size,
+      differing: differing.length,
+      details: differing.slice(0, 50),
+    },
+    stuck: {
+      total: invariants.stuckKeys,
+      locksLeft: stuck?.locks.length ?? null,
+      inFlightRecordsLeft: stuck?.inFlight.length ?? null,
+      completedRecords: stuck?.completed ?? null,
+      verifyNotAnswered201: verifyStuck.length,
+      details: [...(stuck?.locks ?? []), ...(stuck?.inFlight ?? []), ...verifyStuck.slice(0, 20).map((r) => ({ key: keyId(r.route, r.key), status: r.status, code: r.code, error: r.error }))],
+    },
+    verify: {
+      keys: verifyFinal.size,
+      replayed: [...verifyFinal.values()].filter((r) => r.status === 201 && r.replayed).length,
+      executed: [...verifyFinal.values()].filter((r) => r.status === 201 && !r.replayed).length,
+    },
+    chaos: {
+      redisPauses: pauses.length,
+      redisPauseMs: stats(pauses.map((p) => p.to - p.from)),
+      redisRestarts: redisKills.length,
+      redisDownMs: stats(redisKills.map((k) => k.upAt - k.at)),
+      appKills: appKills.length,
+      appKillsWithHandlersRunning: appKills.filter((k) => interrupted.some((e) => e.pid === k.pid)).length,
+      appCrashes: crashes.length,
+    },
+    latency,
+  };
+}
+
+function pickExec(e) {
+  return { exec: e.x, pid: e.pid, v: e.v, start: e.start, outcome: e.outcome, outcomeAt: e.outcomeAt, sent: e.sent };
+}
