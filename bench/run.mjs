@@ -12,6 +12,8 @@
  *                      during the measured rounds; .cpuprofile files in bench/results/tmp/profiles/
  *                      (read them with tools/prof-summary.mjs and tools/prof-diff.mjs)
  *   --out=dir          where to write latest.json, RESULTS.md and chart.svg
+ *   --render=file      measure nothing: re-render RESULTS.md, chart.svg (and, for bench/results,
+ *                      the README block) from an existing latest.json
  *
  * Method, in short: every server in its own process on 127.0.0.1; autocannon in this process as the
  * load generator; a redis-server of our own; rounds interleaved; medians; ratios paired per round.
@@ -23,6 +25,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCacheMode, runStampede } from './lib/cache-bench.mjs';
 import { GROUPS, runGroup } from './lib/http-bench.mjs';
+import { machineBusyMicros, selfAndChildrenMicros } from './lib/proc.mjs';
 import { startRedis } from './lib/redis-server.mjs';
 import { evaluate, renderChart, renderHeadline, renderMarkdown } from './lib/report.mjs';
 import { runStorm, STORMS } from './lib/storm.mjs';
@@ -75,6 +78,8 @@ function machine() {
 }
 
 async function main() {
+  const busyAtStart = machineBusyMicros();
+  const ownAtStart = selfAndChildrenMicros();
   mkdirSync(outDir, { recursive: true });
   if (profile.length > 0) mkdirSync(profileDir, { recursive: true });
   const meta = {
@@ -135,18 +140,29 @@ async function main() {
 
   meta.machineAfter = machine();
   meta.durationS = Math.round((Date.now() - startedAt) / 100) / 10;
+  // Every process the bench started has exited and been reaped by now, so its CPU is in
+  // cutime/cstime: what remains of the machine's busy time was other work sharing the cores.
+  const otherS = (machineBusyMicros() - busyAtStart - (selfAndChildrenMicros() - ownAtStart)) / 1e6;
+  meta.otherProcessesCpuS = Math.round(otherS * 10) / 10;
+  meta.otherProcessesCores = Math.round((otherS / meta.durationS) * 100) / 100;
   results.targets = evaluate(results);
   writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(outDir, 'chart.svg'), renderChart(results));
+  render(results, outDir, isCommittedRun(results, outDir));
+}
+
+/** Writes chart.svg and RESULTS.md next to latest.json; `headline`: also the bench README's results block. */
+function render(results, dir, headline) {
+  const { meta } = results;
+  writeFileSync(join(dir, 'chart.svg'), renderChart(results));
   const findings = join(here, 'FINDINGS.md');
-  writeFileSync(join(outDir, 'RESULTS.md'), renderMarkdown(results, existsSync(findings) ? readFileSync(findings, 'utf8') : ''));
+  writeFileSync(join(dir, 'RESULTS.md'), renderMarkdown(results, existsSync(findings) ? readFileSync(findings, 'utf8') : ''));
   // A full run of everything is the committed result: the bench README shows its headline.
-  if (!quick && outDir === join(here, 'results') && sections.size === 3 && !onlyGroups) {
+  if (headline) {
     const readme = join(here, 'README.md');
     const text = readFileSync(readme, 'utf8');
     const block = [
       '<!-- results:start -->',
-      `From the ${meta.mode} run of ${meta.date.slice(0, 10)} (${meta.cpu}, Node ${meta.node}; machine load at start ${meta.machineBefore.loadavg[0]}). Ratios of throughput to the reference in the same run; details in [results/RESULTS.md](results/RESULTS.md).`,
+      `From the ${meta.mode} run of ${meta.date.slice(0, 10)} (${meta.cpu}, Node ${meta.node}; 1-min load ${meta.machineBefore.loadavg[0]} at start, ${Math.max(0, meta.otherProcessesCores ?? 0).toFixed(2)} of a core used by other processes during the run). Ratios of throughput to the reference in the same run; details, CPU per request, latency, RSS and Redis commands in [results/RESULTS.md](results/RESULTS.md).`,
       '',
       ...renderHeadline(results, 'results/chart.svg'),
       '<!-- results:end -->',
@@ -156,10 +172,26 @@ async function main() {
   const met = results.targets.filter((t) => t.met === true).length;
   const missed = results.targets.filter((t) => t.met === false);
   log(`targets: ${met} met, ${missed.length} missed${missed.length ? ` (${missed.map((t) => t.id).join(', ')})` : ''}`);
-  log(`wrote ${join(outDir, 'latest.json')}, RESULTS.md, chart.svg in ${meta.durationS} s`);
+  log(`wrote ${join(dir, 'latest.json')}, RESULTS.md, chart.svg (run took ${meta.durationS} s)`);
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+/** Whether `results` is a complete full run written to bench/results (the committed one). */
+function isCommittedRun(results, dir) {
+  return results.meta.mode === 'full' && dir === join(here, 'results') && results.http.length === GROUPS.length
+    && results.storms.length === STORMS.length && results.cache !== null;
+}
+
+if (typeof args.render === 'string') {
+  // Measure nothing: re-render RESULTS.md, the chart and the README block from a latest.json.
+  const file = args.render;
+  const results = JSON.parse(readFileSync(file, 'utf8'));
+  results.targets = evaluate(results);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  const dir = dirname(file);
+  render(results, dir, isCommittedRun(results, dir));
+} else {
+  main().catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}

@@ -18,3 +18,19 @@ export function rssBytes(pid) {
   const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
   return match ? Number(match[1]) * 1024 : 0;
 }
+
+/** Busy CPU time of the whole machine in microseconds (all cores; /proc/stat, idle and iowait excluded). */
+export function machineBusyMicros() {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = fields.map(Number);
+  void idle;
+  void iowait;
+  return (user + nice + system + irq + softirq + (steal ?? 0)) * TICK_US;
+}
+
+/** CPU time of this process and of its children that have exited (servers, workers, redis-server), in microseconds. */
+export function selfAndChildrenMicros() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_US;
+}

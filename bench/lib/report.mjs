@@ -19,6 +19,14 @@ function pairRatio(g, a, b) {
   return median(ra.map((r, i) => r.rps / rb[i].rps));
 }
 
+/** Median over rounds of b's server CPU per request over a's: a throughput-like ratio from CPU alone. */
+function cpuRatio(g, a, b) {
+  const ra = g.members[a]?.rounds;
+  const rb = g.members[b]?.rounds;
+  if (!ra || !rb) return Number.NaN;
+  return median(ra.map((r, i) => rb[i].serverCpuUs / r.serverCpuUs));
+}
+
 /**
  * The headline rows: for each scenario and store, idem and the peers as a ratio to the reference
  * the issue names (bare for passthrough and memory replay, the raw-Redis floor for Redis rows).
@@ -43,6 +51,8 @@ export function headlineRows(results) {
         label: s.label,
         reference: LABELS[s.ref],
         idem: ratio(s.idem),
+        idemCpu: g.members[s.idem] ? cpuRatio(g, s.idem, s.ref) : undefined,
+        idemAddedCpuUs: g.members[s.idem] ? median(g.members[s.idem].rounds.map((r, i) => r.serverCpuUs - g.members[s.ref].rounds[i].serverCpuUs)) : undefined,
         peers: Object.fromEntries(PEERS[s.store].filter((p) => g.members[p]).map((p) => [p, ratio(p)])),
         idemOverPeers: Object.fromEntries(PEERS[s.store].filter((p) => g.members[p]).map((p) => [p, pairRatio(g, s.idem, p)])),
         min: s.min,
@@ -133,15 +143,16 @@ export function renderHeadline(results, chartPath) {
   const met = targets.filter((t) => t.met === true).length;
   const missed = targets.filter((t) => t.met === false);
   out.push(`**${met} of ${targets.length} targets met${missed.length ? `; missed: ${missed.map((t) => t.id).join(', ')}` : ''}.** Throughput ratios (median over rounds of req/s ÷ the reference's req/s in the same round); higher is better, 1.00 = as fast as the reference.`, '');
-  out.push('| scenario | reference | idem | express-idempotency | @node-idempotency | target | idem meets it |');
-  out.push('|---|---|--:|--:|--:|--:|---|');
+  out.push('| scenario | reference | idem | express-idempotency | @node-idempotency | target | idem meets it | idem by server CPU | idem\'s extra server CPU |');
+  out.push('|---|---|--:|--:|--:|--:|---|--:|--:|');
   for (const r of rows) {
     const peer = (prefix) => {
       const entry = Object.entries(r.peers).find(([p]) => p.startsWith(prefix));
       return entry ? fx(entry[1]) : 'n/a';
     };
-    out.push(`| ${r.label} | ${r.reference} | **${fx(r.idem)}** | ${peer('ei')} | ${peer('ni')} | ${r.min === null ? 'ahead of peers' : `≥ ${r.min}`} | ${r.min === null ? '–' : mark(r.idem >= r.min)} |`);
+    out.push(`| ${r.label} | ${r.reference} | **${fx(r.idem)}** | ${peer('ei')} | ${peer('ni')} | ${r.min === null ? 'ahead of peers' : `≥ ${r.min}`} | ${r.min === null ? '–' : mark(r.idem >= r.min)} | ${fx(r.idemCpu)} | ${fx(r.idemAddedCpuUs, 1)} µs |`);
   }
+  out.push('', '"idem by server CPU" is the reference\'s server CPU per request ÷ idem\'s (median of per-round ratios): what the throughput ratio would be if the server alone were the bottleneck. On 2 cores shared by autocannon, the server and Redis it is the steadier figure; the verdicts use the throughput ratios, as the issue states them.');
   const storms = results.storms.filter((st) => st.processes > 1);
   if (storms.length) {
     out.push('', `Duplicate storm, ${storms[0].clients} concurrent duplicates over ${storms[0].processes} processes sharing one Redis — handler executions: ${storms.map((st) => `${st.label} **${st.executions}**`).join('; ')}.`);
@@ -158,7 +169,12 @@ export function renderMarkdown(results, notes = '') {
   out.push(`Run of ${meta.date} (${meta.mode} mode, ${meta.durationS} s) on ${meta.cpu}, ${meta.memoryGB} GB, ${meta.os}; Node ${meta.node}; redis-server ${meta.redis.split(' ')[0]}; commit ${meta.commit}${meta.packagesDirty ? ' (packages/ had uncommitted changes)' : ''}.`);
   out.push('');
   const quiet = (m) => `load average ${m.loadavg.join(' / ')}, ${m.vitestProcesses} vitest process${m.vitestProcesses === 1 ? '' : 'es'}`;
-  out.push(`Machine at start: ${quiet(meta.machineBefore)}; at end: ${quiet(meta.machineAfter)}.${meta.machineBefore.loadavg[0] >= 0.5 || meta.machineBefore.vitestProcesses > 0 ? ' **The machine was not quiet at the start of this run: other work shared the 2 cores, so absolute numbers are low and ratios noisier than on an idle machine.**' : ''}`);
+  // /proc accounting is tick-based: a few seconds either way over a whole run is noise.
+  const others = Math.max(0, meta.otherProcessesCores ?? 0);
+  const othersS = Math.max(0, meta.otherProcessesCpuS ?? 0);
+  const vitest = meta.machineBefore.vitestProcesses + (meta.machineAfter?.vitestProcesses ?? 0);
+  const noisy = vitest > 0 || (meta.otherProcessesCores === undefined ? meta.machineBefore.loadavg[0] >= 0.5 : others > 0.25);
+  out.push(`Machine at start: ${quiet(meta.machineBefore)}; at end (the bench's own processes included): ${quiet(meta.machineAfter)}. CPU time used outside the bench's own processes during the run: ${othersS.toFixed(1)} s, ${others.toFixed(2)} of a core on average (the machine's busy time from /proc/stat minus the CPU of the bench and of every process it started; tick-based, so ±1% of the run's CPU).${noisy ? ' **The machine was not quiet during this run: other work shared the 2 cores, so absolute numbers are lower and ratios noisier than on an idle machine.**' : ''}`);
   out.push('');
 
   out.push('## Headline', '', ...renderHeadline(results, 'chart.svg'), '');
