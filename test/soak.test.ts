@@ -74,6 +74,14 @@ describe('the soak analyser', () => {
     expect(paused.invariants.unexplainedDoubleExecutions).toBe(0);
   });
 
+  it('flags a lease lost with no Redis restart to take it', () => {
+    const ledger = [...execution('e1', 'k', 10, T, { ms: 3_000, outcome: 'fenced' })];
+    expect(run(ledger).invariants.leasesLostWithoutRestart).toBe(1);
+    expect(run(ledger, [{ type: 'redis-kill', at: T + 1_000, downAt: T + 1_001, upAt: T + 1_400 }]).invariants.leasesLostWithoutRestart).toBe(0);
+    const lost: SoakLedgerLine = { e: 'lease', x: 'e2', pid: 11, at: T + 4_000 };
+    expect(run([...execution('e2', 'k2', 11, T, { ms: 5_000 }), lost]).invariants.leasesLostWithoutRestart).toBe(1);
+  });
+
   it('flags replays whose bytes differ, that answer another payload, or that are stale', () => {
     const ledger = [...execution('e1', 'k', 10, T), ...execution('e2', 'k', 11, T + 5_000)];
     const chaos: SoakChaosEvent[] = [{ type: 'redis-kill', at: T + 1_000, downAt: T + 1_001, upAt: T + 1_500 }];
@@ -116,7 +124,7 @@ describe('the soak, quick mode', () => {
     // 0: every invariant held; 1: one failed (the figures below say which); anything else: the soak broke.
     expect([0, 1], output).toContain(code);
     const report = JSON.parse(readFileSync(join(out, 'soak.json'), 'utf8')) as SoakFile;
-    const context = `${output}\n${JSON.stringify({ doubles: report.doubles.details.filter((d) => d.cause === 'unexplained'), responses: report.responses.details, stuck: report.stuck.details, unexpected: report.requests.unexpected, fiveHundreds: report.requests.undocumented5xx }, null, 1)}`;
+    const context = `${output}\n${JSON.stringify({ doubles: report.doubles.details.filter((d) => d.cause === 'unexplained'), responses: report.responses.details, stuck: report.stuck.details, leases: report.executions.leasesLostWithoutRestart, unexpected: report.requests.unexpected, fiveHundreds: report.requests.undocumented5xx }, null, 1)}`;
 
     // The soak did what it claims: real load on both frameworks, every kind of fault, kills mid-handler.
     expect(report.meta.mode).toBe('quick');
@@ -137,6 +145,7 @@ describe('the soak, quick mode', () => {
     expect(report.invariants.stuckKeys, context).toBe(0);
     expect(report.invariants.undocumented5xx, context).toBe(0);
     expect(report.invariants.unexpectedAnswers, context).toBe(0);
+    expect(report.invariants.leasesLostWithoutRestart, context).toBe(0);
     expect(report.invariants.executionsWithoutKey, context).toBe(0);
     expect(report.invariants.appCrashes, context).toBe(0);
     expect(code, context).toBe(0);

@@ -61,6 +61,7 @@ export interface SoakInvariants {
   stuckKeys: number;
   undocumented5xx: number;
   unexpectedAnswers: number;
+  leasesLostWithoutRestart: number;
   executionsWithoutKey: number;
   appCrashes: number;
   ok: boolean;
@@ -84,7 +85,7 @@ export interface SoakReport {
     unexpected: unknown[];
   };
   keys: { total: number; executed: number; seeingTwoResults: number };
-  executions: { total: number; outcomes: Record<string, number>; interruptedByKill: number; longerThanLease: number; unfinished: number; withoutKey: number; orphanOutcomes: number; leaseLost: number; storeErrors: Record<string, number> };
+  executions: { total: number; outcomes: Record<string, number>; interruptedByKill: number; longerThanLease: number; unfinished: number; withoutKey: number; orphanOutcomes: number; leaseLost: number; leasesLost: number; leasesLostAtARestart: number; leasesLostWithoutRestart: unknown[]; storeErrors: Record<string, number> };
   doubles: {
     total: number;
     explained: { holderKilled: number; redisDataLoss: number; storeFailed: number };

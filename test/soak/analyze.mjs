@@ -74,7 +74,7 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
     else if (line.e === 'sent') ex.sent = line.at;
   }
   const storeErrors = tally(ledger.filter((l) => l.e === 'store'), (l) => l.op);
-  const leaseLost = ledger.filter((l) => l.e === 'lease').length;
+  const leaseLines = ledger.filter((l) => l.e === 'lease');
 
   // --- chaos ---
   const appKills = chaos.filter((c) => c.type === 'app-kill');
@@ -86,6 +86,20 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
   const inFault = (from, to) => faultWindows.some(([a, b]) => a <= to && b >= from);
 
   const all = [...execs.values()];
+
+  // Leases lost while the handler ran (leaseLost, or a fenced store write). With every pause
+  // shorter than the lease, only a Redis restart may take a lease: the execution started before
+  // Redis was back and lost its lease after the kill.
+  const lostAt = new Map();
+  for (const line of leaseLines) if (line.x && execs.has(line.x) && !lostAt.has(line.x)) lostAt.set(line.x, line.at);
+  for (const ex of all) if (ex.outcome === 'fenced' && !lostAt.has(ex.x)) lostAt.set(ex.x, ex.outcomeAt);
+  const leasesLost = [...lostAt].map(([x, at]) => {
+    const ex = execs.get(x);
+    const restart = redisKills.find((k) => ex.start < k.upAt && k.at < at);
+    return { exec: x, key: `${ex.route} ${ex.key}`, start: ex.start, lostAt: at, explained: restart !== undefined };
+  });
+  const leasesLostWithoutRestart = leasesLost.filter((l) => !l.explained);
+  const orphanLeaseLines = leaseLines.filter((l) => !l.x || !execs.has(l.x)).length;
   const withoutKey = all.filter((e) => e.key === null);
   const interrupted = all.filter((e) => e.outcome === null && e.sent === null && killOf.has(e.pid));
   const unfinished = all.filter((e) => e.outcome === null && e.sent === null && !killOf.has(e.pid));
@@ -214,6 +228,7 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
     stuckKeys: scanStuck + verifyStuck.length,
     undocumented5xx: undocumented5xx.length,
     unexpectedAnswers: unexpected.length,
+    leasesLostWithoutRestart: leasesLostWithoutRestart.length + orphanLeaseLines,
     executionsWithoutKey: withoutKey.length,
     appCrashes: crashes.length,
   };
@@ -250,7 +265,10 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
       unfinished: unfinished.length,
       withoutKey: withoutKey.length,
       orphanOutcomes,
-      leaseLost,
+      leaseLost: leaseLines.length,
+      leasesLost: leasesLost.length,
+      leasesLostAtARestart: leasesLost.length - leasesLostWithoutRestart.length,
+      leasesLostWithoutRestart: leasesLostWithoutRestart.slice(0, 20),
       storeErrors,
     },
     doubles: {

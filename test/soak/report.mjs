@@ -12,6 +12,7 @@ const INVARIANTS = [
   ['stuckKeys', 'keys stuck in flight after every lease lapsed (Redis scan + a final request per key)'],
   ['undocumented5xx', '5xx other than the documented 503 store_unavailable'],
   ['unexpectedAnswers', '4xx that the request did not call for (e.g. 422 for the same payload, 400 for a valid key)'],
+  ['leasesLostWithoutRestart', 'leases lost while the handler ran (leaseLost or a fenced write) with no Redis restart to explain it: every pause is shorter than the lease'],
   ['executionsWithoutKey', 'handler executions for requests without a key (required: true)'],
   ['appCrashes', 'app processes that exited without being killed by the chaos schedule'],
 ];
@@ -25,7 +26,7 @@ export function markdown(report) {
     `${meta.apps.map((a) => a.framework).join(' + ')} app processes, one redis-server (${meta.redisVersion}, no persistence) · ` +
     `lockTtl ${meta.lockTtl} ms, commandTimeout ${meta.commandTimeout} ms · Node ${meta.node} on ${meta.cpus} CPUs.`, '');
   lines.push(`Reproduce: \`npm run soak -- ${meta.mode === 'quick' ? '--quick ' : ''}--duration ${meta.loadSeconds} --seed ${meta.seed}\` ` +
-    '(the chaos schedule and the mix of scenarios follow the seed; the interleaving with real processes does not).', '');
+    '(the chaos schedule follows the seed; which requests meet which fault depends on timing and does not).', '');
 
   lines.push('## Invariants', '');
   lines.push(table(['', 'count', 'what'], INVARIANTS.map(([k, what]) => [invariants[k] === 0 ? 'pass' : '**FAIL**', String(invariants[k]), what])), '');
@@ -46,6 +47,7 @@ export function markdown(report) {
     ['documented 503 store_unavailable', `${requests.documented503}`],
     ['other 5xx', `${requests.undocumented5xx.length}`],
     ['broken connections', `${requests.connectionErrors} (${requests.connectionErrorsAtAKill} at a SIGKILL of the process, ${requests.connectionErrorsOther} otherwise; ${requests.clientTimeouts} client timeouts)`],
+    ['leases lost while the handler ran', `${executions.leasesLost} (${executions.leasesLostAtARestart} at a Redis restart, which took the lock with the data)`],
     ['middleware events', `leaseLost ${executions.leaseLost}; storeError ${Object.entries(executions.storeErrors).map(([k, v]) => `${k} ${v}`).join(', ') || '0'}`],
   ]), '');
 

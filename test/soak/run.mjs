@@ -7,7 +7,7 @@
 //   npm run soak                          60 s of load → bench/results/soak.json + SOAK.md
 //   npm run soak -- --duration 300        longer
 //   npm run soak -- --quick               ≤ 60 s in all (the CI mode) → bench/results/tmp/
-//   options: --seed <n> (replay a chaos schedule and scenario mix), --out <dir>, --workers <n>,
+//   options: --seed <n> (replay a chaos schedule), --out <dir>, --workers <n> (default 24),
 //            --keep (keep the raw ledgers even when every invariant holds),
 //            --analyze <ledger dir> (re-analyse a kept run; writes next to it unless --out)
 //
@@ -141,9 +141,11 @@ function schedule(loadMs) {
   const redisEvents = [];
   for (let t = 3_000; t < loadMs - 5_000; t += between(5_000, 9_000)) redisEvents.push({ t, type: 'pause', ms: Math.round(between(300, 2_000)) });
   const kills = Math.max(1, Math.round(loadMs / 25_000));
+  // Spread the kills over the first 80 % of the run (the k-th in the k-th part of it), so that
+  // the keys of the last stretch, which the final check re-sends, outlive the last restart.
+  const span = loadMs * 0.8;
   for (let k = 0; k < kills && redisEvents.length; k++) {
-    // Spread the kills over the run: the k-th falls in the k-th part of it.
-    const part = redisEvents.filter((e) => e.t >= (k * loadMs) / kills && e.t < ((k + 1) * loadMs) / kills && e.type === 'pause');
+    const part = redisEvents.filter((e) => e.t >= (k * span) / kills && e.t < ((k + 1) * span) / kills && e.type === 'pause');
     const chosen = part[Math.floor(random() * part.length)];
     if (chosen) Object.assign(chosen, { type: 'kill', ms: Math.round(between(300, 1_500)) });
   }
