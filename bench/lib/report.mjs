@@ -104,7 +104,7 @@ function httpTable(g) {
   const lines = [
     `#### ${g.title}`,
     '',
-    `Baseline: ${LABELS[g.baseline]}${g.floor ? `; floor: ${LABELS[g.floor]}` : ''}. Medians over rounds; ratios paired per round.`,
+    `Baseline: ${LABELS[g.baseline]}${g.floor ? `; floor: ${LABELS[g.floor].replace(/^floor: /, '')}` : ''}. Medians over rounds; ratios paired per round.`,
     '',
     `| variant | req/s | × bare${g.floor ? ' | × floor' : ''} | p50 ms | p99 ms | RSS MB | server CPU µs/req | +CPU µs vs bare${g.floor ? ' | +CPU µs vs floor' : ''} | redis CPU µs/req | Redis cmds/req (client) | incl. inside Lua | 2xx share |`,
     `|---|--:|--:|${g.floor ? '--:|' : ''}--:|--:|--:|--:|--:|${g.floor ? '--:|' : ''}--:|--:|--:|--:|`,
