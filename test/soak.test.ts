@@ -135,6 +135,7 @@ describe('the soak, quick mode', () => {
     expect(report.requests.byFramework.koa, context).toBeGreaterThan(50);
     expect(report.chaos.redisPauses, context).toBeGreaterThanOrEqual(1);
     expect(report.chaos.redisRestarts, context).toBeGreaterThanOrEqual(1);
+    expect(report.requests.documented503, context).toBeGreaterThanOrEqual(1);
     expect(report.chaos.appKills, context).toBeGreaterThanOrEqual(3);
     expect(report.chaos.appKillsWithHandlersRunning, context).toBeGreaterThanOrEqual(1);
     expect(report.verify.keys, context).toBeGreaterThan(0);

@@ -134,12 +134,17 @@ const pool = {
 
 /**
  * The chaos schedule, drawn from the seed before the load starts. Redis: a fault every 5–9 s,
- * one in ~25 s of load a kill (down 0.3–1.5 s, back empty), the rest pauses of 0.3–2 s. Apps: a
+ * one in ~25 s of load a kill (down 0.5–2 s, back empty), the rest pauses of 0.3–2 s. Apps: a
  * SIGKILL every 2.5–4.5 s of the process with the most requests in flight, restarted 0.2–1.2 s later.
  */
 function schedule(loadMs) {
   const redisEvents = [];
-  for (let t = 3_000; t < loadMs - 5_000; t += between(5_000, 9_000)) redisEvents.push({ t, type: 'pause', ms: Math.round(between(300, 2_000)) });
+  // Pauses alternate: under commandTimeout (requests wait them out) and over it (up to 2 s:
+  // 503s and store calls that time out), always under the 5 s lease.
+  for (let t = 3_000; t < loadMs - 5_000; t += between(5_000, 9_000)) {
+    const long = redisEvents.length % 2 === 0;
+    redisEvents.push({ t, type: 'pause', ms: Math.round(long ? between(1_200, 2_000) : between(300, 900)) });
+  }
   const kills = Math.max(1, Math.round(loadMs / 25_000));
   // Spread the kills over the first 80 % of the run (the k-th in the k-th part of it), so that
   // the keys of the last stretch, which the final check re-sends, outlive the last restart.
@@ -147,7 +152,7 @@ function schedule(loadMs) {
   for (let k = 0; k < kills && redisEvents.length; k++) {
     const part = redisEvents.filter((e) => e.t >= (k * span) / kills && e.t < ((k + 1) * span) / kills && e.type === 'pause');
     const chosen = part[Math.floor(random() * part.length)];
-    if (chosen) Object.assign(chosen, { type: 'kill', ms: Math.round(between(300, 1_500)) });
+    if (chosen) Object.assign(chosen, { type: 'kill', ms: Math.round(between(500, 2_000)) });
   }
   const appEvents = [];
   for (let t = 2_000; t < loadMs - 2_500; t += between(2_500, 4_500)) appEvents.push({ t, restartMs: Math.round(between(200, 1_200)) });
