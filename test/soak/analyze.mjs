@@ -45,8 +45,9 @@ const keyId = (route, key) => `${route} ${key}`;
 function outcomeOf(entry) {
   if (entry.error !== null) return entry.error === 'TIMEOUT' ? 'client timeout' : 'connection error';
   if (entry.status >= 200 && entry.status < 300) return entry.replayed ? `${entry.status} replayed (${entry.route})` : `${entry.status} executed`;
-  // /work answers a duplicate in flight at once; /wait only after waitTimeout.
-  if (entry.status === 409) return `409 ${entry.code} (${entry.route})`;
+  // /work answers at once; /wait may first wait for the holder (409 after waitTimeout, 503 when
+  // Redis fails while it waits), so its latencies say little about the fault itself.
+  if (entry.status === 409 || entry.status === 503) return `${entry.status} ${entry.code} (${entry.route})`;
   return `${entry.status}${entry.code ? ` ${entry.code}` : ''}`;
 }
 

@@ -24,7 +24,8 @@ export function markdown(report) {
   lines.push(`# Soak: ${meta.mode} run`, '');
   lines.push(`${meta.finishedAt} · ${meta.loadSeconds} s of load, ${meta.wallSeconds} s in all · seed ${meta.seed} · ` +
     `${meta.apps.map((a) => a.framework).join(' + ')} app processes, one redis-server (${meta.redisVersion}, no persistence) · ` +
-    `lockTtl ${meta.lockTtl} ms, commandTimeout ${meta.commandTimeout} ms · Node ${meta.node} on ${meta.cpus} CPUs.`, '');
+    `lockTtl ${meta.lockTtl} ms, commandTimeout ${meta.commandTimeout} ms · Node ${meta.node} on ${meta.cpus} CPUs` +
+    `${meta.loadAverage ? ` (load average ${meta.loadAverage.before} before, ${meta.loadAverage.after} after)` : ''}.`, '');
   lines.push(`Reproduce: \`npm run soak -- ${meta.mode === 'quick' ? '--quick ' : ''}--duration ${meta.loadSeconds} --seed ${meta.seed}\` ` +
     '(the chaos schedule follows the seed; which requests meet which fault depends on timing and does not).', '');
 

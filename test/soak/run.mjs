@@ -16,7 +16,7 @@
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -293,6 +293,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 }
 
 async function main() {
+  const loadBefore = loadavg()[0];
   redis = await RedisServer.start();
   const version = await redisVersion();
   await Promise.all(SLOTS.map((_, slot) => startApp(slot)));
@@ -334,6 +335,8 @@ async function main() {
     mode: quick ? 'quick' : 'full', seed, loadSeconds, wallSeconds: Math.round((Date.now() - started) / 1000),
     finishedAt: new Date().toISOString(), node: process.versions.node, cpus: cpus().length, redisVersion: version,
     apps: SLOTS.map((framework, slot) => ({ slot, framework })), workers, ...config,
+    // The machine may be shared: its 1-minute load average before and after, for reading latencies.
+    loadAverage: { before: Number(loadBefore.toFixed(2)), after: Number(loadavg()[0].toFixed(2)) },
   };
   writeFileSync(join(ledgerDir, 'run.json'), JSON.stringify({ meta, requests, chaos, stuck }));
   return write(meta, requests, chaos, stuck, outDir);
