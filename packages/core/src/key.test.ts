@@ -68,3 +68,14 @@ describe('storageKey', () => {
     expect(storageKey(null, { a: 1, b: 2 })).toBe(storageKey(null, { b: 2, a: 1 }));
   });
 });
+
+describe('storageKey fast path', () => {
+  it('writes the same bytes as stable-stringify for string scopes and keys', async () => {
+    const { createHash } = await import('node:crypto');
+    const { default: stableStringify } = await import('fast-json-stable-stringify');
+    for (const [scope, key] of [['POST /orders', 'k1'], ['t"en\\ant', 'ké\u0000y'], ['', ''], ['POST /x', '"quoted"']]) {
+      const expected = createHash('sha256').update(stableStringify({ scope, key })).digest('hex');
+      expect(storageKey(scope, key)).toBe(expected);
+    }
+  });
+});

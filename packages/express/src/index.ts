@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createIdempotency, exposeReplayedHeader, hasRequestBody, splitUrl, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
+import { createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, splitUrl, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
 import { captureResponse } from './capture.js';
 
 /**
@@ -45,7 +45,7 @@ function toNeutral(req: ExpressRequest): NeutralRequest<ExpressRequest> {
     search,
     route: typeof routePath === 'string' ? `${req.baseUrl ?? ''}${routePath}` : undefined,
     headers: req.headers,
-    headerValues: (name) => req.headersDistinct[name] ?? [],
+    headerValues: (name) => headerValues(req.headers, name, () => req.headersDistinct),
     body: req.body,
     bodyParsed: isParsed(req),
     query: req.query,

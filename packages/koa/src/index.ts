@@ -1,4 +1,4 @@
-import { createIdempotency, exposeReplayedHeader, hasRequestBody, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
+import { createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
 import { captureBody } from './capture.js';
 import type { KoaContext } from './types.js';
 
@@ -27,7 +27,7 @@ function toNeutral(ctx: KoaContext): NeutralRequest<KoaContext> {
     // @koa/router records the matched pattern when idempotent() is route middleware.
     route: typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : undefined,
     headers: ctx.headers,
-    headerValues: (name) => ctx.req.headersDistinct[name] ?? [],
+    headerValues: (name) => headerValues(ctx.headers, name, () => ctx.req.headersDistinct),
     body,
     // A parser that read the body consumed the request stream or left ctx.request.body.
     bodyParsed: !hasRequestBody(ctx.headers) || ctx.req.readableEnded || body !== undefined,
