@@ -211,6 +211,27 @@ export function storeConformance(name: string, createStore: () => IdempotencySto
       expect(await store.delete(key)).toBe(false);
     });
 
+    it('getOrClaim, where a store offers it, claims a fresh key and answers a standing record like claim', async () => {
+      const store = await create();
+      if (store.getOrClaim === undefined) return;
+      const key = newKey();
+      const first = await store.getOrClaim(key, { fingerprint: 'fp', lockTtl: 10_000 });
+      expect(first.acquired).toBe(true);
+      const busy = await store.getOrClaim(key, { fingerprint: 'other', lockTtl: 10_000 });
+      expect(busy).toMatchObject({ acquired: false, record: { state: 'in_flight', fingerprint: 'fp' } });
+      if (!first.acquired) return;
+      await store.complete(first.lease, response('once'), { fingerprint: 'fp', ttl: 60_000 });
+      const done = await store.getOrClaim(key, { fingerprint: 'fp', lockTtl: 10_000 });
+      expect(done.acquired).toBe(false);
+      if (!done.acquired && done.record?.state === 'completed') expect(Buffer.from(done.record.response.body).toString()).toBe('once');
+      else throw new Error('expected the completed record');
+      const racing = await Promise.all(Array.from({ length: 20 }, () => store.getOrClaim!(newKey(), { fingerprint: null, lockTtl: 10_000 })));
+      expect(racing.every((r) => r.acquired)).toBe(true);
+      const same = newKey();
+      const contested = await Promise.all(Array.from({ length: 20 }, () => store.getOrClaim!(same, { fingerprint: null, lockTtl: 10_000 })));
+      expect(contested.filter((r) => r.acquired)).toHaveLength(1);
+    });
+
     options.extras?.({ create });
   });
 }

@@ -4,7 +4,7 @@ import { defaultFingerprint, fingerprintOf } from './fingerprint.js';
 import { REPLAYED_HEADER, replayableHeaders } from './headers.js';
 import { parseKeyHeader, storageKey } from './key.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
-import type { CapturedResponse, IdempotencyOptions, IdempotencyRecord, Lease, NeutralRequest } from './types.js';
+import type { CapturedResponse, ClaimResult, IdempotencyOptions, IdempotencyRecord, Lease, NeutralRequest } from './types.js';
 
 /** A response the adapter writes as is: a replay or one of idem's own problem answers. */
 export interface OutgoingResponse {
@@ -130,25 +130,34 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
     return 'in_flight';
   }
 
+  /**
+   * The standing record, or a lease on the key: one round trip where the store can (getOrClaim),
+   * else a read, and a claim only when nothing stands. `step` names the call that failed.
+   */
+  async function readOrClaim(key: string, fingerprint: string | null, step: { operation: string }): Promise<ClaimResult> {
+    const options = { fingerprint, lockTtl: o.lockTtl };
+    if (store.getOrClaim !== undefined) {
+      step.operation = 'claim';
+      return store.getOrClaim(key, options);
+    }
+    const record = await store.get(key);
+    if (record !== undefined) return { acquired: false, record };
+    step.operation = 'claim';
+    return store.claim(key, options);
+  }
+
   async function decide(key: string, fingerprint: string | null, startedAt: number): Promise<Decision> {
     const deadline = startedAt + o.waitTimeout;
     for (;;) {
-      let record: IdempotencyRecord | undefined;
+      const step = { operation: 'get' };
+      let claim: ClaimResult;
       try {
-        record = await store.get(key);
+        claim = await readOrClaim(key, fingerprint, step);
       } catch (error) {
-        return storeFailure('get', error, startedAt);
+        return storeFailure(step.operation, error, startedAt);
       }
-      if (record === undefined) {
-        let claim;
-        try {
-          claim = await store.claim(key, { fingerprint, lockTtl: o.lockTtl });
-        } catch (error) {
-          return storeFailure('claim', error, startedAt);
-        }
-        if (claim.acquired) return { action: 'execute', execution: startExecution(claim.lease, fingerprint) };
-        record = claim.record;
-      }
+      if (claim.acquired) return { action: 'execute', execution: startExecution(claim.lease, fingerprint) };
+      const { record } = claim;
       const verdict = record === undefined ? 'in_flight' : judge(key, record, fingerprint, startedAt);
       if (verdict !== 'in_flight') return verdict;
 

@@ -87,6 +87,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
       return lock && { state: 'in_flight', fingerprint: lock.fingerprint, startedAt: lock.startedAt };
     },
 
+    // A claim costs no more than a read here.
+    getOrClaim(key, options) {
+      return this.claim(key, options);
+    },
+
     async claim(key, { fingerprint, lockTtl }): Promise<ClaimResult> {
       const record = completed(key);
       if (record !== undefined) return { acquired: false, record };

@@ -105,6 +105,12 @@ export interface IdempotencyStore {
    * duplicate gets 422 even while the first is running.
    */
   claim(key: string, options: { fingerprint: string | null; lockTtl: number }): Promise<ClaimResult>;
+  /**
+   * Optional: `claim` that is as cheap as `get` for this store, so the engine skips the separate
+   * read. A replay then costs one round trip (the standing record comes back) and a first
+   * execution one fewer. Stores whose claim is costly (a lock on several masters) leave it out.
+   */
+  getOrClaim?(key: string, options: { fingerprint: string | null; lockTtl: number }): Promise<ClaimResult>;
   /** Extends the lease by `lockTtl` from now. False when the lease was lost (expired or taken). */
   extend(lease: Lease, lockTtl: number): Promise<boolean>;
   /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bodyBytes, decodeRecord, encodeMeta, fieldsFromPairs } from './record.js';
+import { bodyBytes, decodeRecord, encodeMeta, fieldsFromValues } from './record.js';
 
 const fields = (pairs: Record<string, string | Buffer>): Record<string, Buffer> =>
   Object.fromEntries(Object.entries(pairs).map(([k, v]) => [k, Buffer.isBuffer(v) ? v : Buffer.from(v)]));
@@ -7,7 +7,7 @@ const fields = (pairs: Record<string, string | Buffer>): Record<string, Buffer> 
 describe('record codec', () => {
   it('reads an absent hash as no record', () => {
     expect(decodeRecord({})).toBeUndefined();
-    expect(decodeRecord(fieldsFromPairs([]))).toBeUndefined();
+    expect(decodeRecord(fieldsFromValues([null, null, null, null, null]))).toBeUndefined();
   });
 
   it('reads an in-flight record, with or without a fingerprint, and never exposes its token', () => {
@@ -17,8 +17,9 @@ describe('record codec', () => {
 
   it('round-trips a completed response: status, headers (arrays too) and exact bytes', () => {
     const response = { status: 201, headers: { location: '/a', 'x-multi': ['1', '2'] }, body: new Uint8Array([0, 255, 10, 13]) };
-    const pairs = [Buffer.from('s'), Buffer.from('c'), Buffer.from('at'), Buffer.from('9'), Buffer.from('meta'), Buffer.from(encodeMeta(response)), Buffer.from('body'), bodyBytes(response)];
-    const record = decodeRecord(fieldsFromPairs(pairs));
+    // HMGET record s fp at meta body
+    const values = [Buffer.from('c'), null, Buffer.from('9'), Buffer.from(encodeMeta(response)), bodyBytes(response)];
+    const record = decodeRecord(fieldsFromValues(values));
     expect(record).toMatchObject({ state: 'completed', fingerprint: null, completedAt: 9, response: { status: 201, headers: response.headers } });
     if (record?.state === 'completed') expect(Buffer.from(record.response.body).equals(Buffer.from(response.body))).toBe(true);
   });

@@ -4,13 +4,22 @@
  */
 import type { IdempotencyRecord, StoredResponse } from '@idem/core';
 
-/** The hash of a record as `hgetallBuffer` or a script's HGETALL returns it. */
-export type RecordFields = Record<string, Buffer>;
+/** The fields of a record hash a reader needs. */
+export type RecordFields = Partial<Record<(typeof RECORD_FIELDS)[number], Buffer>>;
 
-/** Pairs `[field, value, field, value, …]` (a script's HGETALL) as an object. */
-export function fieldsFromPairs(pairs: readonly Buffer[]): RecordFields {
+/**
+ * The fields read, in the order HMGET (`get`) and the scripts (`HMGET record s fp at meta body`)
+ * return them. Reading them by position spares decoding field names on the replay path.
+ */
+export const RECORD_FIELDS = ['s', 'fp', 'at', 'meta', 'body'] as const;
+
+/** HMGET's answer (null for a missing field) as fields. */
+export function fieldsFromValues(values: readonly (Buffer | null)[]): RecordFields {
   const fields: RecordFields = {};
-  for (let i = 0; i + 1 < pairs.length; i += 2) fields[(pairs[i] as Buffer).toString()] = pairs[i + 1] as Buffer;
+  RECORD_FIELDS.forEach((name, i) => {
+    const value = values[i];
+    if (value !== null && value !== undefined) fields[name] = value;
+  });
   return fields;
 }
 

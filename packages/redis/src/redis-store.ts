@@ -3,7 +3,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { scanKeys } from './admin.js';
 import { redlockLeaseLock } from './lock.js';
 import { resolveRedisStoreOptions, type RedisStoreOptions } from './options.js';
-import { bodyBytes, decodeRecord, encodeMeta, fieldsFromPairs } from './record.js';
+import { randomUUID } from 'node:crypto';
+import { RECORD_FIELDS, bodyBytes, decodeRecord, encodeMeta, fieldsFromValues } from './record.js';
 import { withStoreCommands } from './scripts.js';
 import { withTimeout } from './timeout.js';
 import { pubsubWakeups, type Watch } from './wakeups.js';
@@ -77,8 +78,8 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   }
 
   async function get(key: string): Promise<IdempotencyRecord | undefined> {
-    // The replay path: one HGETALL, nothing else.
-    return decodeRecord(await bounded('get', client.hgetallBuffer(keysOf(key).record)));
+    // One HMGET of the fields a reader needs, by position.
+    return decodeRecord(fieldsFromValues(await bounded('get', client.hmgetBuffer(keysOf(key).record, ...RECORD_FIELDS))));
   }
 
   /** Drops our record and lock for `token`, on this node and on the lock masters. */
@@ -94,37 +95,59 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     });
   }
 
+  /** Redlock on independent masters, then the mark on the records' node: two steps. */
+  async function claimOnMasters(key: string, keys: RequestKeys, fingerprint: string | null, lockTtl: number): Promise<ClaimResult> {
+    const acquiring = lock.acquire(keys.lock, lockTtl);
+    let token: string | undefined;
+    try {
+      token = await bounded('claim', acquiring, lockTimeout);
+    } catch (error) {
+      // A lock taken after we gave up would block the key for a whole lease: give it back.
+      acquiring.then((late) => (late === undefined ? undefined : releaseQuietly(keys, late, 'taken after a timeout')), () => {});
+      throw error;
+    }
+    if (token === undefined) return { acquired: false, record: await get(key) };
+
+    let marked: number | (Buffer | null)[];
+    try {
+      marked = await bounded('claim', commands.idemMarkBuffer(keys.record, keys.lock, token, here, Date.now(), lockTtl, fingerprint === null ? '0' : '1', fingerprint ?? ''));
+    } catch (error) {
+      // Queued behind the mark on the same connection, this undoes it even if it runs late.
+      void releaseQuietly(keys, token, 'of a claim that failed');
+      throw error;
+    }
+    if (marked === 1) return { acquired: true, lease: { key, token } };
+    // Completed or owned by another lease meanwhile: our lock goes back, the standing record answers.
+    await releaseQuietly(keys, token, 'of a claim that lost the race');
+    return { acquired: false, record: decodeRecord(fieldsFromValues(marked as (Buffer | null)[])) };
+  }
+
+  async function claim(key: string, { fingerprint, lockTtl }: { fingerprint: string | null; lockTtl: number }): Promise<ClaimResult> {
+    const keys = keysOf(key);
+    if (!lockOnClient) return claimOnMasters(key, keys, fingerprint, lockTtl);
+    // One node holds both: one script reads, locks and marks (DESIGN.md §4: "fewer where scripts merge them").
+    const token = randomUUID();
+    let claimed: number | (Buffer | null)[];
+    try {
+      claimed = await bounded('claim', commands.idemClaimBuffer(keys.record, keys.lock, token, Date.now(), lockTtl, fingerprint === null ? '0' : '1', fingerprint ?? ''));
+    } catch (error) {
+      // Queued behind the claim on the same connection, this undoes it even if it runs late.
+      void releaseQuietly(keys, token, 'of a claim that timed out');
+      throw error;
+    }
+    if (claimed === 1) return { acquired: true, lease: { key, token } };
+    return { acquired: false, record: decodeRecord(fieldsFromValues(claimed as (Buffer | null)[])) };
+  }
+
   return {
     name: 'redis',
 
     get,
 
-    async claim(key, { fingerprint, lockTtl }): Promise<ClaimResult> {
-      const keys = keysOf(key);
-      const acquiring = lock.acquire(keys.lock, lockTtl);
-      let token: string | undefined;
-      try {
-        token = await bounded('claim', acquiring, lockTimeout);
-      } catch (error) {
-        // A lock taken after we gave up would block the key for a whole lease: give it back.
-        acquiring.then((late) => (late === undefined ? undefined : releaseQuietly(keys, late, 'taken after a timeout')), () => {});
-        throw error;
-      }
-      if (token === undefined) return { acquired: false, record: await get(key) };
+    claim,
 
-      let marked: number | Buffer[];
-      try {
-        marked = await bounded('claim', commands.idemMarkBuffer(keys.record, keys.lock, token, here, Date.now(), lockTtl, fingerprint === null ? '0' : '1', fingerprint ?? ''));
-      } catch (error) {
-        // Queued behind the mark on the same connection, this undoes it even if it runs late.
-        void releaseQuietly(keys, token, 'of a claim that failed');
-        throw error;
-      }
-      if (marked === 1) return { acquired: true, lease: { key, token } };
-      // Completed or owned by another lease meanwhile: our lock goes back, the standing record answers.
-      await releaseQuietly(keys, token, 'of a claim that lost the race');
-      return { acquired: false, record: decodeRecord(fieldsFromPairs(marked as Buffer[])) };
-    },
+    // Only where the lock lives on the records' node: the replay and the first claim in one script.
+    ...(lockOnClient ? { getOrClaim: claim } : {}),
 
     async extend(lease: Lease, lockTtl: number) {
       const keys = keysOf(lease.key);

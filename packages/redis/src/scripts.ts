@@ -14,17 +14,41 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 
+// The standing record, by position (RECORD_FIELDS in record.ts): what a losing claim answers.
+const STANDING = `redis.call('HMGET', KEYS[1], 's', 'fp', 'at', 'meta', 'body')`;
+
+const CLAIM = `
+local record, lock = KEYS[1], KEYS[2]
+local token, startedAt, ttl, hasFingerprint, fingerprint = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+-- Used when the lock lives on this node: read, lock and mark in one step.
+-- A record stands (completed: replay it; another lease's in-flight record: contention): hand it back.
+if redis.call('EXISTS', record) == 1 then return ${STANDING} end
+-- The lock itself, as Redlock lays it out on one master (the token, with the lease as PX), so
+-- EXTEND, COMPLETE and RELEASE treat it alike. Held without a record: contention (all nil fields).
+if not redis.call('SET', lock, token, 'NX', 'PX', ttl) then return ${STANDING} end
+-- Ours: the in-flight record carries the token and the fingerprint (422 for a mismatching duplicate).
+if hasFingerprint == '1' then
+  redis.call('HSET', record, 's', 'f', 't', token, 'at', startedAt, 'fp', fingerprint)
+else
+  redis.call('HSET', record, 's', 'f', 't', token, 'at', startedAt)
+end
+-- It lives exactly as long as the lease; extend renews both.
+redis.call('PEXPIRE', record, ttl)
+return 1
+`;
+
 const MARK = `
 local record, lock = KEYS[1], KEYS[2]
 local token, here, startedAt, ttl, hasFingerprint, fingerprint = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+-- Used after a Redlock lock on independent masters.
 -- Completed between the caller's read and its lock: the first result stands; hand it back.
-if redis.call('HGET', record, 's') == 'c' then return redis.call('HGETALL', record) end
+if redis.call('HGET', record, 's') == 'c' then return ${STANDING} end
 -- The lock is taken in an earlier round trip; if it lapsed since (or was deleted), it is not ours.
-if here == '1' and redis.call('GET', lock) ~= token then return redis.call('HGETALL', record) end
+if here == '1' and redis.call('GET', lock) ~= token then return ${STANDING} end
 -- Another owner's in-flight record that has not expired yet: its lease may still be alive on
 -- masters we cannot see (e.g. a lock master restarted empty). Never run twice: it is contention.
 local owner = redis.call('HGET', record, 't')
-if owner and owner ~= token then return redis.call('HGETALL', record) end
+if owner and owner ~= token then return ${STANDING} end
 -- Ours: the in-flight record carries the token and the fingerprint (422 for a mismatching duplicate).
 if hasFingerprint == '1' then
   redis.call('HSET', record, 's', 'f', 't', token, 'at', startedAt, 'fp', fingerprint)
@@ -115,8 +139,10 @@ type Arg = string | number | Buffer;
 
 /** The store's commands, as `defineCommand` adds them to a client. */
 export interface StoreCommands {
-  /** 1 when the in-flight record is ours; otherwise the standing record's HGETALL pairs (possibly empty). */
-  idemMarkBuffer(record: Key, lock: Key, token: string, here: string, startedAt: number, ttl: number, hasFingerprint: string, fingerprint: string): Promise<number | Buffer[]>;
+  /** 1 when the key is ours (locked and marked); otherwise the standing record's fields (all null: none visible). */
+  idemClaimBuffer(record: Key, lock: Key, token: string, startedAt: number, ttl: number, hasFingerprint: string, fingerprint: string): Promise<number | (Buffer | null)[]>;
+  /** 1 when the in-flight record is ours; otherwise the standing record's fields (all null: none). */
+  idemMarkBuffer(record: Key, lock: Key, token: string, here: string, startedAt: number, ttl: number, hasFingerprint: string, fingerprint: string): Promise<number | (Buffer | null)[]>;
   /** 1 when renewed, 0 when the lease was lost. */
   idemExtend(record: Key, lock: Key, token: string, here: string, ttl: number): Promise<number>;
   /** 1 when stored, 0 when fenced out. */
@@ -129,7 +155,7 @@ export interface StoreCommands {
   idemDelete(record: Key, lock: Key, channel: string): Promise<number>;
 }
 
-const COMMANDS = { idemMark: MARK, idemExtend: EXTEND, idemComplete: COMPLETE, idemRelease: RELEASE, idemPeek: PEEK, idemDelete: DELETE };
+const COMMANDS = { idemClaim: CLAIM, idemMark: MARK, idemExtend: EXTEND, idemComplete: COMPLETE, idemRelease: RELEASE, idemPeek: PEEK, idemDelete: DELETE };
 const registered = new WeakSet<object>();
 
 /** Registers the scripts on `client` (once per client, however many stores share it) and returns it typed. */
