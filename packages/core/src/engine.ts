@@ -37,8 +37,12 @@ export interface Execution {
 export interface Idempotency<Native> {
   readonly options: ResolvedOptions;
   readonly events: IdempotencyEvents;
-  /** Decides what happens to a request. Never rejects: failures become problem responses. */
-  handle(req: NeutralRequest<Native>): Promise<Decision>;
+  /**
+   * Decides what happens to a request: at once when no store call is needed (a method or request
+   * that is not covered, a missing or malformed key), else through a promise. Store failures
+   * become problem responses; only a throwing user function (`key`, `scope`, `fingerprint`) throws.
+   */
+  handle(req: NeutralRequest<Native>): Decision | Promise<Decision>;
 }
 
 const PASS: Decision = { action: 'pass' };
@@ -88,7 +92,7 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
     return o.header && parseKeyHeader(req.headerValues(o.header.lower), o.header.name);
   }
 
-  async function handle(req: NeutralRequest<Native>): Promise<Decision> {
+  function handle(req: NeutralRequest<Native>): Decision | Promise<Decision> {
     if (!o.methods.has(req.method)) return PASS;
     const startedAt = Date.now();
     if (o.keyReadsBody && !req.bodyParsed) return unparsedBody();

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, splitUrl, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
+import { createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, splitUrl, type Decision, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
 import { captureResponse } from './capture.js';
 
 /**
@@ -38,18 +38,29 @@ function isParsed(req: ExpressRequest): boolean {
 
 function toNeutral(req: ExpressRequest): NeutralRequest<ExpressRequest> {
   const { path, search } = splitUrl(req.originalUrl ?? req.url ?? '/');
-  const routePath = req.route?.path;
+  // Getters: Express 5 parses req.query on every read, and most requests never need it.
   return {
     method: (req.method ?? 'GET').toUpperCase(),
     path,
     search,
-    route: typeof routePath === 'string' ? `${req.baseUrl ?? ''}${routePath}` : undefined,
+    get route() {
+      const routePath = req.route?.path;
+      return typeof routePath === 'string' ? `${req.baseUrl ?? ''}${routePath}` : undefined;
+    },
     headers: req.headers,
     headerValues: (name) => headerValues(req.headers, name, () => req.headersDistinct),
-    body: req.body,
-    bodyParsed: isParsed(req),
-    query: req.query,
-    params: req.params,
+    get body() {
+      return req.body;
+    },
+    get bodyParsed() {
+      return isParsed(req);
+    },
+    get query() {
+      return req.query;
+    },
+    get params() {
+      return req.params;
+    },
     native: req,
   };
 }
@@ -78,17 +89,27 @@ export function idempotent<Req = AnyExpressRequest>(options: ExpressIdempotencyO
   const engine = createIdempotency<Req>(options);
   const { maxBodyBytes } = engine.options;
 
+  function act(res: ServerResponse, next: (error?: unknown) => void, decision: Decision): void {
+    if (decision.action === 'pass') return next();
+    if (decision.action === 'respond') return send(res, decision.response);
+    const { execution } = decision;
+    void captureResponse(res, maxBodyBytes).then(async (held) => {
+      await execution.finish(held);
+      held.flush();
+    });
+    next();
+  }
+
   function idempotentMiddleware(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
-    engine.handle(toNeutral(req as ExpressRequest) as NeutralRequest<Req>).then((decision) => {
-      if (decision.action === 'pass') return next();
-      if (decision.action === 'respond') return send(res, decision.response);
-      const { execution } = decision;
-      void captureResponse(res, maxBodyBytes).then(async (held) => {
-        await execution.finish(held);
-        held.flush();
-      });
-      next();
-    }, next);
+    let decision: Decision | Promise<Decision>;
+    try {
+      decision = engine.handle(toNeutral(req as ExpressRequest) as NeutralRequest<Req>);
+    } catch (error) {
+      return next(error);
+    }
+    // Requests that need no store call (no key, a bad key) go on without a detour through a promise.
+    if (decision instanceof Promise) decision.then((d) => act(res, next, d), next);
+    else act(res, next, decision);
   }
 
   return Object.assign(idempotentMiddleware, { events: engine.events });

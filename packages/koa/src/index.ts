@@ -19,7 +19,7 @@ export type AnyKoaContext = Record<string, any> & Pick<KoaContext, 'method' | 'p
 export type KoaIdempotencyOptions<Ctx = AnyKoaContext> = IdempotencyOptions<Ctx>;
 
 function toNeutral(ctx: KoaContext): NeutralRequest<KoaContext> {
-  const body = ctx.request.body;
+  // Getters: Koa parses ctx.query on read, and most requests never need body, query or params.
   return {
     method: ctx.method.toUpperCase(),
     path: ctx.path,
@@ -28,11 +28,19 @@ function toNeutral(ctx: KoaContext): NeutralRequest<KoaContext> {
     route: typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : undefined,
     headers: ctx.headers,
     headerValues: (name) => headerValues(ctx.headers, name, () => ctx.req.headersDistinct),
-    body,
+    get body() {
+      return ctx.request.body;
+    },
     // A parser that read the body consumed the request stream or left ctx.request.body.
-    bodyParsed: !hasRequestBody(ctx.headers) || ctx.req.readableEnded || body !== undefined,
-    query: ctx.query,
-    params: ctx.params,
+    get bodyParsed() {
+      return !hasRequestBody(ctx.headers) || ctx.req.readableEnded || ctx.request.body !== undefined;
+    },
+    get query() {
+      return ctx.query;
+    },
+    get params() {
+      return ctx.params;
+    },
     native: ctx,
   };
 }
@@ -65,7 +73,8 @@ export function idempotent<Ctx = AnyKoaContext>(options: KoaIdempotencyOptions<C
   const { maxBodyBytes } = engine.options;
 
   async function idempotentMiddleware(ctx: KoaContext, next: () => Promise<unknown>): Promise<void> {
-    const decision = await engine.handle(toNeutral(ctx) as NeutralRequest<Ctx>);
+    const handled = engine.handle(toNeutral(ctx) as NeutralRequest<Ctx>);
+    const decision = handled instanceof Promise ? await handled : handled;
     if (decision.action === 'pass') {
       await next();
       return;
