@@ -4,12 +4,12 @@
  * must hold every invariant. First, the analyser is fed hand-made ledgers, to show it catches
  * each violation it exists to catch: a soak that cannot fail proves nothing.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { analyze, type SoakChaosEvent, type SoakFile, type SoakLedgerLine, type SoakRequest } from './soak/analyze.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -110,20 +110,28 @@ describe('the soak analyser', () => {
 });
 
 describe('the soak, quick mode', () => {
-  const out = mkdtempSync(join(tmpdir(), 'idem-soak-test-'));
-  afterAll(() => rmSync(out, { recursive: true, force: true }));
+  let out: string | undefined;
+  let soak: ChildProcess | undefined;
+  afterEach(() => {
+    // A soak cut short by the test's timeout stops (SIGTERM: it kills its apps and Redis on exit).
+    if (soak && soak.exitCode === null && soak.signalCode === null) soak.kill('SIGTERM');
+    if (out !== undefined) rmSync(out, { recursive: true, force: true });
+  });
 
   it('holds every invariant under Redis pauses and restarts and app SIGKILLs, on Express and Koa processes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idem-soak-test-'));
+    out = dir;
     let output = '';
     const code = await new Promise<number | null>((resolve) => {
-      const child = spawn(process.execPath, ['test/soak/run.mjs', '--quick', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['test/soak/run.mjs', '--quick', '--out', dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      soak = child;
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.on('exit', resolve);
     });
     // 0: every invariant held; 1: one failed (the figures below say which); anything else: the soak broke.
     expect([0, 1], output).toContain(code);
-    const report = JSON.parse(readFileSync(join(out, 'soak.json'), 'utf8')) as SoakFile;
+    const report = JSON.parse(readFileSync(join(dir, 'soak.json'), 'utf8')) as SoakFile;
     const context = `${output}\n${JSON.stringify({ doubles: report.doubles.details.filter((d) => d.cause === 'unexplained'), responses: report.responses.details, stuck: report.stuck.details, leases: report.executions.leasesLostWithoutRestart, unexpected: report.requests.unexpected, fiveHundreds: report.requests.undocumented5xx }, null, 1)}`;
 
     // The soak did what it claims: real load on both frameworks, every kind of fault, kills mid-handler.
