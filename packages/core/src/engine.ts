@@ -242,10 +242,13 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
           if (!lost) events.emit('leaseLost', { key: lease.key, heldMs: Date.now() - startedAt });
           done(status, 'fenced');
         } catch (error) {
+          // A timed-out write may still land when the store answers again: then the response is
+          // kept and replayed. Only when it did not does a retry run the handler again.
           const failure = new StoreError('complete', error);
           events.emit('storeError', { operation: 'complete', error: failure, failOpen: false, durationMs: Date.now() - startedAt });
-          logger.error({ err: failure, key: lease.key }, 'idempotency store failed to keep the response; a retry will run the handler again');
-          await release(status, 'failed');
+          logger.error({ err: failure, key: lease.key }, 'idempotency store did not confirm keeping the response; if it was not kept, a retry runs the handler again');
+          await store.release(lease).catch(() => {}); // a no-op if the write landed: the lease is gone then
+          done(status, 'store_error');
         }
       },
       async abort(reason) {
