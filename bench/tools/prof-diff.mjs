@@ -34,4 +34,8 @@ console.log(`B: ${(B.busy / B.requests).toFixed(1)} µs/req busy over ${B.reques
 const keys = new Set([...A.perReq.keys(), ...B.perReq.keys()]);
 const rows = [...keys].map((k) => [k, (B.perReq.get(k) ?? 0) - (A.perReq.get(k) ?? 0), A.perReq.get(k) ?? 0, B.perReq.get(k) ?? 0]);
 console.log('\nB − A, µs per request (self time), largest first:');
-for (const [k, d, x, y] of rows.sort((p, q) => q[1] - p[1]).slice(0, top)) console.log(`${d.toFixed(2).padStart(7)}  (${x.toFixed(2)} → ${y.toFixed(2)})  ${k}`);
+const line = ([k, d, x, y]) => console.log(`${d.toFixed(2).padStart(7)}  (${x.toFixed(2)} → ${y.toFixed(2)})  ${k}`);
+rows.sort((p, q) => q[1] - p[1]);
+rows.slice(0, top).forEach(line);
+console.log('\nlargest savings (B spends less):');
+rows.slice(-Math.min(8, rows.length)).reverse().filter((r) => r[1] < 0).forEach(line);
