@@ -36,33 +36,49 @@ function isParsed(req: ExpressRequest): boolean {
   return !hasRequestBody(req.headers) || req.readableEnded || req.body !== undefined;
 }
 
-function toNeutral(req: ExpressRequest): NeutralRequest<ExpressRequest> {
-  const { path, search } = splitUrl(req.originalUrl ?? req.url ?? '/');
-  // Getters: Express 5 parses req.query on every read, and most requests never need it.
-  return {
-    method: (req.method ?? 'GET').toUpperCase(),
-    path,
-    search,
-    get route() {
-      const routePath = req.route?.path;
-      return typeof routePath === 'string' ? `${req.baseUrl ?? ''}${routePath}` : undefined;
-    },
-    headers: req.headers,
-    headerValues: (name) => headerValues(req.headers, name, () => req.headersDistinct),
-    get body() {
-      return req.body;
-    },
-    get bodyParsed() {
-      return isParsed(req);
-    },
-    get query() {
-      return req.query;
-    },
-    get params() {
-      return req.params;
-    },
-    native: req,
-  };
+/**
+ * The Express request as the engine sees it. A class, not an object literal with getters: V8 builds
+ * the latter on a slow path, and this runs for every request (bench/FINDINGS.md, A). Body, query,
+ * params and the route are read only when the engine needs them (Express 5 parses req.query on read).
+ */
+class ExpressRequestView implements NeutralRequest<ExpressRequest> {
+  readonly method: string;
+  readonly path: string;
+  readonly search: string;
+  readonly headers: ExpressRequest['headers'];
+
+  constructor(readonly native: ExpressRequest) {
+    const { path, search } = splitUrl(native.originalUrl ?? native.url ?? '/');
+    this.method = (native.method ?? 'GET').toUpperCase();
+    this.path = path;
+    this.search = search;
+    this.headers = native.headers;
+  }
+
+  get route(): string | undefined {
+    const routePath = this.native.route?.path;
+    return typeof routePath === 'string' ? `${this.native.baseUrl ?? ''}${routePath}` : undefined;
+  }
+
+  headerValues(name: string): string[] {
+    return headerValues(this.headers, name, () => this.native.headersDistinct);
+  }
+
+  get body(): unknown {
+    return this.native.body;
+  }
+
+  get bodyParsed(): boolean {
+    return isParsed(this.native);
+  }
+
+  get query(): unknown {
+    return this.native.query;
+  }
+
+  get params(): unknown {
+    return this.native.params;
+  }
 }
 
 function send(res: ServerResponse, response: OutgoingResponse): void {
@@ -103,7 +119,7 @@ export function idempotent<Req = AnyExpressRequest>(options: ExpressIdempotencyO
   function idempotentMiddleware(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
     let decision: Decision | Promise<Decision>;
     try {
-      decision = engine.handle(toNeutral(req as ExpressRequest) as NeutralRequest<Req>);
+      decision = engine.handle(new ExpressRequestView(req as ExpressRequest) as NeutralRequest<Req>);
     } catch (error) {
       return next(error);
     }

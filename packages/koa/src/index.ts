@@ -18,31 +18,47 @@ export type AnyKoaContext = Record<string, any> & Pick<KoaContext, 'method' | 'p
 /** Options of the Koa `idempotent()`; functions receive the Koa context. */
 export type KoaIdempotencyOptions<Ctx = AnyKoaContext> = IdempotencyOptions<Ctx>;
 
-function toNeutral(ctx: KoaContext): NeutralRequest<KoaContext> {
-  // Getters: Koa parses ctx.query on read, and most requests never need body, query or params.
-  return {
-    method: ctx.method.toUpperCase(),
-    path: ctx.path,
-    search: ctx.querystring,
-    // @koa/router records the matched pattern when idempotent() is route middleware.
-    route: typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : undefined,
-    headers: ctx.headers,
-    headerValues: (name) => headerValues(ctx.headers, name, () => ctx.req.headersDistinct),
-    get body() {
-      return ctx.request.body;
-    },
-    // A parser that read the body consumed the request stream or left ctx.request.body.
-    get bodyParsed() {
-      return !hasRequestBody(ctx.headers) || ctx.req.readableEnded || ctx.request.body !== undefined;
-    },
-    get query() {
-      return ctx.query;
-    },
-    get params() {
-      return ctx.params;
-    },
-    native: ctx,
-  };
+/**
+ * The Koa request as the engine sees it. A class, not an object literal with getters: V8 builds
+ * the latter on a slow path, and this runs for every request (bench/FINDINGS.md, A). Body, query
+ * and params are read only when the engine needs them (Koa parses ctx.query on read).
+ */
+class KoaRequestView implements NeutralRequest<KoaContext> {
+  readonly method: string;
+  readonly path: string;
+  readonly search: string;
+  /** @koa/router records the matched pattern when idempotent() is route middleware. */
+  readonly route: string | undefined;
+  readonly headers: KoaContext['headers'];
+
+  constructor(readonly native: KoaContext) {
+    this.method = native.method.toUpperCase();
+    this.path = native.path;
+    this.search = native.querystring;
+    this.route = typeof native._matchedRoute === 'string' ? native._matchedRoute : undefined;
+    this.headers = native.headers;
+  }
+
+  headerValues(name: string): string[] {
+    return headerValues(this.headers, name, () => this.native.req.headersDistinct);
+  }
+
+  get body(): unknown {
+    return this.native.request.body;
+  }
+
+  /** A parser that read the body consumed the request stream or left ctx.request.body. */
+  get bodyParsed(): boolean {
+    return !hasRequestBody(this.headers) || this.native.req.readableEnded || this.native.request.body !== undefined;
+  }
+
+  get query(): unknown {
+    return this.native.query;
+  }
+
+  get params(): unknown {
+    return this.native.params;
+  }
 }
 
 function send(ctx: KoaContext, response: OutgoingResponse): void {
@@ -73,7 +89,7 @@ export function idempotent<Ctx = AnyKoaContext>(options: KoaIdempotencyOptions<C
   const { maxBodyBytes } = engine.options;
 
   async function idempotentMiddleware(ctx: KoaContext, next: () => Promise<unknown>): Promise<void> {
-    const handled = engine.handle(toNeutral(ctx) as NeutralRequest<Ctx>);
+    const handled = engine.handle(new KoaRequestView(ctx) as NeutralRequest<Ctx>);
     const decision = handled instanceof Promise ? await handled : handled;
     if (decision.action === 'pass') {
       await next();
