@@ -17,6 +17,18 @@ import type { Cluster, Redis } from 'ioredis';
 // The standing record, by position (RECORD_FIELDS in record.ts): what a losing claim answers.
 const STANDING = `redis.call('HMGET', KEYS[1], 's', 'fp', 'at', 'meta', 'body')`;
 
+// The end of a won claim, shared by CLAIM and MARK (locals: record, token, startedAt, ttl,
+// hasFingerprint, fingerprint).
+const MARK_OURS = `-- Ours: the in-flight record carries the token and the fingerprint (422 for a mismatching duplicate).
+if hasFingerprint == '1' then
+  redis.call('HSET', record, 's', 'f', 't', token, 'at', startedAt, 'fp', fingerprint)
+else
+  redis.call('HSET', record, 's', 'f', 't', token, 'at', startedAt)
+end
+-- It lives exactly as long as the lease; extend renews both.
+redis.call('PEXPIRE', record, ttl)
+return 1`;
+
 const CLAIM = `
 local record, lock = KEYS[1], KEYS[2]
 local token, startedAt, ttl, hasFingerprint, fingerprint = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -26,15 +38,7 @@ if redis.call('EXISTS', record) == 1 then return ${STANDING} end
 -- The lock itself, as Redlock lays it out on one master (the token, with the lease as PX), so
 -- EXTEND, COMPLETE and RELEASE treat it alike. Held without a record: contention (all nil fields).
 if not redis.call('SET', lock, token, 'NX', 'PX', ttl) then return ${STANDING} end
--- Ours: the in-flight record carries the token and the fingerprint (422 for a mismatching duplicate).
-if hasFingerprint == '1' then
-  redis.call('HSET', record, 's', 'f', 't', token, 'at', startedAt, 'fp', fingerprint)
-else
-  redis.call('HSET', record, 's', 'f', 't', token, 'at', startedAt)
-end
--- It lives exactly as long as the lease; extend renews both.
-redis.call('PEXPIRE', record, ttl)
-return 1
+${MARK_OURS}
 `;
 
 const MARK = `
@@ -49,15 +53,7 @@ if here == '1' and redis.call('GET', lock) ~= token then return ${STANDING} end
 -- masters we cannot see (e.g. a lock master restarted empty). Never run twice: it is contention.
 local owner = redis.call('HGET', record, 't')
 if owner and owner ~= token then return ${STANDING} end
--- Ours: the in-flight record carries the token and the fingerprint (422 for a mismatching duplicate).
-if hasFingerprint == '1' then
-  redis.call('HSET', record, 's', 'f', 't', token, 'at', startedAt, 'fp', fingerprint)
-else
-  redis.call('HSET', record, 's', 'f', 't', token, 'at', startedAt)
-end
--- It lives exactly as long as the lease; extend renews both.
-redis.call('PEXPIRE', record, ttl)
-return 1
+${MARK_OURS}
 `;
 
 const EXTEND = `
