@@ -1,7 +1,7 @@
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { idempotent } from '@idem/express';
-import { Probe, type AdapterUnderTest, type ScenarioApp, type ScenarioAppOptions } from './scenario.js';
+import { Probe, serve, type AdapterUnderTest, type ScenarioApp, type ScenarioAppOptions } from './scenario.js';
 
 type ExpressFactory = (() => Express) & { json: () => unknown; raw: (o?: object) => unknown };
 
@@ -83,19 +83,7 @@ export function expressAdapter(name: string, express: ExpressFactory): AdapterUn
         for (const [name, value] of Object.entries(spec.headers)) res.setHeader(name, value);
         res.end(Buffer.from(spec.base64, 'base64'));
       });
-      const server = app.listen(0, '127.0.0.1');
-      await new Promise<void>((resolve) => server.once('listening', resolve));
-      const { port } = server.address() as AddressInfo;
-      return {
-        server,
-        url: `http://127.0.0.1:${port}`,
-        probe,
-        events: mw.events,
-        close: () => new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-      };
+      return serve(createServer(app), probe, mw.events);
     },
   };
 }

@@ -1,11 +1,10 @@
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import bodyParser from '@koa/bodyparser';
 import Router from '@koa/router';
 import type Koa from 'koa';
 import { idempotent } from '@idem/koa';
-import { Probe, type AdapterUnderTest, type ScenarioApp, type ScenarioAppOptions } from './scenario.js';
+import { Probe, serve, type AdapterUnderTest, type ScenarioApp, type ScenarioAppOptions } from './scenario.js';
 
 /** The scenario app on a given Koa (2 or 3), with @koa/router. */
 export function koaAdapter(name: string, KoaClass: typeof Koa): AdapterUnderTest {
@@ -96,20 +95,7 @@ export function koaAdapter(name: string, KoaClass: typeof Koa): AdapterUnderTest
         ctx.body = Buffer.from(spec.base64, 'base64');
       });
       app.use(router.routes());
-      const server = createServer(app.callback());
-      server.listen(0, '127.0.0.1');
-      await new Promise<void>((resolve) => server.once('listening', resolve));
-      const { port } = server.address() as AddressInfo;
-      return {
-        server,
-        url: `http://127.0.0.1:${port}`,
-        probe,
-        events: mw.events,
-        close: () => new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-      };
+      return serve(createServer(app.callback()), probe, mw.events);
     },
   };
 }

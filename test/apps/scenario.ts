@@ -4,6 +4,7 @@
  * real HTTP. Counting happens in the handlers, so a test sees exactly how often each one ran.
  */
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { IdempotencyEvents, IdempotencyOptions } from '@idem/core';
 
 /** A handler can be held until the test lets it go, to keep a request in flight on purpose. */
@@ -94,4 +95,21 @@ export interface ScenarioApp {
 export interface AdapterUnderTest {
   name: string;
   start(options: ScenarioAppOptions): Promise<ScenarioApp>;
+}
+
+/** Listens on a free loopback port and wraps the server as a ScenarioApp. */
+export async function serve(server: Server, probe: Probe, events: IdempotencyEvents): Promise<ScenarioApp> {
+  server.listen(0, '127.0.0.1');
+  await new Promise<void>((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    url: `http://127.0.0.1:${port}`,
+    probe,
+    events,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
 }
