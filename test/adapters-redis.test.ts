@@ -11,7 +11,7 @@ import { redisStore } from '@idem/redis';
 import { afterAll, beforeAll } from 'vitest';
 import { expressAdapter } from './apps/express-app.js';
 import { koaAdapter } from './apps/koa-app.js';
-import { RedisServer } from './harness/redis.js';
+import { RedisServer } from './harness/redis.mjs';
 import { httpScenarios } from './http-scenarios.js';
 
 let server: RedisServer;

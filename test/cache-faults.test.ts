@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import { createCache, type Cache, type CacheOptions } from '@idem/cache';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RedisServer } from './harness/redis.js';
+import { RedisServer } from './harness/redis.mjs';
 import { busConnected, ChaosProxy, newKey, nextEvent, until, within } from './cache-helpers.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];

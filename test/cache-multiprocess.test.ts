@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { createCache, type Cache } from '@idem/cache';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer } from './harness/redis.js';
+import { RedisServer } from './harness/redis.mjs';
 import { busConnected, newKey } from './cache-helpers.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/cache-worker.mjs', import.meta.url));

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { createCache, type Cache, type CacheOptions } from '@idem/cache';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { serialize, deserialize } from 'node:v8';
-import { RedisServer } from './harness/redis.js';
+import { RedisServer } from './harness/redis.mjs';
 import { busConnected, deferred, newKey, nextEvent, until, within } from './cache-helpers.js';
 import { cacheScenarios } from './cache-scenarios.js';
 

@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expressAdapter } from './apps/express-app.js';
 import { koaAdapter } from './apps/koa-app.js';
 import type { AdapterUnderTest, ScenarioApp } from './apps/scenario.js';
-import { RedisServer } from './harness/redis.js';
+import { RedisServer } from './harness/redis.mjs';
 import { post, rawPost } from './http-scenarios.js';
 
 /** Sends bytes on a raw socket and returns the raw response, for what no HTTP client will send. */

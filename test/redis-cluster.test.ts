@@ -7,7 +7,7 @@ import { redisStore, type RedisStore, type RedisStoreOptions } from '@idem/redis
 import { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { redisStoreExtras } from './fixtures/redis-store-extras.js';
-import { startCluster, type RedisCluster } from './harness/redis.js';
+import { startCluster, type RedisCluster } from './harness/redis.mjs';
 import { storeConformance } from './store-conformance.js';
 
 let cluster: RedisCluster;

@@ -9,7 +9,7 @@ import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { App, executions, handlerStarted, post, storeErrors, type AppConfig, type Reply } from './fixtures/redis-apps.js';
 import { until } from './fixtures/redis-helpers.js';
-import { RedisServer, startCluster, startMasters, type RedisCluster } from './harness/redis.js';
+import { RedisServer, startCluster, startMasters, type RedisCluster } from './harness/redis.mjs';
 
 /** Where the store keeps the record of a key sent to POST `route` (the default scope is method + route). */
 const recordKey = (key: string, route = '/work'): string => `idem:{${storageKey(`POST ${route}`, key)}}:rec`;

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { App, executions, handlerStarted, post, storeErrors, type AppConfig, type Reply } from './fixtures/redis-apps.js';
 import { until } from './fixtures/redis-helpers.js';
-import { RedisServer, startCluster, type RedisCluster } from './harness/redis.js';
+import { RedisServer, startCluster, type RedisCluster } from './harness/redis.mjs';
 
 const PROCESSES = 3;
 

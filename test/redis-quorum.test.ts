@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { until } from './fixtures/redis-helpers.js';
 import { redisStoreExtras } from './fixtures/redis-store-extras.js';
-import { startMasters, type RedisServer } from './harness/redis.js';
+import { startMasters, type RedisServer } from './harness/redis.mjs';
 import { storeConformance } from './store-conformance.js';
 
 let masters: RedisServer[];

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { until } from './fixtures/redis-helpers.js';
 import { redisStoreExtras } from './fixtures/redis-store-extras.js';
-import { RedisServer } from './harness/redis.js';
+import { RedisServer } from './harness/redis.mjs';
 import { storeConformance } from './store-conformance.js';
 
 let server: RedisServer;

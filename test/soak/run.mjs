@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { analyze } from './analyze.mjs';
 import { createLoad, prng, sleep } from './load.mjs';
-import { RedisServer } from './redis.mjs';
+import { RedisServer } from '../harness/redis.mjs';
 import { markdown, summary } from './report.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));

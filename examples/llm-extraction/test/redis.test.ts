@@ -6,7 +6,7 @@
 import type { Server } from 'node:http';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, RedisServer } from '../../../test/harness/redis.js';
+import { freePort, RedisServer } from '../../../test/harness/redis.mjs';
 import { createApp, type Service } from '../src/app.js';
 import { connectBackend } from '../src/backend.js';
 import { testConfig } from '../src/config.js';

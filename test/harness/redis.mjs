@@ -1,9 +1,10 @@
 /**
- * Starts and stops real redis-server processes for the tests: one node, several independent
- * masters, or a small Cluster. Every server runs on a free port in a temporary directory and is
- * stopped after the run; the harness never touches a server it did not start.
+ * Starts and stops real redis-server processes for the tests and the soak: one node, several
+ * independent masters, or a small Cluster. Every server runs on a free port in a temporary
+ * directory and is stopped after the run; the harness never touches a server it did not start.
+ * Plain JavaScript (typed with JSDoc), so `npm run soak` runs it with node alone.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,14 +12,18 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-const live = new Set<RedisServer>();
+/** @type {Set<RedisServer>} */
+const live = new Set();
 
 process.once('exit', () => {
   for (const server of live) server.child?.kill('SIGKILL');
 });
 
-/** A free TCP port on 127.0.0.1, as the kernel hands it out. */
-export async function freePort(): Promise<number> {
+/**
+ * A free TCP port on 127.0.0.1, as the kernel hands it out.
+ * @returns {Promise<number>}
+ */
+export async function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -31,37 +36,60 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export interface RedisServerOptions {
-  cluster?: boolean;
-  /** Extra redis-server arguments, e.g. ['--maxmemory', '10mb']. */
-  args?: string[];
-}
+/**
+ * @typedef {object} RedisServerOptions
+ * @property {boolean} [cluster]
+ * @property {string[]} [args] Extra redis-server arguments, e.g. ['--maxmemory', '10mb'].
+ */
 
 /** One redis-server process we started. */
 export class RedisServer {
-  child: ChildProcess | undefined;
-  readonly dir: string;
-
-  private constructor(readonly port: number, private readonly options: RedisServerOptions) {
+  /**
+   * @param {number} port
+   * @param {RedisServerOptions} options
+   */
+  constructor(port, options) {
+    /** @readonly */
+    this.port = port;
+    /** @private @readonly */
+    this.options = options;
+    /** @readonly */
     this.dir = mkdtempSync(join(tmpdir(), 'idem-redis-'));
+    /** @type {import('node:child_process').ChildProcess | undefined} */
+    this.child = undefined;
+    /** True between `pause()` and `resume()` (or a kill). */
+    this.paused = false;
   }
 
-  /** Starts a server on a free port and resolves once it accepts connections. */
-  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+  /**
+   * Starts a server on a free port and resolves once it accepts connections.
+   * @param {RedisServerOptions} [options]
+   * @returns {Promise<RedisServer>}
+   */
+  static async start(options = {}) {
     const server = new RedisServer(await freePort(), options);
     await server.launch();
     return server;
   }
 
-  get url(): string {
+  /** @returns {string} */
+  get url() {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  get pid(): number | undefined {
+  /** @returns {number | undefined} */
+  get pid() {
     return this.child?.pid;
   }
 
-  private launch(): Promise<void> {
+  /** Whether the process is running (paused counts as running). @returns {boolean} */
+  get alive() {
+    const child = this.child;
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
+  /** @private @returns {Promise<void>} */
+  launch() {
     const args = [
       '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--daemonize', 'no', '--dir', this.dir, '--loglevel', 'notice',
@@ -70,12 +98,19 @@ export class RedisServer {
     ];
     const child = spawn('redis-server', args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    this.paused = false;
     live.add(this);
     return new Promise((resolve, reject) => {
       let log = '';
-      const onData = (data: Buffer): void => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`redis-server on port ${this.port} not ready after 10 s:\n${log}`));
+      }, 10_000);
+      /** @param {Buffer} data */
+      const onData = (data) => {
         log += data.toString();
         if (log.includes('Ready to accept connections')) {
+          clearTimeout(timer);
           child.stdout?.off('data', onData);
           child.stdout?.resume();
           resolve();
@@ -83,42 +118,49 @@ export class RedisServer {
       };
       child.stdout?.on('data', onData);
       child.stderr?.resume();
-      child.once('error', (error: NodeJS.ErrnoException) => {
+      child.once('error', (/** @type {NodeJS.ErrnoException} */ error) => {
+        clearTimeout(timer);
         live.delete(this);
         reject(error.code === 'ENOENT' ? new Error('redis-server is not on PATH: install it (apt-get install -y redis-server)') : error);
       });
-      child.once('exit', (code, signal) => reject(new Error(`redis-server on port ${this.port} exited early (${code ?? signal}):\n${log}`)));
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`redis-server on port ${this.port} exited early (${code ?? signal}):\n${log}`));
+      });
     });
   }
 
   /** Freezes the process (SIGSTOP): connections stay open, nothing answers. */
-  pause(): void {
-    this.child?.kill('SIGSTOP');
+  pause() {
+    if (this.alive) this.child?.kill('SIGSTOP');
+    this.paused = true;
   }
 
   /** Thaws a paused process (SIGCONT). */
-  resume(): void {
-    this.child?.kill('SIGCONT');
+  resume() {
+    if (this.alive) this.child?.kill('SIGCONT');
+    this.paused = false;
   }
 
-  /** Kills the process (SIGKILL) and resolves when it is gone. */
-  async kill(): Promise<void> {
+  /** Kills the process (SIGKILL) and resolves when it is gone; everything it held is lost. */
+  async kill() {
     const child = this.child;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    if (child === undefined || !this.alive) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGCONT');
     child.kill('SIGKILL');
     await exited;
+    this.paused = false;
   }
 
   /** Starts the server again on the same port (after `kill`), empty. */
-  async restart(): Promise<void> {
+  async restart() {
     await this.kill();
     await this.launch();
   }
 
   /** Stops the server and removes its directory. */
-  async stop(): Promise<void> {
+  async stop() {
     await this.kill();
     live.delete(this);
     rmSync(this.dir, { recursive: true, force: true });
@@ -126,47 +168,60 @@ export class RedisServer {
 
   /**
    * Calls per command since the last {@link resetStats} (`INFO commandstats`), e.g.
-   * `{ hgetall: 1, evalsha: 2 }`. Commands run inside scripts are counted too.
+   * `{ hmget: 1, evalsha: 2 }`. Commands run inside scripts are counted too.
+   * @returns {Promise<Record<string, number>>}
    */
-  async commandStats(): Promise<Record<string, number>> {
-    const stats: Record<string, number> = {};
+  async commandStats() {
+    /** @type {Record<string, number>} */
+    const stats = {};
     for (const match of (await this.cli('info', 'commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-      stats[match[1] as string] = Number(match[2]);
+      stats[/** @type {string} */ (match[1])] = Number(match[2]);
     }
     return stats;
   }
 
   /** Zeroes the server's statistics (`CONFIG RESETSTAT`). */
-  async resetStats(): Promise<void> {
+  async resetStats() {
     await this.cli('config', 'resetstat');
   }
 
-  /** Runs a redis-cli command against this server and returns its output. */
-  async cli(...args: string[]): Promise<string> {
+  /**
+   * Runs a redis-cli command against this server and returns its output.
+   * @param {...string} args
+   * @returns {Promise<string>}
+   */
+  async cli(...args) {
     const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(this.port), ...args]);
     return stdout;
   }
 }
 
-/** Starts `count` independent masters (e.g. the three of a Redlock quorum). */
-export async function startMasters(count: number): Promise<RedisServer[]> {
+/**
+ * Starts `count` independent masters (e.g. the three of a Redlock quorum).
+ * @param {number} count
+ * @returns {Promise<RedisServer[]>}
+ */
+export async function startMasters(count) {
   return Promise.all(Array.from({ length: count }, () => RedisServer.start()));
 }
 
-/** A Cluster of `masters` nodes without replicas, created with `redis-cli --cluster create`. */
-export interface RedisCluster {
-  nodes: RedisServer[];
-  /** `{ host, port }` of every node, as ioredis' Cluster wants them. */
-  startupNodes: { host: string; port: number }[];
-  stop(): Promise<void>;
-}
+/**
+ * A Cluster of masters without replicas, created with `redis-cli --cluster create`.
+ * @typedef {object} RedisCluster
+ * @property {RedisServer[]} nodes
+ * @property {{ host: string, port: number }[]} startupNodes `{ host, port }` of every node, as ioredis' Cluster wants them.
+ * @property {() => Promise<void>} stop
+ */
 
 /**
  * Starts a Cluster of `masters` nodes and waits until every node reports `cluster_state:ok`.
  * `args` go to every node, e.g. `['--cluster-require-full-coverage', 'no']` so that the other
  * masters keep serving their slots while one is down.
+ * @param {number} [masters]
+ * @param {{ args?: string[] }} [options]
+ * @returns {Promise<RedisCluster>}
  */
-export async function startCluster(masters = 3, options: { args?: string[] } = {}): Promise<RedisCluster> {
+export async function startCluster(masters = 3, options = {}) {
   const nodes = await Promise.all(Array.from({ length: masters }, () => RedisServer.start({ cluster: true, args: options.args ?? [] })));
   const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
   await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes']);
