@@ -73,6 +73,19 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
     return lock !== undefined && lock.token === lease.token ? lock : undefined;
   }
 
+  async function claim(key: string, { fingerprint, lockTtl }: { fingerprint: string | null; lockTtl: number }): Promise<ClaimResult> {
+    const record = completed(key);
+    if (record !== undefined) return { acquired: false, record };
+    const lock = liveLock(key);
+    if (lock !== undefined) {
+      return { acquired: false, record: { state: 'in_flight', fingerprint: lock.fingerprint, startedAt: lock.startedAt } };
+    }
+    const startedAt = now();
+    const token = randomUUID();
+    locks.set(key, { token, fingerprint, startedAt, expiresAt: startedAt + lockTtl });
+    return { acquired: true, lease: { key, token } };
+  }
+
   return {
     name: 'memory',
 
@@ -87,23 +100,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
       return lock && { state: 'in_flight', fingerprint: lock.fingerprint, startedAt: lock.startedAt };
     },
 
+    claim,
     // A claim costs no more than a read here.
-    getOrClaim(key, options) {
-      return this.claim(key, options);
-    },
-
-    async claim(key, { fingerprint, lockTtl }): Promise<ClaimResult> {
-      const record = completed(key);
-      if (record !== undefined) return { acquired: false, record };
-      const lock = liveLock(key);
-      if (lock !== undefined) {
-        return { acquired: false, record: { state: 'in_flight', fingerprint: lock.fingerprint, startedAt: lock.startedAt } };
-      }
-      const startedAt = now();
-      const token = randomUUID();
-      locks.set(key, { token, fingerprint, startedAt, expiresAt: startedAt + lockTtl });
-      return { acquired: true, lease: { key, token } };
-    },
+    getOrClaim: claim,
 
     async extend(lease, lockTtl) {
       const lock = owns(lease);
