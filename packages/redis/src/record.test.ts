@@ -1,25 +1,28 @@
 import { describe, expect, it } from 'vitest';
-import { bodyBytes, decodeRecord, encodeMeta, fieldsFromValues } from './record.js';
+import { RECORD_FIELDS, bodyBytes, decodeRecord, encodeMeta } from './record.js';
 
-const fields = (pairs: Record<string, string | Buffer>): Record<string, Buffer> =>
-  Object.fromEntries(Object.entries(pairs).map(([k, v]) => [k, Buffer.isBuffer(v) ? v : Buffer.from(v)]));
+/** HMGET's answer for a hash holding `pairs`: RECORD_FIELDS by position, null where missing. */
+const hmget = (pairs: Record<string, string | Buffer>): (Buffer | null)[] =>
+  RECORD_FIELDS.map((name) => {
+    const value = pairs[name];
+    if (value === undefined) return null;
+    return Buffer.isBuffer(value) ? value : Buffer.from(value);
+  });
 
 describe('record codec', () => {
   it('reads an absent hash as no record', () => {
-    expect(decodeRecord({})).toBeUndefined();
-    expect(decodeRecord(fieldsFromValues([null, null, null, null, null]))).toBeUndefined();
+    expect(decodeRecord([null, null, null, null, null])).toBeUndefined();
+    expect(decodeRecord([])).toBeUndefined();
   });
 
   it('reads an in-flight record, with or without a fingerprint, and never exposes its token', () => {
-    expect(decodeRecord(fields({ s: 'f', t: 'token', at: '1700000000000', fp: 'abc' }))).toEqual({ state: 'in_flight', fingerprint: 'abc', startedAt: 1_700_000_000_000 });
-    expect(decodeRecord(fields({ s: 'f', t: 'token', at: '5' }))).toEqual({ state: 'in_flight', fingerprint: null, startedAt: 5 });
+    expect(decodeRecord(hmget({ s: 'f', t: 'token', at: '1700000000000', fp: 'abc' }))).toEqual({ state: 'in_flight', fingerprint: 'abc', startedAt: 1_700_000_000_000 });
+    expect(decodeRecord(hmget({ s: 'f', t: 'token', at: '5' }))).toEqual({ state: 'in_flight', fingerprint: null, startedAt: 5 });
   });
 
   it('round-trips a completed response: status, headers (arrays too) and exact bytes', () => {
     const response = { status: 201, headers: { location: '/a', 'x-multi': ['1', '2'] }, body: new Uint8Array([0, 255, 10, 13]) };
-    // HMGET record s fp at meta body
-    const values = [Buffer.from('c'), null, Buffer.from('9'), Buffer.from(encodeMeta(response)), bodyBytes(response)];
-    const record = decodeRecord(fieldsFromValues(values));
+    const record = decodeRecord(hmget({ s: 'c', at: '9', meta: encodeMeta(response), body: bodyBytes(response) }));
     expect(record).toMatchObject({ state: 'completed', fingerprint: null, completedAt: 9, response: { status: 201, headers: response.headers } });
     if (record?.state === 'completed') expect(Buffer.from(record.response.body).equals(Buffer.from(response.body))).toBe(true);
   });
@@ -30,6 +33,6 @@ describe('record codec', () => {
   });
 
   it('refuses a state it does not know instead of guessing', () => {
-    expect(() => decodeRecord(fields({ s: 'x' }))).toThrow(/unreadable record state/);
+    expect(() => decodeRecord(hmget({ s: 'x' }))).toThrow(/unreadable record state/);
   });
 });

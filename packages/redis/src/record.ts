@@ -4,36 +4,23 @@
  */
 import type { IdempotencyRecord, StoredResponse } from '@idem/core';
 
-/** The fields of a record hash a reader needs. */
-export type RecordFields = Partial<Record<(typeof RECORD_FIELDS)[number], Buffer>>;
-
 /**
  * The fields read, in the order HMGET (`get`) and the scripts (`HMGET record s fp at meta body`)
  * return them. Reading them by position spares decoding field names on the replay path.
  */
 export const RECORD_FIELDS = ['s', 'fp', 'at', 'meta', 'body'] as const;
 
-/** HMGET's answer (null for a missing field) as fields. */
-export function fieldsFromValues(values: readonly (Buffer | null)[]): RecordFields {
-  const fields: RecordFields = {};
-  RECORD_FIELDS.forEach((name, i) => {
-    const value = values[i];
-    if (value !== null && value !== undefined) fields[name] = value;
-  });
-  return fields;
-}
-
-/** The record a hash holds, or undefined for an empty (absent) hash. */
-export function decodeRecord(fields: RecordFields): IdempotencyRecord | undefined {
-  const state = fields.s?.toString();
-  if (state === undefined) return undefined;
-  const fingerprint = fields.fp === undefined ? null : fields.fp.toString();
-  const at = Number(fields.at?.toString());
-  if (state === 'f') return { state: 'in_flight', fingerprint, startedAt: at };
-  if (state !== 'c') throw new Error(`idem: unreadable record state ${JSON.stringify(state)}`);
-  const meta = JSON.parse(fields.meta?.toString() ?? '{}') as Pick<StoredResponse, 'status' | 'headers'>;
-  const body = fields.body ?? Buffer.alloc(0);
-  return { state: 'completed', fingerprint, completedAt: at, response: { status: meta.status, headers: meta.headers, body } };
+/** The record of HMGET's answer (`RECORD_FIELDS` by position, null when missing); undefined for none. */
+export function decodeRecord(values: readonly (Buffer | null | undefined)[]): IdempotencyRecord | undefined {
+  const [state, fp, at, meta, body] = values;
+  if (state === null || state === undefined) return undefined;
+  const fingerprint = fp === null || fp === undefined ? null : fp.toString('latin1');
+  const time = Number(at?.toString('latin1'));
+  const s = state.toString('latin1');
+  if (s === 'f') return { state: 'in_flight', fingerprint, startedAt: time };
+  if (s !== 'c') throw new Error(`idem: unreadable record state ${JSON.stringify(s)}`);
+  const { status, headers } = JSON.parse(meta?.toString() ?? '{}') as Pick<StoredResponse, 'status' | 'headers'>;
+  return { state: 'completed', fingerprint, completedAt: time, response: { status, headers, body: body ?? Buffer.alloc(0) } };
 }
 
 /** The JSON of a response's status and headers (the body travels apart, as bytes). */

@@ -4,7 +4,7 @@ import { scanKeys } from './admin.js';
 import { redlockLeaseLock } from './lock.js';
 import { resolveRedisStoreOptions, type RedisStoreOptions } from './options.js';
 import { randomUUID } from 'node:crypto';
-import { RECORD_FIELDS, bodyBytes, decodeRecord, encodeMeta, fieldsFromValues } from './record.js';
+import { RECORD_FIELDS, bodyBytes, decodeRecord, encodeMeta } from './record.js';
 import { withStoreCommands } from './scripts.js';
 import { withTimeout } from './timeout.js';
 import { pubsubWakeups, type Watch } from './wakeups.js';
@@ -48,8 +48,10 @@ function dbOf(client: Redis | Cluster): number {
 /**
  * A store that keeps exactly-once across processes and machines on Redis: a single node, a
  * Cluster, or records on one node with the in-flight lock on a Redlock quorum of independent
- * masters. Claims take a Redlock lock (`retryCount: 0`); the completed record is written by one
- * Lua script only while the lease's token still owns the key; waiters are woken by pub/sub.
+ * masters. On one node (or a Cluster) a claim is one script that writes the in-flight record, which
+ * is the lease; with independent masters a Redlock lock (`retryCount: 0`) on them comes first. The
+ * completed record is written by one Lua script only while the lease's token still owns the key;
+ * waiters are woken by pub/sub.
  * Every Redis call is bounded by `commandTimeout` and throws on failure (503 or fail-open).
  *
  * @example
@@ -59,8 +61,6 @@ function dbOf(client: Redis | Cluster): number {
 export function redisStore(options: RedisStoreOptions): RedisStore {
   const { client, prefix, lockClients, lockOnClient, commandTimeout, pollInterval, logger } = resolveRedisStoreOptions(options);
   const commands = withStoreCommands(client);
-  // Scripts check and drop the lock themselves when it lives on the records' node.
-  const here = lockOnClient ? '1' : '0';
   const lock = redlockLeaseLock(lockClients, { timeoutMs: commandTimeout, db: dbOf(lockClients[0] as Redis | Cluster) });
   // Each master's answer is already bounded by commandTimeout; this bounds a whole lock operation
   // (Redlock undoes a failed acquire in a second round) as a backstop.
@@ -79,12 +79,12 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
 
   async function get(key: string): Promise<IdempotencyRecord | undefined> {
     // One HMGET of the fields a reader needs, by position.
-    return decodeRecord(fieldsFromValues(await bounded('get', client.hmgetBuffer(keysOf(key).record, ...RECORD_FIELDS))));
+    return decodeRecord(await bounded('get', client.hmgetBuffer(keysOf(key).record, ...RECORD_FIELDS)));
   }
 
-  /** Drops our record and lock for `token`, on this node and on the lock masters. */
+  /** Drops our in-flight record for `token`, and our lock on the lock masters. */
   async function release(keys: RequestKeys, token: string): Promise<void> {
-    await bounded('release', commands.idemRelease(keys.record, keys.lock, token, here, keys.channel));
+    await bounded('release', commands.idemRelease(keys.record, token, keys.channel));
     if (!lockOnClient) await bounded('release', lock.release(keys.lock, token), lockTimeout);
   }
 
@@ -110,7 +110,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
 
     let marked: number | (Buffer | null)[];
     try {
-      marked = await bounded('claim', commands.idemMarkBuffer(keys.record, keys.lock, token, here, Date.now(), lockTtl, fingerprint === null ? '0' : '1', fingerprint ?? ''));
+      marked = await bounded('claim', commands.idemMarkBuffer(keys.record, token, lockTtl, fingerprint ?? ''));
     } catch (error) {
       // Queued behind the mark on the same connection, this undoes it even if it runs late.
       void releaseQuietly(keys, token, 'of a claim that failed');
@@ -119,24 +119,25 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     if (marked === 1) return { acquired: true, lease: { key, token } };
     // Completed or owned by another lease meanwhile: our lock goes back, the standing record answers.
     await releaseQuietly(keys, token, 'of a claim that lost the race');
-    return { acquired: false, record: decodeRecord(fieldsFromValues(marked as (Buffer | null)[])) };
+    return { acquired: false, record: decodeRecord(marked as (Buffer | null)[]) };
   }
 
   async function claim(key: string, { fingerprint, lockTtl }: { fingerprint: string | null; lockTtl: number }): Promise<ClaimResult> {
     const keys = keysOf(key);
     if (!lockOnClient) return claimOnMasters(key, keys, fingerprint, lockTtl);
-    // One node holds both: one script reads, locks and marks (DESIGN.md §4: "fewer where scripts merge them").
+    // The lease lives on the records' node: one script reads, and claims when nothing stands, by
+    // writing the in-flight record that is the lock (DESIGN.md §4: "fewer where scripts merge them").
     const token = randomUUID();
     let claimed: number | (Buffer | null)[];
     try {
-      claimed = await bounded('claim', commands.idemClaimBuffer(keys.record, keys.lock, token, Date.now(), lockTtl, fingerprint === null ? '0' : '1', fingerprint ?? ''));
+      claimed = await bounded('claim', commands.idemClaimBuffer(keys.record, token, lockTtl, fingerprint ?? ''));
     } catch (error) {
       // Queued behind the claim on the same connection, this undoes it even if it runs late.
       void releaseQuietly(keys, token, 'of a claim that timed out');
       throw error;
     }
     if (claimed === 1) return { acquired: true, lease: { key, token } };
-    return { acquired: false, record: decodeRecord(fieldsFromValues(claimed as (Buffer | null)[])) };
+    return { acquired: false, record: decodeRecord(claimed as (Buffer | null)[]) };
   }
 
   return {
@@ -152,15 +153,12 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     async extend(lease: Lease, lockTtl: number) {
       const keys = keysOf(lease.key);
       if (!lockOnClient && !(await bounded('extend', lock.extend(keys.lock, lease.token, lockTtl), lockTimeout))) return false;
-      return (await bounded('extend', commands.idemExtend(keys.record, keys.lock, lease.token, here, lockTtl))) === 1;
+      return (await bounded('extend', commands.idemExtend(keys.record, lease.token, lockTtl))) === 1;
     },
 
     async complete(lease, response, { fingerprint, ttl }) {
       const keys = keysOf(lease.key);
-      const stored = await bounded('complete', commands.idemComplete(
-        keys.record, keys.lock, lease.token, here, Date.now(), ttl, encodeMeta(response), bodyBytes(response),
-        fingerprint === null ? '0' : '1', fingerprint ?? '', keys.channel,
-      ));
+      const stored = await bounded('complete', commands.idemComplete(keys.record, lease.token, ttl, encodeMeta(response), bodyBytes(response), fingerprint ?? '', keys.channel));
       // With the lock on independent masters it is released apart. A failure here must not turn
       // a stored response into an error: the record is completed, so a lock left behind delays
       // nobody (claims read the record first) and lapses by itself.
@@ -188,7 +186,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       });
       try {
         for (;;) {
-          const peek = await bounded('waitFor', commands.idemPeek(keys.record, keys.lock, here));
+          const peek = await bounded('waitFor', commands.idemPeek(keys.record));
           if (peek === null || peek[0] === 'c') return;
           const remaining = deadline - Date.now();
           if (remaining <= 0) return;
