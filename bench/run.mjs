@@ -11,6 +11,10 @@
  *   --profile=a,b      profile these variants (e.g. express/idem-redis) with the V8 CPU profiler
  *                      during the measured rounds; .cpuprofile files in bench/results/tmp/profiles/
  *                      (read them with tools/prof-summary.mjs and tools/prof-diff.mjs)
+ *   --variants=a,b     only these variants of each group (its reference and floor are kept)
+ *   --rounds=n, --duration=s, --warmup=s
+ *                      override the mode's rounds and seconds per window (development runs on
+ *                      a noisy machine: more rounds, longer windows)
  *   --out=dir          where to write latest.json, RESULTS.md and chart.svg
  *   --render=file      measure nothing: re-render RESULTS.md, chart.svg (and, for bench/results,
  *                      the README block) from an existing latest.json
@@ -41,12 +45,20 @@ const list = (value) => (typeof value === 'string' ? value.split(',').filter(Boo
 const sections = new Set(list(args.only) ?? ['http', 'storm', 'cache']);
 const onlyGroups = list(args.groups);
 const profile = list(args.profile) ?? [];
-const outDir = typeof args.out === 'string' ? args.out : join(here, 'results', quick || args.only || args.groups ? 'tmp' : '');
+const partial = quick || args.only || args.groups || args.variants || args.rounds || args.duration || args.warmup;
+const outDir = typeof args.out === 'string' ? args.out : join(here, 'results', partial ? 'tmp' : '');
 const profileDir = join(here, 'results', 'tmp', 'profiles');
 
 const settings = quick
   ? { rounds: 3, durationS: 0.2, warmupS: 0.1, connections: 32, stormClients: 1000, stormDelayMs: 100, stampedeTrials: 2, commandSample: 200 }
   : { rounds: 5, durationS: 1, warmupS: 0.5, connections: 32, stormClients: 1000, stormDelayMs: 100, stampedeTrials: 3, commandSample: 2000 };
+for (const [option, field] of [['rounds', 'rounds'], ['duration', 'durationS'], ['warmup', 'warmupS']]) {
+  if (args[option] === undefined) continue;
+  const value = Number(args[option]);
+  if (!(value > 0) || (option === 'rounds' && !Number.isInteger(value))) throw new Error(`--${option}: expected a positive ${option === 'rounds' ? 'integer' : 'number'}, got ${args[option]}`);
+  settings[field] = value;
+}
+const onlyVariants = list(args.variants);
 // --quick keeps the storms that share Redis across processes (the exactly-once question).
 const storms = quick ? STORMS.filter((s) => s.processes > 1 && s.framework === 'express' && s.id !== 'ni-redis-wait') : STORMS;
 
@@ -107,7 +119,8 @@ async function main() {
       for (const group of GROUPS.filter((g) => !onlyGroups || onlyGroups.includes(g.id))) {
         log(`http: ${group.title}`);
         await redis.admin.flushall();
-        results.http.push(await runGroup(group, { redis, settings, log, profile, profileDir }));
+        const members = onlyVariants === undefined ? group.members : group.members.filter((v) => v === group.baseline || v === group.floor || onlyVariants.includes(v));
+        results.http.push(await runGroup({ ...group, members }, { redis, settings, log, profile, profileDir }));
       }
     }
     if (sections.has('storm')) {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, splitUrl, type Decision, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
-import { captureResponse } from './capture.js';
+import { createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, splitUrl, type Decision, type Execution, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
+import { holdResponse, type HeldResponse } from './capture.js';
 
 /**
  * An Express request as idem sees it (Express 4 and 5 both fit). The middleware itself is typed
@@ -108,12 +108,14 @@ export function idempotent<Req = AnyExpressRequest>(options: ExpressIdempotencyO
   function act(res: ServerResponse, next: (error?: unknown) => void, decision: Decision): void {
     if (decision.action === 'pass') return next();
     if (decision.action === 'respond') return send(res, decision.response);
-    const { execution } = decision;
-    void captureResponse(res, maxBodyBytes).then(async (held) => {
-      await execution.finish(held);
-      held.flush();
-    });
+    holdResponse(res, maxBodyBytes, storeThenFlush, decision.execution);
     next();
+  }
+
+  // One function for every held response; the execution rides along, no closure per request.
+  function storeThenFlush(held: HeldResponse<Execution>, execution: Execution): void {
+    // finish() never rejects: it stores the response or releases the key, then the client gets it.
+    void execution.finish(held).then(() => held.flush());
   }
 
   function idempotentMiddleware(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
