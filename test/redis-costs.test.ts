@@ -66,8 +66,10 @@ it('a first execution costs at most five commands on a single node, and a replay
   console.info(`first execution: ${first.roundTrips} round trips ${JSON.stringify(first.sent)}, inside scripts ${JSON.stringify(first.inside)}`);
   console.info(`replay: ${replay.roundTrips} round trip ${JSON.stringify(replay.sent)}, inside scripts ${JSON.stringify(replay.inside)}`);
 
-  // read + lock + mark (one script), then store-if-owner + release + publish (one script).
+  // read + claim (one script), then store-if-owner (one script).
   expect(first.sent).toEqual({ evalsha: 2 });
+  // Nobody waited for this key, so its completion is not published (a PUBLISH reaches every Cluster node).
+  expect(first.inside.publish).toBeUndefined();
   expect(first.roundTrips).toBeLessThanOrEqual(5);
   // The claim script finds the completed record and hands it back: one round trip, no writes.
   expect(replay.sent).toEqual({ evalsha: 1 });

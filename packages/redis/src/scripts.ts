@@ -5,7 +5,8 @@
  *
  *   KEYS[1]  the record, a hash: s = 'f' (in flight) | 'c' (completed), t = lease token (in flight),
  *            at = startedAt | completedAt (epoch ms, Redis's clock), fp = fingerprint (absent: none),
- *            meta = JSON { status, headers }, body = the exact response bytes (completed)
+ *            meta = JSON { status, headers }, body = the exact response bytes (completed),
+ *            w = '1' once a duplicate waits for this in-flight record (so its end is published)
  *
  * The in-flight record is the lease on the records' node: written only where none stands, it
  * expires after lockTtl unless renewed, and its token fences every later write. On a single node
@@ -69,8 +70,9 @@ return 1
 const COMPLETE = `
 local record = KEYS[1]
 local token, ttl, meta, body, fingerprint, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local lease = redis.call('HMGET', record, 't', 'w')
 -- Fencing: a late writer whose lease lapsed (its record expired or was taken over) writes nothing.
-if redis.call('HGET', record, 't') ~= token then return 0 end
+if lease[1] ~= token then return 0 end
 ${NOW}
 -- Replace the in-flight fields (token, startedAt) by the completed record; this ends the lease.
 redis.call('DEL', record)
@@ -80,19 +82,21 @@ else
   redis.call('HSET', record, 's', 'c', 'at', now, 'meta', meta, 'body', body)
 end
 redis.call('PEXPIRE', record, ttl)
--- Wake waiters in every process; a regular PUBLISH reaches subscribers on every Cluster node.
-redis.call('PUBLISH', channel, 'completed')
+-- Wake waiters in every process, if any said they wait (PEEK): a regular PUBLISH reaches
+-- subscribers on every Cluster node, so it is sent only when someone listens.
+if lease[2] then redis.call('PUBLISH', channel, 'completed') end
 return 1
 `;
 
 const RELEASE = `
 local record = KEYS[1]
 local token, channel = ARGV[1], ARGV[2]
+local lease = redis.call('HMGET', record, 't', 'w')
 -- Drop our in-flight record only; a stranger's token leaves everything as it is.
-if redis.call('HGET', record, 't') ~= token then return 0 end
+if lease[1] ~= token then return 0 end
 redis.call('DEL', record)
--- A released key may be claimed by a waiter now.
-redis.call('PUBLISH', channel, 'released')
+-- A released key may be claimed by a waiter now (if one said it waits, in PEEK).
+if lease[2] then redis.call('PUBLISH', channel, 'released') end
 return 1
 `;
 
@@ -100,8 +104,11 @@ const PEEK = `
 local record = KEYS[1]
 -- The record's state and how long it has left: waiters re-check when an in-flight lease would lapse.
 local state = redis.call('HGET', record, 's')
-if state then return { state, redis.call('PTTL', record) } end
-return false
+if not state then return false end
+-- A waiter asks for the end of an in-flight record to be published (COMPLETE, RELEASE). It has
+-- subscribed before this, and this runs atomically with them: no end goes unannounced.
+if state == 'f' then redis.call('HSET', record, 'w', '1') end
+return { state, redis.call('PTTL', record) }
 `;
 
 const DELETE = `
@@ -130,7 +137,7 @@ export interface StoreCommands {
   idemComplete(record: Key, token: string, ttl: number, meta: string, body: Arg, fingerprint: string, channel: string): Promise<number>;
   /** 1 when our in-flight record was dropped, else 0. */
   idemRelease(record: Key, token: string, channel: string): Promise<number>;
-  /** [state, pttl] with state 'f' | 'c', or null when nothing is there. */
+  /** [state, pttl] with state 'f' | 'c', or null when nothing is there; marks an in-flight record as waited for. */
   idemPeek(record: Key): Promise<[string, number] | null>;
   /** How many keys were removed. */
   idemDelete(record: Key, lock: Key, channel: string): Promise<number>;
