@@ -1,7 +1,7 @@
 import { IdempotencyError, StoreError } from './errors.js';
 import { IdempotencyEvents } from './events.js';
 import { defaultFingerprint, fingerprintOf } from './fingerprint.js';
-import { REPLAYED_HEADER, replayableHeaders } from './headers.js';
+import { replayableHeaders } from './headers.js';
 import { parseKeyHeader, storageKey } from './key.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import type { CapturedResponse, ClaimResult, IdempotencyOptions, IdempotencyRecord, Lease, NeutralRequest } from './types.js';
@@ -11,7 +11,7 @@ export interface OutgoingResponse {
   status: number;
   headers: Record<string, string | string[]>;
   body: Uint8Array;
-  /** True for a replay of a stored response. */
+  /** True for a replay of a stored response: the adapter adds `Idempotent-Replayed: true` to `headers`. */
   replayed: boolean;
 }
 
@@ -57,6 +57,8 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
   const { store, logger } = o;
   const events = new IdempotencyEvents();
   let warnedUnparsed = false;
+  // pino's check where the logger has it: a debug line per request is not built for nobody.
+  const debugging = typeof logger.isLevelEnabled === 'function' ? () => (logger.isLevelEnabled as (level: string) => boolean)('debug') : () => true;
 
   function problem(error: IdempotencyError): Decision {
     return { action: 'respond', response: problemResponse(error) };
@@ -125,11 +127,13 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
       return problem(new IdempotencyError('key_reused', 'This idempotency key was already used with a different request.'));
     }
     if (record.state === 'completed') {
-      const now = Date.now();
-      events.emit('replay', { key, status: record.response.status, ageMs: now - record.completedAt, durationMs: now - startedAt });
-      logger.debug({ key, status: record.response.status, ageMs: now - record.completedAt }, 'idempotent replay');
-      const headers = { ...record.response.headers, [REPLAYED_HEADER.toLowerCase()]: 'true' };
-      return { action: 'respond', response: { status: record.response.status, headers, body: record.response.body, replayed: true } };
+      const { response } = record;
+      if (events.hasListeners('replay')) {
+        const now = Date.now();
+        events.emit('replay', { key, status: response.status, ageMs: now - record.completedAt, durationMs: now - startedAt });
+      }
+      if (debugging()) logger.debug({ key, status: response.status, ageMs: Date.now() - record.completedAt }, 'idempotent replay');
+      return { action: 'respond', response: { status: response.status, headers: response.headers, body: response.body, replayed: true } };
     }
     return 'in_flight';
   }
@@ -210,8 +214,8 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
 
     function done(status: number | undefined, outcome: 'stored' | 'not_cacheable' | 'too_large' | 'failed' | 'fenced' | 'store_error'): void {
       const durationMs = Date.now() - startedAt;
-      events.emit('execute', { key: lease.key, status, outcome, durationMs });
-      logger.debug({ key: lease.key, status, outcome, durationMs }, 'idempotent execution');
+      if (events.hasListeners('execute')) events.emit('execute', { key: lease.key, status, outcome, durationMs });
+      if (debugging()) logger.debug({ key: lease.key, status, outcome, durationMs }, 'idempotent execution');
     }
 
     async function release(status: number | undefined, outcome: 'not_cacheable' | 'too_large' | 'failed'): Promise<void> {

@@ -9,7 +9,7 @@ export function defaultCacheable(status: number): boolean {
   return status < 500 && status !== 408 && status !== 409 && status !== 425 && status !== 429;
 }
 
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, isLevelEnabled: () => false };
 
 /** Options after validation, with every derived value computed once. */
 export interface ResolvedOptions {

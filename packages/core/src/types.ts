@@ -137,6 +137,8 @@ export interface Logger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
+  /** pino's: when present, debug lines nobody would see are not even built. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /** Selects request data: dot paths into `{ body, query, params, headers }`, or a function of the native request. */

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, splitUrl, type Decision, type Execution, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
+import { REPLAYED_HEADER, createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, splitUrl, type Decision, type Execution, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
 import { holdResponse, type HeldResponse } from './capture.js';
 
 /**
@@ -83,8 +83,10 @@ class ExpressRequestView implements NeutralRequest<ExpressRequest> {
 
 function send(res: ServerResponse, response: OutgoingResponse): void {
   res.statusCode = response.status;
-  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
+  const { headers } = response;
+  for (const name in headers) res.setHeader(name, headers[name] as string | string[]);
   if (response.replayed) {
+    res.setHeader(REPLAYED_HEADER, 'true');
     const expose = exposeReplayedHeader(res.getHeader('access-control-allow-origin'), res.getHeader('access-control-expose-headers'));
     if (expose !== undefined) res.setHeader('access-control-expose-headers', expose);
   }

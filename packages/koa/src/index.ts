@@ -1,4 +1,4 @@
-import { createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
+import { REPLAYED_HEADER, createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
 import { captureBody } from './capture.js';
 import type { KoaContext } from './types.js';
 
@@ -62,13 +62,15 @@ class KoaRequestView implements NeutralRequest<KoaContext> {
 }
 
 function send(ctx: KoaContext, response: OutgoingResponse): void {
+  const { headers, body } = response;
+  // Status first: it is then explicit, and setting the body keeps it.
   ctx.status = response.status;
-  for (const [name, value] of Object.entries(response.headers)) ctx.set(name, value);
-  ctx.body = Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength);
-  ctx.status = response.status;
+  for (const name in headers) ctx.set(name, headers[name] as string | string[]);
+  ctx.body = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   // Koa types a Buffer body as application/octet-stream; a response stored without a type has none.
-  if (response.headers['content-type'] === undefined) ctx.remove('Content-Type');
+  if (headers['content-type'] === undefined) ctx.remove('Content-Type');
   if (response.replayed) {
+    ctx.set(REPLAYED_HEADER, 'true');
     const expose = exposeReplayedHeader(ctx.response.get('access-control-allow-origin') || undefined, ctx.response.get('access-control-expose-headers') || undefined);
     if (expose !== undefined) ctx.set('Access-Control-Expose-Headers', expose);
   }
