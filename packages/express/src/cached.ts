@@ -31,7 +31,7 @@ export function cached<Req extends IncomingMessage = IncomingMessage>(options: C
   return function cachedMiddleware(req: Req & { originalUrl?: string }, res: ServerResponse, next: (error?: unknown) => void): void {
     if (req.method !== 'GET') return next();
     const key = caching.keyOf(req.originalUrl ?? req.url ?? '/', req.headers);
-    let own: Promise<HeldResponse<undefined>> | undefined;
+    let own: Promise<HeldResponse> | undefined;
     const outcome = cache.getOrSetEntry<CachedResponse>(
       key,
       async function handlerAsLoader() {

@@ -115,7 +115,7 @@ export function idempotent<Req = AnyExpressRequest>(options: ExpressIdempotencyO
   }
 
   // One function for every held response; the execution rides along, no closure per request.
-  function storeThenFlush(held: HeldResponse<Execution>, execution: Execution): void {
+  function storeThenFlush(held: HeldResponse, execution: Execution): void {
     // finish() never rejects: it stores the response or releases the key, then the client gets it.
     void execution.finish(held).then(() => held.flush());
   }
