@@ -38,7 +38,11 @@ export function isReplayableHeader(name: string): boolean {
 /** The replayable subset of captured response headers, values as strings. */
 export function replayableHeaders(headers: HeaderBag): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const [rawName, value] of Object.entries(headers)) {
+  // for-in, not Object.entries: this runs on every first execution. Node's getHeaders() returns
+  // a null-prototype object, so nothing inherited shows up; own-ness is checked for other bags.
+  for (const rawName in headers) {
+    if (!Object.prototype.hasOwnProperty.call(headers, rawName)) continue;
+    const value = headers[rawName];
     if (value === undefined) continue;
     const name = rawName.toLowerCase();
     if (!isReplayableHeader(name)) continue;
