@@ -53,7 +53,7 @@ describe('redis store on a Cluster: slots and admin', () => {
     await Promise.all(opened.splice(0).map((s) => s.close()));
   });
 
-  it('keeps the record, the lock and the channel of a request in one slot', async () => {
+  it('names the record, the lock and the channel of a request for one slot, and writes only the record', async () => {
     const store = redisStore({ client, ...base });
     opened.push(store);
     const key = randomUUID();
@@ -64,6 +64,7 @@ describe('redis store on a Cluster: slots and admin', () => {
     expect(new Set(slots).size).toBe(1);
     // The in-flight record is the lease there: no separate lock key on the records' nodes.
     expect(await client.hget(`idem:{${key}}:rec`, 's')).toBe('f');
+    expect(await client.exists(`idem:{${key}}:lock`)).toBe(0);
   });
 
   it('counts and clears across every master', async () => {

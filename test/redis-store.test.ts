@@ -82,7 +82,9 @@ describe('redis store on a single node: admin and failures', () => {
     const key = randomUUID();
     const claim = await store.claim(key, { fingerprint: 'fp', lockTtl: 10_000 });
     if (!claim.acquired) throw new Error('claim failed');
+    // On one node the in-flight record is the lock: no separate lock key.
     expect(await client.exists(`app:kp:{${key}}:rec`)).toBe(1);
+    expect(await client.exists(`app:kp:{${key}}:lock`)).toBe(0);
     expect((await store.claim(key, { fingerprint: 'fp', lockTtl: 10_000 })).acquired).toBe(false);
     expect(await store.complete(claim.lease, { status: 200, headers: {}, body: new Uint8Array([7]) }, { fingerprint: 'fp', ttl: 60_000 })).toBe(true);
     expect(await client.hget(`app:kp:{${key}}:rec`, 's')).toBe('c');

@@ -14,13 +14,16 @@
  * first (lock.ts) and the record is the fence on this node. Fingerprints are passed as '' for none.
  * Times come from Redis (`TIME`, allowed before writes since Redis 5's effect replication).
  */
+import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 
 // The standing record, by position (RECORD_FIELDS in record.ts): what a losing claim answers.
 const STANDING = `redis.call('HMGET', KEYS[1], 's', 'fp', 'at', 'meta', 'body')`;
 
-// Epoch milliseconds from Redis's clock, as a string (locals: none; defines \`now\`).
-const NOW = `local time = redis.call('TIME')
+// Epoch milliseconds from Redis's clock, as a string (defines \`now\`). A write after TIME needs
+// effect replication: the default since Redis 5 (a no-op there), switched on here for older ones.
+const NOW = `redis.replicate_commands()
+local time = redis.call('TIME')
 local now = time[1] .. string.format('%03d', math.floor(tonumber(time[2]) / 1000))`;
 
 // The end of a won claim, shared by CLAIM and MARK (locals: record, token, ttl, fingerprint).
@@ -107,7 +110,8 @@ local state = redis.call('HGET', record, 's')
 if not state then return false end
 -- A waiter asks for the end of an in-flight record to be published (COMPLETE, RELEASE). It has
 -- subscribed before this, and this runs atomically with them: no end goes unannounced.
-if state == 'f' then redis.call('HSET', record, 'w', '1') end
+-- Written once: later checks stay reads (no replication, no keyspace event, no write under OOM).
+if state == 'f' and redis.call('HEXISTS', record, 'w') == 0 then redis.call('HSET', record, 'w', '1') end
 return { state, redis.call('PTTL', record) }
 `;
 
@@ -143,7 +147,7 @@ export interface StoreCommands {
   idemDelete(record: Key, lock: Key, channel: string): Promise<number>;
 }
 
-const COMMANDS: Record<string, { lua: string; numberOfKeys: number }> = {
+const SCRIPTS = {
   idemClaim: { lua: CLAIM, numberOfKeys: 1 },
   idemMark: { lua: MARK, numberOfKeys: 1 },
   idemExtend: { lua: EXTEND, numberOfKeys: 1 },
@@ -152,13 +156,31 @@ const COMMANDS: Record<string, { lua: string; numberOfKeys: number }> = {
   idemPeek: { lua: PEEK, numberOfKeys: 1 },
   idemDelete: { lua: DELETE, numberOfKeys: 2 },
 };
-const registered = new WeakSet<object>();
 
-/** Registers the scripts on `client` (once per client, however many stores share it) and returns it typed. */
+// ioredis adds a defined command as a method of the client, by name. Each name carries a digest of
+// its script, so two versions of this package sharing one client never call each other's scripts.
+const NAMES = Object.fromEntries(
+  Object.entries(SCRIPTS).map(([name, { lua }]) => [name, `${name}_${createHash('sha1').update(lua).digest('hex').slice(0, 8)}`]),
+) as Record<keyof typeof SCRIPTS, string>;
+
+const registered = new WeakMap<object, StoreCommands>();
+
+/** Registers the scripts on `client` (once per client, however many stores share it) and returns them. */
 export function withStoreCommands(client: Redis | Cluster): StoreCommands {
-  if (!registered.has(client)) {
-    for (const [name, definition] of Object.entries(COMMANDS)) client.defineCommand(name, definition);
-    registered.add(client);
+  let commands = registered.get(client);
+  if (commands === undefined) {
+    for (const [name, definition] of Object.entries(SCRIPTS)) client.defineCommand(NAMES[name as keyof typeof SCRIPTS], definition);
+    const method = (name: string) => (client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[name]?.bind(client) as never;
+    commands = {
+      idemClaimBuffer: method(`${NAMES.idemClaim}Buffer`),
+      idemMarkBuffer: method(`${NAMES.idemMark}Buffer`),
+      idemExtend: method(NAMES.idemExtend),
+      idemComplete: method(NAMES.idemComplete),
+      idemRelease: method(NAMES.idemRelease),
+      idemPeek: method(NAMES.idemPeek),
+      idemDelete: method(NAMES.idemDelete),
+    };
+    registered.set(client, commands);
   }
-  return client as unknown as StoreCommands;
+  return commands;
 }
