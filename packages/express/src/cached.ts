@@ -45,7 +45,8 @@ export function cached<Req extends IncomingMessage = IncomingMessage>(options: C
       async ({ value, stale, source }) => {
         if (own === undefined) return send(res, value, stale ? 'idem; hit; detail=stale' : source === 'loader' ? 'idem; fwd=miss; collapsed' : 'idem; hit');
         const captured = await own;
-        if (captured.body === null) return; // streamed out live already
+        // Too large to keep: it went out live already, or flush() sends it whole.
+        if (captured.body === null) return captured.flush();
         if (!stale) {
           res.setHeader('cache-status', 'idem; fwd=miss; stored');
           return captured.flush();
@@ -58,7 +59,7 @@ export function cached<Req extends IncomingMessage = IncomingMessage>(options: C
       async (error: unknown) => {
         if (own !== undefined) {
           const captured = await own;
-          if (captured.body === null) return;
+          if (captured.body === null) return captured.flush();
           res.setHeader('cache-status', 'idem; fwd=miss');
           return captured.flush();
         }

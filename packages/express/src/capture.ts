@@ -22,14 +22,19 @@ function toBuffer(chunk: unknown, encoding: unknown): Buffer | undefined {
   throw new TypeError('The "chunk" argument must be of type string, Buffer or Uint8Array');
 }
 
-// Recording a head the way Node's writeHead takes it (status, optional reason, headers as an
-// object or a flat array), into the response's own header store, so getHeaders() sees it all.
+// Recording a head the way Node's writeHead takes it (status, optional reason, headers as an object,
+// a flat [name, value, …] array or an array of pairs) into the response's own header store, so
+// getHeaders() sees it all. As in Node, an array's names replace earlier values but may repeat.
 function recordHead(res: ServerResponse, statusCode: number, reason?: unknown, headers?: unknown): void {
   if (typeof reason !== 'string') headers = reason;
   else res.statusMessage = reason;
   res.statusCode = statusCode;
   if (Array.isArray(headers)) {
-    for (let i = 0; i + 1 < headers.length; i += 2) res.setHeader(String(headers[i]), headers[i + 1] as string);
+    const pairs: [string, string][] = Array.isArray(headers[0])
+      ? (headers as unknown[][]).map(([name, value]) => [String(name), value as string])
+      : Array.from({ length: headers.length >> 1 }, (_, i) => [String(headers[2 * i]), headers[2 * i + 1] as string]);
+    for (const [name] of pairs) res.removeHeader(name);
+    for (const [name, value] of pairs) if (name) res.appendHeader(name, value);
   } else if (headers && typeof headers === 'object') {
     for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value as string);
   }
@@ -38,13 +43,15 @@ function recordHead(res: ServerResponse, statusCode: number, reason?: unknown, h
 /**
  * A response held back after the handler ended it: what it wrote (`status`, `headers`, `body`),
  * and the means to send it (`flush`) or drop it (`restore`). `body` is null when the response
- * outgrew `maxBodyBytes` and streamed out live instead.
+ * outgrew `maxBodyBytes`: then it either streamed out live already (`streamed`) or is still held
+ * whole, and `flush()` sends it either way.
  */
 export class HeldResponse implements CapturedResponse {
   status = 0;
   headers: OutgoingHttpHeaders = {};
   body: Buffer | null = null;
   /** @internal */ mode = Mode.Holding;
+  /** @internal */ wentLive = false;
   /** @internal */ chunks: Buffer[] = [];
   /** @internal */ size = 0;
   /** @internal */ ended = false;
@@ -59,17 +66,32 @@ export class HeldResponse implements CapturedResponse {
     /** @internal */ readonly writeHead: Method,
   ) {}
 
-  /** Sends the response as the handler wrote it. A no-op when it already streamed out (`body: null`). */
+  /** True when the body outgrew maxBodyBytes while being written and went out live. */
+  get streamed(): boolean {
+    return this.wentLive;
+  }
+
+  /** Sends the response as the handler wrote it. A no-op when it already went out live. */
   flush(): void {
     if (this.mode !== Mode.Holding) return;
     this.mode = Mode.Passing;
-    if (this.sent === undefined) this.end.call(this.res, this.endCallback);
-    else this.end.call(this.res, this.sent, this.endCallback);
+    const { sent, endCallback } = this;
+    this.release();
+    if (sent === undefined) this.end.call(this.res, endCallback);
+    else this.end.call(this.res, sent, endCallback);
   }
 
   /** Gives the response back unsent, to answer something else instead: from now on writes go out. */
   restore(): void {
     this.mode = Mode.Passing;
+    this.release();
+  }
+
+  // The stand-ins stay on res: let go of the bytes, which the caller keeps if it needs them.
+  private release(): void {
+    this.chunks = [];
+    this.sent = undefined;
+    this.endCallback = undefined;
   }
 }
 
@@ -100,6 +122,11 @@ export function holdResponse<Context>(res: ServerResponse, maxBodyBytes: number,
   res.write = function write(this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
     if (held.mode !== Mode.Holding) return held.write.call(this, chunk, encoding, callback);
     if (typeof encoding === 'function') callback = encoding;
+    if (held.ended) {
+      // Written after end() while the response waits to be stored: Node refuses it too.
+      if (typeof callback === 'function') process.nextTick(callback as WriteCallback, Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' }));
+      return false;
+    }
     const buffer = toBuffer(chunk, encoding);
     if (buffer !== undefined) {
       held.chunks.push(buffer);
@@ -107,8 +134,9 @@ export function holdResponse<Context>(res: ServerResponse, maxBodyBytes: number,
       if (held.size > maxBodyBytes) {
         // Too big to keep: send what is held and let the rest flow.
         held.mode = Mode.Streaming;
+        held.wentLive = true;
         for (const kept of held.chunks) held.write.call(this, kept);
-        held.chunks.length = 0;
+        held.chunks = [];
       }
     }
     if (typeof callback === 'function') process.nextTick(callback as WriteCallback);
