@@ -11,7 +11,10 @@ export interface OutgoingResponse {
   status: number;
   headers: Record<string, string | string[]>;
   body: Uint8Array;
-  /** True for a replay of a stored response: the adapter adds `Idempotent-Replayed: true` to `headers`. */
+  /**
+   * True for a replay of a stored response: the adapter sets `Idempotent-Replayed: true` on the
+   * response besides `headers`, which are the stored record's own (never mutate them).
+   */
   replayed: boolean;
 }
 
