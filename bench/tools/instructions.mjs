@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+/**
+ * CPU instructions per request of server variants, counted by valgrind (callgrind): a figure that
+ * does not move with the machine's speed, unlike req/s and CPU time on a shared VM (FINDINGS.md, J).
+ * Each variant runs twice under valgrind, for `warm` and for `warm + measured` requests; the
+ * difference divided by `measured` is the steady-state cost of one request, start-up and warm-up
+ * excluded. It counts every thread of the server (JIT compiler and GC helpers included). Slow:
+ * about a minute per 5 000 requests per run.
+ *
+ * Usage: node bench/tools/instructions.mjs <express|koa> <scenario: passthrough|replay|first> <variant>… [--warm=3000] [--measured=5000]
+ * Needs valgrind and, for Redis variants, a redis-server on 127.0.0.1:6379 (or --redis=url).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { requestFor } from '../lib/load.mjs';
+
+const args = process.argv.slice(2);
+const options = Object.fromEntries(args.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')));
+const [framework, scenario, ...variants] = args.filter((a) => !a.startsWith('--'));
+const warm = Number(options.warm ?? 3000);
+const measured = Number(options.measured ?? 5000);
+const redisUrl = options.redis ?? 'redis://127.0.0.1:6379';
+if (!['express', 'koa'].includes(framework) || !['passthrough', 'replay', 'first'].includes(scenario) || variants.length === 0) {
+  console.error('usage: node bench/tools/instructions.mjs <express|koa> <passthrough|replay|first> <variant>… [--warm=3000] [--measured=5000]');
+  process.exit(2);
+}
+const entry = fileURLToPath(new URL('../servers/standalone.mjs', import.meta.url));
+const request = requestFor(scenario === 'first' ? 'unique' : scenario === 'replay' ? `instr-${Date.now()}` : undefined);
+
+/** Instructions valgrind counted for a server that answered `amount` requests (start-up included). */
+async function count(variant, amount) {
+  const dir = mkdtempSync(join(tmpdir(), 'idem-instr-'));
+  const out = join(dir, 'callgrind.out');
+  const child = spawn('valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${out}`, process.execPath, entry, framework, variant, redisUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const port = await new Promise((resolve, reject) => {
+      let text = '';
+      child.stdout.on('data', (chunk) => {
+        text += chunk;
+        const match = /PORT (\d+)/.exec(text);
+        if (match) resolve(Number(match[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`${variant} exited (${code}) before listening`)));
+    });
+    const url = `http://127.0.0.1:${port}${request.path}`;
+    const result = await autocannon({ url, method: request.method, headers: request.headers, body: request.body, idReplacement: request.idReplacement, connections: 4, amount, timeout: 120 });
+    const ok = result['2xx'];
+    if (ok !== amount) throw new Error(`${variant}: ${ok} of ${amount} requests answered 2xx`);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    const summary = /^summary: (\d+)/m.exec(readFileSync(out, 'utf8'));
+    if (!summary) throw new Error(`${variant}: no callgrind summary`);
+    return Number(summary[1]);
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const rows = [];
+for (const variant of variants) {
+  const base = await count(variant, warm);
+  const total = await count(variant, warm + measured);
+  const perRequest = (total - base) / measured;
+  rows.push({ variant, perRequest });
+  console.log(`${framework} ${scenario} ${variant.padEnd(12)} ${Math.round(perRequest).toLocaleString('en-US').padStart(9)} instructions per request`);
+}
+if (rows.length > 1) {
+  const [reference] = rows;
+  for (const row of rows.slice(1)) console.log(`${row.variant} ÷ ${reference.variant}: ${(row.perRequest / reference.perRequest).toFixed(2)}× the instructions (${(reference.perRequest / row.perRequest).toFixed(2)} as a throughput-like ratio)`);
+}
