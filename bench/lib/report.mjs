@@ -275,9 +275,9 @@ export function renderChart(results) {
   const width = 900;
   const plotW = width - left - 70;
   const rowH = (r) => (1 + Object.keys(r.peers).length) * (bar + gap) + 14;
-  const maxRatio = Math.max(1.2, ...rows.flatMap((r) => [r.idem, ...Object.values(r.peers)]).filter(Number.isFinite)) * 1.05;
+  const maxRatio = Math.min(2, Math.max(1.2, ...rows.flatMap((r) => [r.idem, r.idemRange?.[1], ...Object.values(r.peers)]).filter(Number.isFinite))) * 1.05;
   const x = (v) => left + (Math.min(v, maxRatio) / maxRatio) * plotW;
-  const top = 56;
+  const top = 72;
   const plotBottom = top + rows.reduce((a, r) => a + rowH(r), 0);
   const height = plotBottom + 56;
   const esc = (t) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;');
@@ -285,7 +285,8 @@ export function renderChart(results) {
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`);
   parts.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
   parts.push(`<text x="${left}" y="20" font-size="15" font-weight="600">Throughput relative to the reference (1.0 = as fast as it)</text>`);
-  parts.push(`<text x="${left}" y="38" fill="#555">${esc(`${results.meta.mode} run, ${results.meta.date.slice(0, 10)}, ${results.meta.cpu}; red tick = idem's target`)}</text>`);
+  parts.push(`<text x="${left}" y="38" fill="#555">${esc(`${results.meta.mode} run, ${results.meta.date.slice(0, 10)}, ${results.meta.cpu}`)}</text>`);
+  parts.push(`<text x="${left}" y="54" fill="#555">${esc("red tick: idem's target · whisker: idem's lowest and highest round")}</text>`);
   for (let t = 0; t <= maxRatio + 1e-9; t += 0.25) {
     const one = Math.abs(t - 1) < 1e-9;
     parts.push(`<line x1="${x(t)}" y1="${top - 6}" x2="${x(t)}" y2="${plotBottom}" stroke="${one ? '#111' : '#e5e7eb'}" stroke-width="${one ? 1.5 : 1}"/>`);
@@ -304,7 +305,15 @@ export function renderChart(results) {
       const by = y + i * (bar + gap);
       if (!Number.isFinite(v)) return;
       parts.push(`<rect x="${left}" y="${by}" width="${Math.max(1, x(v) - left)}" height="${bar}" fill="${s.color}"/>`);
-      parts.push(`<text x="${x(v) + 4}" y="${by + bar - 3}">${v.toFixed(2)}</text>`);
+      let labelX = x(v) + 4;
+      // idem's spread over the rounds: how far this run's median can be trusted.
+      if (i === 0 && r.idemRange !== undefined) {
+        const [lo, hi] = r.idemRange.map(x);
+        const mid = by + bar / 2;
+        parts.push(`<path d="M${lo} ${mid}H${hi}M${lo} ${by + 3}V${by + bar - 3}M${hi} ${by + 3}V${by + bar - 3}" stroke="#111" stroke-width="1.2" fill="none"/>`);
+        labelX = Math.max(labelX, hi + 4);
+      }
+      parts.push(`<text x="${labelX}" y="${by + bar - 3}">${v.toFixed(2)}</text>`);
     });
     if (r.min !== null) parts.push(`<line x1="${x(r.min)}" y1="${y - 2}" x2="${x(r.min)}" y2="${y + bar + 2}" stroke="#dc2626" stroke-width="3"/>`);
     y += h;
