@@ -4,8 +4,10 @@
  * does not move with the machine's speed, unlike req/s and CPU time on a shared VM (FINDINGS.md, J).
  * Each variant runs twice under valgrind, for `warm` and for `warm + measured` requests; the
  * difference divided by `measured` is the steady-state cost of one request, start-up and warm-up
- * excluded. It counts every thread of the server (JIT compiler and GC helpers included). Slow:
- * about a minute per 5 000 requests per run.
+ * excluded. It counts every thread of the server (JIT compiler and GC helpers included), so the
+ * warm-up must outlast V8's tiering, which under valgrind takes thousands of requests: with Koa
+ * 3 000 leave a visible compiler share (FINDINGS.md, I), Express needs more. Slow: a Koa request
+ * costs ~25 ms under valgrind, an Express one ~60 ms.
  *
  * Usage: node bench/tools/instructions.mjs <express|koa> <scenario: passthrough|replay|first> <variant>… [--warm=3000] [--measured=5000]
  * Needs valgrind and, for Redis variants, a redis-server on 127.0.0.1:6379 (or --redis=url).
@@ -47,9 +49,14 @@ async function count(variant, amount) {
       child.once('exit', (code) => reject(new Error(`${variant} exited (${code}) before listening`)));
     });
     const url = `http://127.0.0.1:${port}${request.path}`;
+    if (scenario === 'replay') {
+      // The key is completed first, so that the load is replays only (not duplicates in flight: 409).
+      const first = await fetch(url, { method: request.method, headers: request.headers, body: request.body });
+      await first.arrayBuffer();
+    }
     const result = await autocannon({ url, method: request.method, headers: request.headers, body: request.body, idReplacement: request.idReplacement, connections: 4, amount, timeout: 120 });
     const ok = result['2xx'];
-    if (ok !== amount) throw new Error(`${variant}: ${ok} of ${amount} requests answered 2xx`);
+    if (ok !== amount) throw new Error(`${variant}: ${ok} of ${amount} requests answered 2xx (${JSON.stringify(result.statusCodeStats)})`);
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;
