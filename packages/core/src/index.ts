@@ -8,7 +8,7 @@ export { defaultFingerprint } from './fingerprint.js';
 export { REPLAYED_HEADER, exposeReplayedHeader, isReplayableHeader, replayableHeaders } from './headers.js';
 export { MAX_KEY_LENGTH, parseKeyHeader, sha256, storageKey } from './key.js';
 export { memoryStore } from './memory-store.js';
-export { hasRequestBody, headerValues, splitUrl } from './request.js';
+export { hasRequestBody, headerValues, splitUrl, type DistinctHeaders } from './request.js';
 export type { MemoryStoreOptions } from './memory-store.js';
 export { defaultCacheable, resolveOptions, toMs } from './options.js';
 export type { ResolvedOptions } from './options.js';

@@ -12,14 +12,18 @@ export function splitUrl(url: string): { path: string; search: string } {
   return q < 0 ? { path: url, search: '' } : { path: url.slice(0, q), search: url.slice(q + 1) };
 }
 
+/** Node's per-value view of the request headers (`IncomingMessage.headersDistinct`), or a function returning it. */
+export type DistinctHeaders = { readonly headersDistinct: Record<string, string[] | undefined> } | (() => Record<string, string[] | undefined>);
+
 /**
  * Every value a client sent for a header, cheaply: Node keeps a header sent once as is, and joins
- * a repeated one with ', ' (`distinct` is then Node's per-value view). Building that view costs a
- * second map of every header, so it is read only when the joined value could hide several.
+ * a repeated one with ', ' (`distinct` is then Node's per-value view: pass the IncomingMessage).
+ * Building that view costs a second map of every header, so it is read only when the joined value
+ * could hide several.
  */
-export function headerValues(headers: HeaderBag, name: string, distinct: () => Record<string, string[] | undefined>): string[] {
+export function headerValues(headers: HeaderBag, name: string, distinct: DistinctHeaders): string[] {
   const value = headers[name];
   if (value === undefined) return [];
   if (typeof value === 'string' && !value.includes(',')) return [value];
-  return distinct()[name] ?? [];
+  return (typeof distinct === 'function' ? distinct() : distinct.headersDistinct)[name] ?? [];
 }

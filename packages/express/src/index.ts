@@ -43,16 +43,21 @@ function isParsed(req: ExpressRequest): boolean {
  */
 class ExpressRequestView implements NeutralRequest<ExpressRequest> {
   readonly method: string;
-  readonly path: string;
-  readonly search: string;
   readonly headers: ExpressRequest['headers'];
+  // Split on first use: a request without a key never needs its path.
+  private url: { path: string; search: string } | undefined = undefined;
 
   constructor(readonly native: ExpressRequest) {
-    const { path, search } = splitUrl(native.originalUrl ?? native.url ?? '/');
     this.method = (native.method ?? 'GET').toUpperCase();
-    this.path = path;
-    this.search = search;
     this.headers = native.headers;
+  }
+
+  get path(): string {
+    return (this.url ??= splitUrl(this.native.originalUrl ?? this.native.url ?? '/')).path;
+  }
+
+  get search(): string {
+    return (this.url ??= splitUrl(this.native.originalUrl ?? this.native.url ?? '/')).search;
   }
 
   get route(): string | undefined {
@@ -61,7 +66,7 @@ class ExpressRequestView implements NeutralRequest<ExpressRequest> {
   }
 
   headerValues(name: string): string[] {
-    return headerValues(this.headers, name, () => this.native.headersDistinct);
+    return headerValues(this.headers, name, this.native);
   }
 
   get body(): unknown {
@@ -123,7 +128,7 @@ export function idempotent<Req = AnyExpressRequest>(options: ExpressIdempotencyO
   function idempotentMiddleware(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
     let decision: Decision | Promise<Decision>;
     try {
-      decision = engine.handle(new ExpressRequestView(req as ExpressRequest) as NeutralRequest<Req>);
+      decision = engine.handle(new ExpressRequestView(req as ExpressRequest) as unknown as NeutralRequest<Req>);
     } catch (error) {
       return next(error);
     }

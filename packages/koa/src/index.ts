@@ -25,22 +25,30 @@ export type KoaIdempotencyOptions<Ctx = AnyKoaContext> = IdempotencyOptions<Ctx>
  */
 class KoaRequestView implements NeutralRequest<KoaContext> {
   readonly method: string;
-  readonly path: string;
-  readonly search: string;
-  /** @koa/router records the matched pattern when idempotent() is route middleware. */
-  readonly route: string | undefined;
   readonly headers: KoaContext['headers'];
 
   constructor(readonly native: KoaContext) {
     this.method = native.method.toUpperCase();
-    this.path = native.path;
-    this.search = native.querystring;
-    this.route = typeof native._matchedRoute === 'string' ? native._matchedRoute : undefined;
     this.headers = native.headers;
   }
 
+  // Read on first use, through Koa's getters: a request without a key never needs them.
+  get path(): string {
+    return this.native.path;
+  }
+
+  get search(): string {
+    return this.native.querystring;
+  }
+
+  /** @koa/router records the matched pattern when idempotent() is route middleware. */
+  get route(): string | undefined {
+    const matched = this.native._matchedRoute;
+    return typeof matched === 'string' ? matched : undefined;
+  }
+
   headerValues(name: string): string[] {
-    return headerValues(this.headers, name, () => this.native.req.headersDistinct);
+    return headerValues(this.headers, name, this.native.req);
   }
 
   get body(): unknown {
