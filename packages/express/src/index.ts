@@ -53,11 +53,15 @@ class ExpressRequestView implements NeutralRequest<ExpressRequest> {
   }
 
   get path(): string {
-    return (this.url ??= splitUrl(this.native.originalUrl ?? this.native.url ?? '/')).path;
+    return this.splitUrl().path;
   }
 
   get search(): string {
-    return (this.url ??= splitUrl(this.native.originalUrl ?? this.native.url ?? '/')).search;
+    return this.splitUrl().search;
+  }
+
+  private splitUrl(): { path: string; search: string } {
+    return (this.url ??= splitUrl(this.native.originalUrl ?? this.native.url ?? '/'));
   }
 
   get route(): string | undefined {

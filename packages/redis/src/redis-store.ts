@@ -95,6 +95,19 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     });
   }
 
+  /**
+   * The answer of a script that writes our in-flight record for `token`. When the call fails, a
+   * release is queued behind it on the same connection, so it undoes the write even if it runs late.
+   */
+  async function claimScript<T>(keys: RequestKeys, token: string, call: Promise<T>, why: string): Promise<T> {
+    try {
+      return await bounded('claim', call);
+    } catch (error) {
+      void releaseQuietly(keys, token, why);
+      throw error;
+    }
+  }
+
   /** Redlock on independent masters, then the mark on the records' node: two steps. */
   async function claimOnMasters(key: string, keys: RequestKeys, fingerprint: string | null, lockTtl: number): Promise<ClaimResult> {
     const acquiring = lock.acquire(keys.lock, lockTtl);
@@ -108,14 +121,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     }
     if (token === undefined) return { acquired: false, record: await get(key) };
 
-    let marked: number | (Buffer | null)[];
-    try {
-      marked = await bounded('claim', commands.idemMarkBuffer(keys.record, token, lockTtl, fingerprint ?? ''));
-    } catch (error) {
-      // Queued behind the mark on the same connection, this undoes it even if it runs late.
-      void releaseQuietly(keys, token, 'of a claim that failed');
-      throw error;
-    }
+    const marked = await claimScript(keys, token, commands.idemMarkBuffer(keys.record, token, lockTtl, fingerprint ?? ''), 'of a claim that failed');
     if (marked === 1) return { acquired: true, lease: { key, token } };
     // Completed or owned by another lease meanwhile: our lock goes back, the standing record answers.
     await releaseQuietly(keys, token, 'of a claim that lost the race');
@@ -128,14 +134,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     // The lease lives on the records' node: one script reads, and claims when nothing stands, by
     // writing the in-flight record that is the lock (DESIGN.md §4: "fewer where scripts merge them").
     const token = randomUUID();
-    let claimed: number | (Buffer | null)[];
-    try {
-      claimed = await bounded('claim', commands.idemClaimBuffer(keys.record, token, lockTtl, fingerprint ?? ''));
-    } catch (error) {
-      // Queued behind the claim on the same connection, this undoes it even if it runs late.
-      void releaseQuietly(keys, token, 'of a claim that timed out');
-      throw error;
-    }
+    const claimed = await claimScript(keys, token, commands.idemClaimBuffer(keys.record, token, lockTtl, fingerprint ?? ''), 'of a claim that timed out');
     if (claimed === 1) return { acquired: true, lease: { key, token } };
     return { acquired: false, record: decodeRecord(claimed as (Buffer | null)[]) };
   }
