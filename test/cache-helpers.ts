@@ -24,6 +24,21 @@ export function deferred<T = void>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
+/**
+ * Starts `cache.getOrSet(key)` with a loader held open until `gate` settles; resolves once the
+ * loader is running, so the load is known to be in flight.
+ */
+export async function heldLoad<T>(cache: Cache, key: string): Promise<{ call: Promise<T>; gate: Deferred<T> }> {
+  const gate = deferred<T>();
+  const started = deferred();
+  const call = cache.getOrSet(key, () => {
+    started.resolve();
+    return gate.promise;
+  });
+  await started.promise;
+  return { call, gate };
+}
+
 /** A random key, so tests never share state. */
 export const newKey = (label = 'k'): string => `${label}-${randomUUID()}`;
 

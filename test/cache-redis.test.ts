@@ -3,7 +3,7 @@ import { createCache, type Cache, type CacheOptions } from '@idem/cache';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { serialize, deserialize } from 'node:v8';
 import { RedisServer } from './harness/redis.mjs';
-import { busConnected, deferred, newKey, nextEvent, until, within } from './cache-helpers.js';
+import { busConnected, heldLoad, newKey, nextEvent, until, within } from './cache-helpers.js';
 import { cacheScenarios } from './cache-scenarios.js';
 
 let server: RedisServer;
@@ -111,13 +111,7 @@ describe('cache on redis: tiers and the bus', () => {
     const a = await make({ pollInterval: '10s' });
     const b = await make({ pollInterval: '10s' });
     const key = newKey();
-    const gate = deferred<string>();
-    const started = deferred();
-    const first = a.getOrSet(key, () => {
-      started.resolve();
-      return gate.promise;
-    });
-    await started.promise;
+    const { call: first, gate } = await heldLoad<string>(a, key);
     let bRan = false;
     const second = b.getOrSet(key, () => {
       bRan = true;
@@ -134,13 +128,7 @@ describe('cache on redis: tiers and the bus', () => {
     const a = await make({ pollInterval: '10s' });
     const b = await make({ pollInterval: '10s' });
     const key = newKey();
-    const gate = deferred<string>();
-    const started = deferred();
-    const first = a.getOrSet(key, () => {
-      started.resolve();
-      return gate.promise;
-    });
-    await started.promise;
+    const { call: first, gate } = await heldLoad<string>(a, key);
     const second = b.getOrSet(key, () => 'b took over');
     await until(() => b.stats().waits === 1, 5_000, 'b to wait on a');
     gate.reject(new Error('a failed'));

@@ -8,7 +8,7 @@
  */
 import { CacheError, type Cache, type CacheOptions } from '@idem/cache';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { deferred, fakeClock, newKey, nextEvent, until } from './cache-helpers.js';
+import { deferred, fakeClock, heldLoad, newKey, nextEvent, until } from './cache-helpers.js';
 
 export interface CacheTier {
   /** True when instances share an L2: a second instance with a cold L1 still finds the value. */
@@ -284,13 +284,7 @@ export function cacheScenarios(name: string, tier: CacheTier): void {
       const cache = await make();
       const other = await peer();
       const key = newKey();
-      const gate = deferred<string>();
-      const started = deferred();
-      const call = cache.getOrSet(key, () => {
-        started.resolve();
-        return gate.promise;
-      });
-      await started.promise;
+      const { call, gate } = await heldLoad<string>(cache, key);
       await cache.delete(key);
       gate.resolve('loaded before the delete');
       expect(await call).toBe('loaded before the delete');
@@ -301,13 +295,7 @@ export function cacheScenarios(name: string, tier: CacheTier): void {
     it('set wins over a load that was already running', async () => {
       const cache = await make();
       const key = newKey();
-      const gate = deferred<string>();
-      const started = deferred();
-      const call = cache.getOrSet(key, () => {
-        started.resolve();
-        return gate.promise;
-      });
-      await started.promise;
+      const { call, gate } = await heldLoad<string>(cache, key);
       await cache.set(key, 'explicit');
       gate.resolve('from the loader');
       await call;
