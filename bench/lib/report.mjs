@@ -11,21 +11,24 @@ function group(results, id) {
   return results.http.find((g) => g.id === id);
 }
 
-/** Median over rounds of a's throughput over b's, paired round by round. */
-function pairRatio(g, a, b) {
+/** a's throughput over b's, round by round; undefined when either did not run. */
+function roundRatios(g, a, b) {
   const ra = g.members[a]?.rounds;
   const rb = g.members[b]?.rounds;
-  if (!ra || !rb) return Number.NaN;
-  return median(ra.map((r, i) => r.rps / rb[i].rps));
+  if (!ra || !rb) return undefined;
+  return ra.map((r, i) => r.rps / rb[i].rps);
+}
+
+/** Median over rounds of a's throughput over b's, paired round by round. */
+function pairRatio(g, a, b) {
+  const ratios = roundRatios(g, a, b);
+  return ratios === undefined ? Number.NaN : median(ratios);
 }
 
 /** The lowest and highest of the per-round ratios behind pairRatio: how much the rounds disagree. */
 function pairRange(g, a, b) {
-  const ra = g.members[a]?.rounds;
-  const rb = g.members[b]?.rounds;
-  if (!ra || !rb) return undefined;
-  const ratios = ra.map((r, i) => r.rps / rb[i].rps).filter(Number.isFinite);
-  return ratios.length ? [Math.min(...ratios), Math.max(...ratios)] : undefined;
+  const ratios = roundRatios(g, a, b)?.filter(Number.isFinite);
+  return ratios?.length ? [Math.min(...ratios), Math.max(...ratios)] : undefined;
 }
 
 /** Median over rounds of b's server CPU per request over a's: a throughput-like ratio from CPU alone. */
