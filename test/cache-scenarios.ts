@@ -8,7 +8,7 @@
  */
 import { CacheError, type Cache, type CacheOptions } from '@idem/cache';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { deferred, fakeClock, heldLoad, newKey, nextEvent, until } from './cache-helpers.js';
+import { busConnected, deferred, fakeClock, heldLoad, newKey, nextEvent, until } from './cache-helpers.js';
 
 export interface CacheTier {
   /** True when instances share an L2: a second instance with a cold L1 still finds the value. */
@@ -256,9 +256,14 @@ export function cacheScenarios(name: string, tier: CacheTier): void {
         expect(await other.get(a)).toBeUndefined();
         expect(await other.get(c)).toBe('c');
       }
+      // `other` now holds c in its memory tier: it drops it when the invalidation reaches it over
+      // the bus, which is asynchronous. Wait for that event, not for time.
+      if (other !== undefined) await busConnected(other);
+      const reached = other && nextEvent(other, 'invalidate', (e) => e.origin === 'remote' && e.kind === 'tags' && e.tags?.includes('region:eu') === true);
       await cache.deleteByTag(['region:eu', 'unused']);
       expect(await cache.get(c)).toBeUndefined();
       expect(await cache.get(d)).toBe('d');
+      await reached;
       expect(await (other ?? cache).get(c)).toBeUndefined();
     });
 
