@@ -141,31 +141,25 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
     return 'in_flight';
   }
 
-  /**
-   * The standing record, or a lease on the key: one round trip where the store can (getOrClaim),
-   * else a read, and a claim only when nothing stands. `step` names the call that failed.
-   */
-  async function readOrClaim(key: string, fingerprint: string | null, step: { operation: string }): Promise<ClaimResult> {
-    const options = { fingerprint, lockTtl: o.lockTtl };
-    if (store.getOrClaim !== undefined) {
-      step.operation = 'claim';
-      return store.getOrClaim(key, options);
-    }
-    const record = await store.get(key);
-    if (record !== undefined) return { acquired: false, record };
-    step.operation = 'claim';
-    return store.claim(key, options);
-  }
-
   async function decide(key: string, fingerprint: string | null, startedAt: number): Promise<Decision> {
     const deadline = startedAt + o.waitTimeout;
+    const claimOptions = { fingerprint, lockTtl: o.lockTtl };
     for (;;) {
-      const step = { operation: 'get' };
+      // The standing record, or a lease on the key: one round trip where the store can
+      // (getOrClaim), else a read, and a claim only when nothing stands.
+      let operation = 'claim';
       let claim: ClaimResult;
       try {
-        claim = await readOrClaim(key, fingerprint, step);
+        if (store.getOrClaim !== undefined) {
+          claim = await store.getOrClaim(key, claimOptions);
+        } else {
+          operation = 'get';
+          const record = await store.get(key);
+          operation = 'claim';
+          claim = record !== undefined ? { acquired: false, record } : await store.claim(key, claimOptions);
+        }
       } catch (error) {
-        return storeFailure(step.operation, error, startedAt);
+        return storeFailure(operation, error, startedAt);
       }
       if (claim.acquired) return { action: 'execute', execution: startExecution(claim.lease, fingerprint) };
       const { record } = claim;

@@ -44,8 +44,9 @@ async function bufferStream(source: Readable, maxBytes: number): Promise<{ bytes
  * Turns whatever the handler left in `ctx.body` into the exact bytes Koa will send, sets
  * `ctx.body` to those bytes (so what is stored is what goes out), and returns the capture.
  * Mirrors Koa's own `respond()`: JSON is `JSON.stringify`, a missing body is the status message.
+ * Synchronous unless the body is a stream, which has to be read first.
  */
-export async function captureBody(ctx: KoaContext, maxBodyBytes: number): Promise<CapturedResponse> {
+export function captureBody(ctx: KoaContext, maxBodyBytes: number): CapturedResponse | Promise<CapturedResponse> {
   const status = ctx.status;
   const body: unknown = ctx.body;
   let bytes: Buffer | null;
@@ -67,22 +68,32 @@ export async function captureBody(ctx: KoaContext, maxBodyBytes: number): Promis
     bytes = Buffer.from(body);
     setBody(ctx, bytes, status);
   } else {
-    const stream = asStream(body);
-    if (stream !== undefined) {
-      const read = await bufferStream(stream, maxBodyBytes);
-      if ('bytes' in read) {
-        bytes = read.bytes;
-        setBody(ctx, bytes, status);
-      } else {
-        bytes = null;
-        setBody(ctx, read.stream, status);
-      }
-    } else {
-      bytes = Buffer.from(JSON.stringify(body));
-      setBody(ctx, bytes, status);
-    }
+    // Plain objects and arrays, the common case, are JSON without looking for a stream.
+    const stream = isPlainJson(body) ? undefined : asStream(body);
+    if (stream !== undefined) return captureStream(ctx, stream, status, maxBodyBytes);
+    bytes = Buffer.from(JSON.stringify(body));
+    setBody(ctx, bytes, status);
   }
+  return captured(ctx, bytes, maxBodyBytes);
+}
+
+function captured(ctx: KoaContext, bytes: Buffer | null, maxBodyBytes: number): CapturedResponse {
   return { status: ctx.status, headers: ctx.response.headers, body: bytes !== null && bytes.byteLength > maxBodyBytes ? null : bytes };
+}
+
+async function captureStream(ctx: KoaContext, stream: Readable, status: number, maxBodyBytes: number): Promise<CapturedResponse> {
+  const read = await bufferStream(stream, maxBodyBytes);
+  if ('bytes' in read) {
+    setBody(ctx, read.bytes, status);
+    return captured(ctx, read.bytes, maxBodyBytes);
+  }
+  setBody(ctx, read.stream, status);
+  return captured(ctx, null, maxBodyBytes);
+}
+
+function isPlainJson(body: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(body);
+  return proto === Object.prototype || proto === null || Array.isArray(body);
 }
 
 const EMPTY_STATUS = new Set([204, 205, 304]);

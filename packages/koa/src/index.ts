@@ -111,7 +111,8 @@ export function idempotent<Ctx = AnyKoaContext>(options: KoaIdempotencyOptions<C
       await next();
       // Koa sends the response only after every middleware returned: storing here is storing
       // before the flush.
-      await execution.finish(await captureBody(ctx, maxBodyBytes));
+      const captured = captureBody(ctx, maxBodyBytes);
+      await execution.finish(captured instanceof Promise ? await captured : captured);
     } catch (error) {
       // Release the key, then let Koa's error handling (or the app's) answer as it would.
       await execution.abort(error);

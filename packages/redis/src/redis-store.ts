@@ -41,6 +41,8 @@ const pollingOnly: Watch = {
   stop() {},
 };
 
+const isOne = (reply: number): boolean => reply === 1;
+
 function dbOf(client: Redis | Cluster): number {
   return client.isCluster ? 0 : ((client as Redis).options.db ?? 0);
 }
@@ -99,13 +101,8 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
    * The answer of a script that writes our in-flight record for `token`. When the call fails, a
    * release is queued behind it on the same connection, so it undoes the write even if it runs late.
    */
-  async function claimScript<T>(keys: RequestKeys, token: string, call: Promise<T>, why: string): Promise<T> {
-    try {
-      return await bounded('claim', call);
-    } catch (error) {
-      void releaseQuietly(keys, token, why);
-      throw error;
-    }
+  function claimScript<T>(keys: RequestKeys, token: string, call: Promise<T>, why: string): Promise<T> {
+    return withTimeout(call, commandTimeout, 'claim', () => void releaseQuietly(keys, token, why));
   }
 
   /** Redlock on independent masters, then the mark on the records' node: two steps. */
@@ -128,15 +125,15 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     return { acquired: false, record: decodeRecord(marked as (Buffer | null)[]) };
   }
 
-  async function claim(key: string, { fingerprint, lockTtl }: { fingerprint: string | null; lockTtl: number }): Promise<ClaimResult> {
+  function claim(key: string, { fingerprint, lockTtl }: { fingerprint: string | null; lockTtl: number }): Promise<ClaimResult> {
     const keys = keysOf(key);
     if (!lockOnClient) return claimOnMasters(key, keys, fingerprint, lockTtl);
     // The lease lives on the records' node: one script reads, and claims when nothing stands, by
     // writing the in-flight record that is the lock (DESIGN.md §4: "fewer where scripts merge them").
     const token = randomUUID();
-    const claimed = await claimScript(keys, token, commands.idemClaimBuffer(keys.record, token, lockTtl, fingerprint ?? ''), 'of a claim that timed out');
-    if (claimed === 1) return { acquired: true, lease: { key, token } };
-    return { acquired: false, record: decodeRecord(claimed as (Buffer | null)[]) };
+    return claimScript(keys, token, commands.idemClaimBuffer(keys.record, token, lockTtl, fingerprint ?? ''), 'of a claim that timed out').then(
+      (claimed): ClaimResult => (claimed === 1 ? { acquired: true, lease: { key, token } } : { acquired: false, record: decodeRecord(claimed as (Buffer | null)[]) }),
+    );
   }
 
   return {
@@ -155,18 +152,19 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       return (await bounded('extend', commands.idemExtend(keys.record, lease.token, lockTtl))) === 1;
     },
 
-    async complete(lease, response, { fingerprint, ttl }) {
+    complete(lease, response, { fingerprint, ttl }) {
       const keys = keysOf(lease.key);
-      const stored = await bounded('complete', commands.idemComplete(keys.record, lease.token, ttl, encodeMeta(response), bodyBytes(response), fingerprint ?? '', keys.channel));
-      // With the lock on independent masters it is released apart. A failure here must not turn
+      const storing = bounded('complete', commands.idemComplete(keys.record, lease.token, ttl, encodeMeta(response), bodyBytes(response), fingerprint ?? '', keys.channel));
+      if (lockOnClient) return storing.then(isOne);
+      // With the lock on independent masters it is released apart. A failure there must not turn
       // a stored response into an error: the record is completed, so a lock left behind delays
       // nobody (claims read the record first) and lapses by itself.
-      if (!lockOnClient) {
+      return storing.then(async (stored) => {
         await bounded('release', lock.release(keys.lock, lease.token), lockTimeout).catch((error: unknown) => {
           logger.warn({ err: error, key: keys.record }, 'idem: releasing the lock after storing the response failed; it lapses after lockTtl');
         });
-      }
-      return stored === 1;
+        return stored === 1;
+      });
     },
 
     async release(lease) {
