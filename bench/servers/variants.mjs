@@ -7,6 +7,10 @@
  *   idem-memory  + idempotent() on the embedded memory store
  *   idem-redis   + idempotent({ store: redisStore({ client }) })
  *   floor-get    + one raw ioredis GET per request (the floor of a Redis replay)
+ *   idem-redis-nofp  (Koa) idem-redis with `fingerprint: false`: what the fingerprint costs
+ *   store-only   (Koa) the Redis store's getOrClaim and complete around the handler, the key
+ *                hashed and the body captured as bytes, no engine: what the engine and adapter add
+ *                (these two only decompose a cost, bench/tools/cpu-per-request.mjs; never in a run)
  *   floor-setnx  + raw SET NX PX, then SET of the body, per request (the floor of a first execution)
  *   ei-memory    + express-idempotency, its default in-memory adapter (README configuration)
  *   ei-redis     + express-idempotency with express-idempotency-redis-adapter (README configuration)
@@ -17,6 +21,7 @@
  * below drives the core exactly as that adapter does in the mahendraHegde/node-idempotency
  * repository (packages/plugin-express/src/middleware.ts).
  */
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 
@@ -272,6 +277,38 @@ export async function buildKoa(cfg) {
         ctx.type = 'application/json';
         ctx.body = body;
       };
+      break;
+    }
+    case 'idem-redis-nofp': {
+      const client = redisClient(cfg);
+      const store = redisStore({ client });
+      closers.push(() => store.close(), () => client.quit());
+      app.use(idempotent({ store, fingerprint: false }));
+      break;
+    }
+    case 'store-only': {
+      const client = redisClient(cfg);
+      const store = redisStore({ client });
+      closers.push(() => store.close(), () => client.quit());
+      app.use(async function storeOnly(ctx, next) {
+        const key = createHash('sha256').update(ctx.get('idempotency-key')).digest('hex');
+        const claim = await store.getOrClaim(key, { fingerprint: null, lockTtl: 30_000 });
+        if (!claim.acquired) {
+          const { record } = claim;
+          if (record?.state !== 'completed') {
+            ctx.status = 409;
+            return;
+          }
+          ctx.status = record.response.status;
+          ctx.type = 'application/json';
+          ctx.body = Buffer.from(record.response.body);
+          return;
+        }
+        await next();
+        const bytes = Buffer.from(JSON.stringify(ctx.body));
+        ctx.body = bytes;
+        await store.complete(claim.lease, { status: ctx.status, headers: { 'content-type': ctx.response.get('content-type') }, body: bytes }, { fingerprint: null, ttl: DAY_MS });
+      });
       break;
     }
     default:

@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+/**
+ * Server CPU per request (user and system, from /proc) of server variants under the same load,
+ * in interleaved rounds, median per variant. A decomposition tool: on a steady machine it tells
+ * what one layer adds (FINDINGS.md, K), e.g. `koa first floor-setnx store-only idem-redis-nofp
+ * idem-redis`. It counts the server's process CPU (every thread: GC and JIT helpers included),
+ * with the server saturated as in the bench, so the figures match the bench's "server CPU" column.
+ * CPU per request is not additive across layers: a Redis round trip lets requests queue and be
+ * served in batches, which makes a server with one GET per request cheaper per request than
+ * without it (FINDINGS.md, K). Compare variants that make the same round trips.
+ *
+ * Usage: node bench/tools/cpu-per-request.mjs <express|koa> <passthrough|replay|first> <variant>… [--rounds=7] [--duration=2] [--connections=32]
+ * Starts its own redis-server on a free port.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { requestFor } from '../lib/load.mjs';
+import { startRedis } from '../lib/redis-server.mjs';
+
+const args = process.argv.slice(2);
+const options = Object.fromEntries(args.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')));
+const [framework, scenario, ...variants] = args.filter((a) => !a.startsWith('--'));
+if (!['express', 'koa'].includes(framework) || !['passthrough', 'replay', 'first'].includes(scenario) || variants.length === 0) {
+  console.error('usage: node bench/tools/cpu-per-request.mjs <express|koa> <passthrough|replay|first> <variant>… [--rounds=7] [--duration=2] [--connections=32]');
+  process.exit(2);
+}
+const rounds = Number(options.rounds ?? 7);
+const durationS = Number(options.duration ?? 2);
+const connections = Number(options.connections ?? 32);
+const entry = fileURLToPath(new URL('../servers/standalone.mjs', import.meta.url));
+const request = requestFor(scenario === 'first' ? 'unique' : scenario === 'replay' ? `cpu-${Date.now()}` : undefined);
+const TICK_US = 1e6 / 100; // /proc/<pid>/stat counts clock ticks of 10 ms
+
+/** User and system CPU of a process so far, in µs. */
+function cpu(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return { user: Number(fields[11]) * TICK_US, system: Number(fields[12]) * TICK_US };
+}
+
+function load(url, duration) {
+  return new Promise((resolve, reject) => {
+    autocannon({ url, method: request.method, headers: request.headers, body: request.body, idReplacement: request.idReplacement, connections, duration, sampleInt: 50 }, (error, result) => (error ? reject(error) : resolve(result)));
+  });
+}
+
+const redis = await startRedis();
+const servers = [];
+try {
+  for (const variant of variants) {
+    const child = spawn(process.execPath, [entry, framework, variant, redis.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const port = await new Promise((resolve, reject) => {
+      let text = '';
+      child.stdout.on('data', (chunk) => {
+        text += chunk;
+        const match = /PORT (\d+)/.exec(text);
+        if (match) resolve(Number(match[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`${variant} exited (${code}) before listening`)));
+    });
+    servers.push({ variant, child, url: `http://127.0.0.1:${port}${request.path}`, rounds: [] });
+  }
+  for (const server of servers) {
+    if (scenario === 'replay') await (await fetch(server.url, { method: request.method, headers: request.headers, body: request.body })).arrayBuffer();
+    await load(server.url, durationS); // warm-up: past V8's tiering
+  }
+  for (let round = 0; round < rounds; round++) {
+    // A B C, C B A, …: each variant sees the machine's drift from both sides.
+    for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
+      const before = cpu(server.child.pid);
+      const result = await load(server.url, durationS);
+      const after = cpu(server.child.pid);
+      const answered = result['2xx'];
+      if (answered !== result.requests.total && result.non2xx > 0) throw new Error(`${server.variant}: ${result.non2xx} answers were not 2xx`);
+      server.rounds.push({ user: (after.user - before.user) / answered, system: (after.system - before.system) / answered, rps: answered / durationS });
+    }
+  }
+} finally {
+  for (const server of servers) server.child.kill('SIGTERM');
+  await redis.stop();
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const base = servers[0];
+console.log(`${framework} ${scenario}: server CPU per request, median of ${rounds} interleaved rounds of ${durationS} s (${connections} connections)`);
+console.log('| variant | user µs | system µs | total µs | + vs first row | req/s |');
+console.log('|---|--:|--:|--:|--:|--:|');
+const totalOf = (server) => median(server.rounds.map((r) => r.user + r.system));
+for (const server of servers) {
+  const total = totalOf(server);
+  console.log(`| ${server.variant} | ${median(server.rounds.map((r) => r.user)).toFixed(1)} | ${median(server.rounds.map((r) => r.system)).toFixed(1)} | ${total.toFixed(1)} | ${(total - totalOf(base)).toFixed(1)} | ${median(server.rounds.map((r) => r.rps)).toFixed(0)} |`);
+}
