@@ -345,6 +345,17 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
       expect(app.probe.count('orders')).toBe(2);
     });
 
+    it('a throwing scope function is a 500 through the framework and runs nothing; the server keeps serving', async () => {
+      const app = await start({ scope: (req: { headers: Record<string, unknown> }) => {
+        if (req.headers['x-tenant'] === undefined) throw new Error('no tenant');
+        return req.headers['x-tenant'];
+      } } as never);
+      expect((await post(app, '/orders', { key: key() })).status).toBe(500);
+      expect(app.probe.count('orders')).toBe(0);
+      expect((await post(app, '/orders', { key: key(), headers: { 'x-tenant': 'acme' } })).status).toBe(201);
+      expect(app.probe.count('orders')).toBe(1);
+    });
+
     it('a key becomes new again after its ttl', async () => {
       let now = Date.now();
       const app = await start({ store: memoryStore({ clock: () => now }), ttl: '1h' });

@@ -1,4 +1,4 @@
-import { REPLAYED_HEADER, createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
+import { REPLAYED_HEADER, createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, type Decision, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
 import { captureBody } from './capture.js';
 import type { KoaContext } from './types.js';
 
@@ -98,9 +98,21 @@ export function idempotent<Ctx = AnyKoaContext>(options: KoaIdempotencyOptions<C
   const engine = createIdempotency<Ctx>(options);
   const { maxBodyBytes } = engine.options;
 
-  async function idempotentMiddleware(ctx: KoaContext, next: () => Promise<unknown>): Promise<void> {
-    const handled = engine.handle(new KoaRequestView(ctx) as NeutralRequest<Ctx>);
-    const decision = handled instanceof Promise ? await handled : handled;
+  // Not an async function: a request that needs no store call (no key, a bad key) costs no promise
+  // of its own; passing it on returns the next middleware's promise as it is.
+  function idempotentMiddleware(ctx: KoaContext, next: () => Promise<unknown>): Promise<void> {
+    let handled: Decision | Promise<Decision>;
+    try {
+      handled = engine.handle(new KoaRequestView(ctx) as NeutralRequest<Ctx>);
+    } catch (error) {
+      return Promise.reject(error); // a throwing key, scope or fingerprint function
+    }
+    if (handled instanceof Promise) return handled.then((decision) => act(ctx, next, decision));
+    if (handled.action === 'pass') return next() as Promise<void>;
+    return act(ctx, next, handled);
+  }
+
+  async function act(ctx: KoaContext, next: () => Promise<unknown>, decision: Decision): Promise<void> {
     if (decision.action === 'pass') {
       await next();
       return;
