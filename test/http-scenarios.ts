@@ -449,6 +449,11 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
       expect(res.json().detail).not.toMatch(/chaos/); // internal errors never leak to clients
       expect(app.probe.count('echo')).toBe(0);
       expect(errors).toEqual(['get:false']);
+      // The read works, the claim fails: the error names the claim (the chaos store has no getOrClaim).
+      store.heal();
+      store.break('claim');
+      expectProblem(await post(app, '/echo', { key: k }), 503, 'store_unavailable');
+      expect(errors).toEqual(['get:false', 'claim:false']);
       store.heal();
       expect((await post(app, '/echo', { key: k })).status).toBe(200);
       expect((await post(app, '/echo', { key: k })).headers.get('idempotent-replayed')).toBe('true');

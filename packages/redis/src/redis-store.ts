@@ -125,7 +125,16 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     return { acquired: false, record: decodeRecord(marked as (Buffer | null)[]) };
   }
 
-  function claim(key: string, { fingerprint, lockTtl }: { fingerprint: string | null; lockTtl: number }): Promise<ClaimResult> {
+  function claim(key: string, options: { fingerprint: string | null; lockTtl: number }): Promise<ClaimResult> {
+    // Not async (one promise less per request), so a throw is turned into a rejection here.
+    try {
+      return claimOnce(key, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  function claimOnce(key: string, { fingerprint, lockTtl }: { fingerprint: string | null; lockTtl: number }): Promise<ClaimResult> {
     const keys = keysOf(key);
     if (!lockOnClient) return claimOnMasters(key, keys, fingerprint, lockTtl);
     // The lease lives on the records' node: one script reads, and claims when nothing stands, by
@@ -154,7 +163,12 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
 
     complete(lease, response, { fingerprint, ttl }) {
       const keys = keysOf(lease.key);
-      const storing = bounded('complete', commands.idemComplete(keys.record, lease.token, ttl, encodeMeta(response), bodyBytes(response), fingerprint ?? '', keys.channel));
+      let storing: Promise<number>;
+      try {
+        storing = bounded('complete', commands.idemComplete(keys.record, lease.token, ttl, encodeMeta(response), bodyBytes(response), fingerprint ?? '', keys.channel));
+      } catch (error) {
+        return Promise.reject(error); // e.g. a body that is not bytes: a rejection, as the interface says
+      }
       if (lockOnClient) return storing.then(isOne);
       // With the lock on independent masters it is released apart. A failure there must not turn
       // a stored response into an error: the record is completed, so a lock left behind delays

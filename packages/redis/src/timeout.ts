@@ -7,10 +7,15 @@ import { RedisTimeoutError } from './errors.js';
  */
 export function withTimeout<T>(promise: Promise<T>, ms: number, operation: string, onFailure?: () => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    let failed = false;
+    const fail = (error: unknown): void => {
+      // A command that timed out may still reject later (its connection closed): fail once.
+      if (failed) return;
+      failed = true;
       onFailure?.();
-      reject(new RedisTimeoutError(operation, ms));
-    }, ms);
+      reject(error);
+    };
+    const timer = setTimeout(() => fail(new RedisTimeoutError(operation, ms)), ms);
     promise.then(
       (value) => {
         clearTimeout(timer);
@@ -18,8 +23,7 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, operation: strin
       },
       (error: unknown) => {
         clearTimeout(timer);
-        onFailure?.();
-        reject(error);
+        fail(error);
       },
     );
   });
