@@ -16,6 +16,12 @@ export function requestFor(key) {
   return { method: 'POST', path: '/orders', headers, body: REQUEST_BODY, idReplacement: key === 'unique' };
 }
 
+/** Completes a replay scenario's key once, so that a load on it is replays only (not duplicates in flight: 409). */
+export async function completeKey(url, request) {
+  const first = await fetch(url, { method: request.method, headers: request.headers, body: request.body });
+  await first.arrayBuffer();
+}
+
 /**
  * Redis commands per request, counted exactly: `amount` requests (all answered) between
  * CONFIG RESETSTAT and INFO commandstats, after a pause for writes some stores make after answering.

@@ -4,6 +4,22 @@ import { fileURLToPath } from 'node:url';
 
 const ENTRY = fileURLToPath(new URL('../servers/server.mjs', import.meta.url));
 
+/** servers/standalone.mjs: one variant without IPC, for tools that run it under something else. */
+export const STANDALONE = fileURLToPath(new URL('../servers/standalone.mjs', import.meta.url));
+
+/** The port a standalone server prints (`PORT <n>`) once it listens; rejects if it exits first. */
+export function listeningPort(child, variant) {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (chunk) => {
+      text += chunk;
+      const match = /PORT (\d+)/.exec(text);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`${variant} exited (${code}) before listening`)));
+  });
+}
+
 /**
  * @param {object} cfg { framework, variant, redisUrl, concurrent?, delayMs? }
  * @param {{ execArgv?: string[], entry?: string }} [options] execArgv e.g. ['--cpu-prof', '--cpu-prof-dir', dir];

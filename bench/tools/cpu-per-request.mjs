@@ -14,10 +14,10 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { requestFor } from '../lib/load.mjs';
+import { completeKey, requestFor } from '../lib/load.mjs';
 import { startRedis } from '../lib/redis-server.mjs';
+import { STANDALONE, listeningPort } from '../lib/server-process.mjs';
 
 const args = process.argv.slice(2);
 const options = Object.fromEntries(args.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')));
@@ -29,7 +29,6 @@ if (!['express', 'koa'].includes(framework) || !['passthrough', 'replay', 'first
 const rounds = Number(options.rounds ?? 7);
 const durationS = Number(options.duration ?? 2);
 const connections = Number(options.connections ?? 32);
-const entry = fileURLToPath(new URL('../servers/standalone.mjs', import.meta.url));
 const request = requestFor(scenario === 'first' ? 'unique' : scenario === 'replay' ? `cpu-${Date.now()}` : undefined);
 const TICK_US = 1e6 / 100; // /proc/<pid>/stat counts clock ticks of 10 ms
 
@@ -49,20 +48,12 @@ const redis = await startRedis();
 const servers = [];
 try {
   for (const variant of variants) {
-    const child = spawn(process.execPath, [entry, framework, variant, redis.url], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const port = await new Promise((resolve, reject) => {
-      let text = '';
-      child.stdout.on('data', (chunk) => {
-        text += chunk;
-        const match = /PORT (\d+)/.exec(text);
-        if (match) resolve(Number(match[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`${variant} exited (${code}) before listening`)));
-    });
+    const child = spawn(process.execPath, [STANDALONE, framework, variant, redis.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const port = await listeningPort(child, variant);
     servers.push({ variant, child, url: `http://127.0.0.1:${port}${request.path}`, rounds: [] });
   }
   for (const server of servers) {
-    if (scenario === 'replay') await (await fetch(server.url, { method: request.method, headers: request.headers, body: request.body })).arrayBuffer();
+    if (scenario === 'replay') await completeKey(server.url, request);
     await load(server.url, durationS); // warm-up: past V8's tiering
   }
   for (let round = 0; round < rounds; round++) {
@@ -72,7 +63,7 @@ try {
       const result = await load(server.url, durationS);
       const after = cpu(server.child.pid);
       const answered = result['2xx'];
-      if (answered !== result.requests.total && result.non2xx > 0) throw new Error(`${server.variant}: ${result.non2xx} answers were not 2xx`);
+      if (result.non2xx > 0) throw new Error(`${server.variant}: ${result.non2xx} answers were not 2xx`);
       server.rounds.push({ user: (after.user - before.user) / answered, system: (after.system - before.system) / answered, rps: answered / durationS });
     }
   }

@@ -16,9 +16,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { requestFor } from '../lib/load.mjs';
+import { completeKey, requestFor } from '../lib/load.mjs';
+import { STANDALONE, listeningPort } from '../lib/server-process.mjs';
 
 const args = process.argv.slice(2);
 const options = Object.fromEntries(args.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')));
@@ -30,30 +30,17 @@ if (!['express', 'koa'].includes(framework) || !['passthrough', 'replay', 'first
   console.error('usage: node bench/tools/instructions.mjs <express|koa> <passthrough|replay|first> <variant>… [--warm=3000] [--measured=5000]');
   process.exit(2);
 }
-const entry = fileURLToPath(new URL('../servers/standalone.mjs', import.meta.url));
 const request = requestFor(scenario === 'first' ? 'unique' : scenario === 'replay' ? `instr-${Date.now()}` : undefined);
 
 /** Instructions valgrind counted for a server that answered `amount` requests (start-up included). */
 async function count(variant, amount) {
   const dir = mkdtempSync(join(tmpdir(), 'idem-instr-'));
   const out = join(dir, 'callgrind.out');
-  const child = spawn('valgrind', ['--tool=callgrind', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${out}`, process.execPath, entry, framework, variant, redisUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('valgrind', ['--tool=callgrind', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${out}`, process.execPath, STANDALONE, framework, variant, redisUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
-    const port = await new Promise((resolve, reject) => {
-      let text = '';
-      child.stdout.on('data', (chunk) => {
-        text += chunk;
-        const match = /PORT (\d+)/.exec(text);
-        if (match) resolve(Number(match[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`${variant} exited (${code}) before listening`)));
-    });
+    const port = await listeningPort(child, variant);
     const url = `http://127.0.0.1:${port}${request.path}`;
-    if (scenario === 'replay') {
-      // The key is completed first, so that the load is replays only (not duplicates in flight: 409).
-      const first = await fetch(url, { method: request.method, headers: request.headers, body: request.body });
-      await first.arrayBuffer();
-    }
+    if (scenario === 'replay') await completeKey(url, request);
     const result = await autocannon({ url, method: request.method, headers: request.headers, body: request.body, idReplacement: request.idReplacement, connections: 4, amount, timeout: 120 });
     const ok = result['2xx'];
     if (ok !== amount) throw new Error(`${variant}: ${ok} of ${amount} requests answered 2xx (${JSON.stringify(result.statusCodeStats)})`);
