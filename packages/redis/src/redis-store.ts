@@ -177,7 +177,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
         await bounded('release', lock.release(keys.lock, lease.token), lockTimeout).catch((error: unknown) => {
           logger.warn({ err: error, key: keys.record }, 'idem: releasing the lock after storing the response failed; it lapses after lockTtl');
         });
-        return stored === 1;
+        return isOne(stored);
       });
     },
 
