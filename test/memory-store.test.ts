@@ -1,8 +1,8 @@
 import { memoryStore } from '@idem/core';
-import { expect, it } from 'vitest';
-import { storeConformance } from './store-conformance.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { storeConformance } from '@idem/core/conformance';
 
-storeConformance('memory', () => memoryStore(), {
+storeConformance({ describe, it, afterEach }, 'memory', () => memoryStore(), {
   extras: ({ create }) => {
     it('stays within maxEntries, evicting the least recently used completed record', async () => {
       const store = memoryStore({ maxEntries: 3 });

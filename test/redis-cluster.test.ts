@@ -8,7 +8,7 @@ import { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { redisStoreExtras } from './fixtures/redis-store-extras.js';
 import { startCluster, type RedisCluster } from './harness/redis.mjs';
-import { storeConformance } from './store-conformance.js';
+import { storeConformance } from '@idem/core/conformance';
 
 let cluster: RedisCluster;
 let client: Cluster;
@@ -32,7 +32,7 @@ afterAll(async () => {
 
 const base: Partial<RedisStoreOptions> = { commandTimeout: 1_000, pollInterval: 100 };
 
-storeConformance('redis, 3-master Cluster', () => redisStore({ client, ...base }));
+storeConformance({ describe, it, afterEach }, 'redis, 3-master Cluster', () => redisStore({ client, ...base }));
 
 /** Subscribers of a channel over every node (a regular SUBSCRIBE sits on one node of the Cluster). */
 async function subscribers(channel: string): Promise<number> {

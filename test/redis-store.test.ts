@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { until } from './fixtures/redis-helpers.js';
 import { redisStoreExtras } from './fixtures/redis-store-extras.js';
 import { RedisServer } from './harness/redis.mjs';
-import { storeConformance } from './store-conformance.js';
+import { storeConformance } from '@idem/core/conformance';
 
 let server: RedisServer;
 let client: Redis;
@@ -34,7 +34,7 @@ afterAll(async () => {
 
 const base: Partial<RedisStoreOptions> = { commandTimeout: 1_000, pollInterval: 100 };
 
-storeConformance('redis, single node', () => redisStore({ client, ...base }));
+storeConformance({ describe, it, afterEach }, 'redis, single node', () => redisStore({ client, ...base }));
 
 redisStoreExtras('single node', {
   client: () => client,

@@ -1,3 +1,6 @@
+import { ConfigError } from '@idem/core';
+import { brand } from '@idem/core/adapter';
+
 /**
  * Every error @idem/cache raises itself, each with a stable `code`. Loader errors are never
  * wrapped: a caller gets back exactly what its loader threw.
@@ -47,15 +50,14 @@ export class CacheError extends Error {
  * Thrown by `createCache()` (and by a call given bad per-call options) for an invalid option.
  * It is a `TypeError` and its message names the option.
  */
-export class CacheConfigError extends TypeError {
+export class CacheConfigError extends ConfigError {
   /** Always `'cache_config'`. */
-  readonly code = 'cache_config' as const;
-  /** The option at fault, as a dotted path (`'l1.maxEntries'`). */
-  readonly option: string;
+  declare readonly code: 'cache_config';
 
   constructor(option: string, message: string) {
-    super(`idem cache: invalid option \`${option}\`: ${message}`);
+    super(option, message, { code: 'cache_config', scope: 'idem cache' });
     this.name = 'CacheConfigError';
-    this.option = option;
   }
 }
+brand(CacheConfigError, 'CacheConfigError');
+brand(CacheError, 'CacheError');

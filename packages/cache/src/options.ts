@@ -1,4 +1,4 @@
-import { toMs } from '@idem/core';
+import { parseDuration } from '@idem/core/adapter';
 import type { Redis } from 'ioredis';
 import { CacheConfigError } from './errors.js';
 import { jsonSerializer } from './serializer.js';
@@ -60,12 +60,7 @@ const KNOWN_CALL = new Set(['ttl', 'grace', 'tags', 'timeout', 'hardTimeout', 'e
 
 /** Parses a duration; `allowZero` for the ones where 0 means "off". Throws naming the option. */
 export function duration(option: string, value: Duration, allowZero = false): number {
-  if (allowZero && (value === 0 || (typeof value === 'string' && /^\s*0+(\.0*)?\s*[a-z]*\s*$/i.test(value)))) return 0;
-  try {
-    return toMs(option, value);
-  } catch {
-    throw new CacheConfigError(option, `expected ${allowZero ? 'a non-negative' : 'a positive'} number of milliseconds or a duration such as '250ms' or '5m', got ${JSON.stringify(value)}`);
-  }
+  return parseDuration(option, value, { allowZero, fail: (name, message) => new CacheConfigError(name, message) });
 }
 
 function fraction(option: string, value: unknown, { open }: { open: boolean }): number {

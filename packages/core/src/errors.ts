@@ -1,3 +1,6 @@
+import { brand } from './brand.js';
+import { ConfigError } from './config.js';
+
 /**
  * Every answer the middleware gives on its own behalf, with a stable code, the HTTP status it
  * maps to and the RFC 9457 problem type. Messages of these errors are written for clients and
@@ -11,7 +14,8 @@ export type ProblemCode =
   | 'key_reused'
   | 'in_flight'
   | 'store_unavailable'
-  | 'body_not_parsed';
+  | 'body_not_parsed'
+  | 'record_invalid';
 
 const TITLES: Record<ProblemCode, { status: number; title: string }> = {
   key_missing: { status: 400, title: 'Idempotency key missing' },
@@ -20,6 +24,7 @@ const TITLES: Record<ProblemCode, { status: number; title: string }> = {
   in_flight: { status: 409, title: 'Request with this idempotency key is in progress' },
   store_unavailable: { status: 503, title: 'Idempotency store unavailable' },
   body_not_parsed: { status: 500, title: 'Request body was not parsed before idempotency' },
+  record_invalid: { status: 500, title: 'Stored idempotency record is unreadable' },
 };
 
 /** The problem `type` URI for a code: stable, documented in the README. */
@@ -62,22 +67,33 @@ export interface ProblemBody {
   code: ProblemCode;
 }
 
-/** Thrown at creation for a bad option; the message names the option. */
-export class IdempotencyConfigError extends TypeError {
-  readonly option: string;
+/** Thrown at creation for a bad option of `idempotent()` or a store; the message names the option. */
+export class IdempotencyConfigError extends ConfigError {
   constructor(option: string, message: string) {
-    super(`idem: invalid option \`${option}\`: ${message}`);
+    super(option, message);
     this.name = 'IdempotencyConfigError';
-    this.option = option;
   }
 }
+brand(IdempotencyConfigError, 'IdempotencyConfigError');
 
-/** Wraps a failure of the store so logs and events say which operation failed. */
+/**
+ * A failure of the store, wrapped once at the boundary: `operation` says which call failed and
+ * `cause` keeps the store's own error. Store errors that already are a `StoreError` (such as
+ * `RedisTimeoutError`) are passed on as they are, never wrapped again, so `instanceof` on the
+ * store's own class keeps working in `storeError` events and logs.
+ */
 export class StoreError extends Error {
   readonly operation: string;
-  constructor(operation: string, cause: unknown) {
-    super(`idem: store ${operation} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  constructor(operation: string, cause: unknown, message?: string) {
+    super(message ?? `idem: store ${operation} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = 'StoreError';
     this.operation = operation;
   }
+
+  /** `error` itself when it already is a `StoreError`, else a `StoreError` of `operation` around it. */
+  static from(operation: string, error: unknown): StoreError {
+    return error instanceof StoreError ? error : new StoreError(operation, error);
+  }
 }
+brand(StoreError, 'StoreError');
+brand(IdempotencyError, 'IdempotencyError');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IdempotencyEvents } from './events.js';
 
-const replay = { key: 'k', status: 200, ageMs: 1, durationMs: 1 };
+const replay = { key: 'k', route: undefined, status: 200, ageMs: 1, durationMs: 1 };
 
 describe('IdempotencyEvents', () => {
   // regression: once() listeners fired on every emit because emit iterated listeners(), not rawListeners()

@@ -1,24 +1,27 @@
 import { EventEmitter } from 'node:events';
+import type { StoreError } from './errors.js';
+import type { ExecuteOutcome } from './types.js';
 
-/** Payloads of the events an idempotency middleware emits. Times are in milliseconds. */
+/**
+ * Payloads of the events an idempotency middleware emits. Times are in milliseconds. `key` is the
+ * stored (hashed) key, never the client's; `route` is the route pattern when the framework knows
+ * it (`/orders/:id`), a bounded label for metrics, never the raw path.
+ */
 export interface IdempotencyEventMap {
   /** A completed record was replayed. `ageMs`: how old the stored response is. */
-  replay: { key: string; status: number; ageMs: number; durationMs: number };
+  replay: { key: string; route: string | undefined; status: number; ageMs: number; durationMs: number };
   /** The handler ran. `outcome` says what became of its response. */
-  execute: {
-    key: string;
-    status: number | undefined;
-    outcome: 'stored' | 'not_cacheable' | 'too_large' | 'failed' | 'fenced' | 'store_error';
-    durationMs: number;
-  };
+  execute: { key: string; route: string | undefined; status: number | undefined; outcome: ExecuteOutcome; durationMs: number };
   /** A duplicate was answered 409 because the key was in flight (after `waitedMs` of waiting). */
-  conflict: { key: string; waitedMs: number };
+  conflict: { key: string; route: string | undefined; waitedMs: number };
   /** The key was reused with a different request: 422. */
-  mismatch: { key: string };
-  /** The store failed; `failOpen` tells whether the request ran unprotected. */
-  storeError: { operation: string; error: unknown; failOpen: boolean; durationMs: number };
+  mismatch: { key: string; route: string | undefined };
+  /** The store failed; `failOpen` tells whether the request ran unprotected. `error.cause` is the store's own. */
+  storeError: { operation: string; error: StoreError; failOpen: boolean; durationMs: number; key: string | undefined; route: string | undefined };
   /** Our lease lapsed or was taken while the handler ran; its result will not be stored. */
-  leaseLost: { key: string; heldMs: number };
+  leaseLost: { key: string; route: string | undefined; heldMs: number };
+  /** The store returned a record that cannot be replayed (corrupt, tampered, another format): answered 500. */
+  invalidRecord: { key: string; route: string | undefined; reason: string };
 }
 
 type Listener<P> = (event: P) => void;

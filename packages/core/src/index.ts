@@ -1,17 +1,19 @@
-export { createIdempotency, problemResponse } from './engine.js';
-export type { Decision, Execution, Idempotency, OutgoingResponse } from './engine.js';
+/**
+ * What users of idem import: the memory store, the errors, the events, the types and the
+ * defaults. What adapters and stores need besides is in `@idem/core/adapter`; the store
+ * conformance suite is `@idem/core/conformance`.
+ */
+export { ConfigError, silentLogger } from './config.js';
+export type { Duration, Logger } from './config.js';
 export { IdempotencyConfigError, IdempotencyError, StoreError, problemType } from './errors.js';
 export type { ProblemBody, ProblemCode } from './errors.js';
 export { IdempotencyEvents, TypedEvents } from './events.js';
 export type { IdempotencyEventMap } from './events.js';
+export { executionOf } from './execution.js';
 export { defaultFingerprint } from './fingerprint.js';
-export { REPLAYED_HEADER, exposeReplayedHeader, isReplayableHeader, replayableHeaders } from './headers.js';
-export { MAX_KEY_LENGTH, parseKeyHeader, sha256, storageKey } from './key.js';
+export { REPLAYED_HEADER, isReplayableHeader } from './headers.js';
+export { MAX_KEY_LENGTH, parseKeyHeader, storageKey } from './key.js';
 export { memoryStore } from './memory-store.js';
-export { hasRequestBody, headerValues, splitUrl, type DistinctHeaders } from './request.js';
 export type { MemoryStoreOptions } from './memory-store.js';
-export { defaultCacheable, resolveOptions, toMs } from './options.js';
-export type { ResolvedOptions } from './options.js';
+export { defaultCacheable, defaults } from './options.js';
 export type * from './types.js';
-export { NotCacheable, responseCaching } from './response-cache.js';
-export type { CachedOptions, CachedResponse, ResponseCache, ResponseCaching } from './response-cache.js';

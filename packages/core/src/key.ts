@@ -1,7 +1,6 @@
 import { hash } from 'node:crypto';
 import stableStringify from 'fast-json-stable-stringify';
 import { IdempotencyError } from './errors.js';
-import type { NeutralRequest } from './types.js';
 
 /** Longest key accepted, in characters (IETF draft: keys are short; Stripe allows 255). */
 export const MAX_KEY_LENGTH = 255;
@@ -61,22 +60,6 @@ function parseBareToken(raw: string, headerName: string): string {
 
 function invalid(headerName: string, what: string): IdempotencyError {
   return new IdempotencyError('key_invalid', `The ${headerName} header ${what}.`);
-}
-
-/** The view that dot paths select from. */
-export function selectionRoot(req: NeutralRequest): Record<string, unknown> {
-  return { body: req.body, query: req.query, params: req.params, headers: req.headers };
-}
-
-/** Reads a dot path (`'body.metadata.meeting_id'`) from an object; undefined when any step is missing. */
-export function readPath(root: unknown, path: readonly string[]): unknown {
-  let node: unknown = root;
-  for (const step of path) {
-    if (node === null || typeof node !== 'object') return undefined;
-    if (!Object.prototype.hasOwnProperty.call(node, step)) return undefined;
-    node = (node as Record<string, unknown>)[step];
-  }
-  return node;
 }
 
 /** Hex SHA-256 of a string. */

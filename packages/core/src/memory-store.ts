@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { checkOptions } from './config.js';
+import { IdempotencyConfigError } from './errors.js';
 import type { ClaimResult, CompletedRecord, IdempotencyRecord, IdempotencyStore, Lease, StoredResponse } from './types.js';
 
 /** Options of {@link memoryStore}. */
@@ -9,6 +11,8 @@ export interface MemoryStoreOptions {
   /** Clock in epoch ms, for tests that move time. @default Date.now */
   clock?: () => number;
 }
+
+const fail = (option: string, message: string): IdempotencyConfigError => new IdempotencyConfigError(option, message);
 
 interface Lock {
   token: string;
@@ -31,10 +35,10 @@ interface Entry {
  * app.use(idempotent({ store: memoryStore({ maxEntries: 50_000 }) }));
  */
 export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore & { readonly size: number } {
+  checkOptions(options, ['maxEntries', 'clock'], fail);
   const maxEntries = options.maxEntries ?? 10_000;
-  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
-    throw new TypeError(`idem: invalid option \`maxEntries\`: expected a positive integer, got ${String(options.maxEntries)}`);
-  }
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw fail('maxEntries', `expected a positive integer, got ${String(options.maxEntries)}`);
+  if (options.clock !== undefined && typeof options.clock !== 'function') throw fail('clock', 'expected a function returning epoch milliseconds');
   const now = options.clock ?? Date.now;
   const records = new LRUCache<string, Entry>({ max: maxEntries });
   const locks = new Map<string, Lock>();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IdempotencyConfigError } from './errors.js';
-import { defaultCacheable, resolveOptions, toMs } from './options.js';
+import { parseDuration } from './config.js';
+import { defaultCacheable, resolveOptions } from './options.js';
 
 describe('resolveOptions', () => {
   it('applies the documented defaults', () => {
@@ -20,7 +21,7 @@ describe('resolveOptions', () => {
 
   it('takes durations as milliseconds or strings', () => {
     expect(resolveOptions({ ttl: '2h', lockTtl: 1500, waitTimeout: '90s' })).toMatchObject({ ttl: 7_200_000, lockTtl: 1500, waitTimeout: 90_000 });
-    expect(toMs('ttl', '7d')).toBe(7 * 86_400_000);
+    expect(parseDuration('ttl', '7d')).toBe(7 * 86_400_000);
   });
 
   it.each([

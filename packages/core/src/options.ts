@@ -1,15 +1,13 @@
-import ms from 'ms';
+import { checkLogger, checkOptions, parseDuration, type Duration, type Logger } from './config.js';
 import { IdempotencyConfigError } from './errors.js';
-import { compileSelector, splitPath, type CompiledSelector } from './fingerprint.js';
+import { compileSelector, selector, type CompiledSelector } from './selectors.js';
 import { memoryStore } from './memory-store.js';
-import type { Duration, IdempotencyOptions, IdempotencyStore, Logger } from './types.js';
+import type { IdempotencyOptions, IdempotencyStore } from './types.js';
 
 /** The default `cacheable`: results worth replaying, not transient failures. */
 export function defaultCacheable(status: number): boolean {
   return status < 500 && status !== 408 && status !== 409 && status !== 425 && status !== 429;
 }
-
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, isLevelEnabled: () => false };
 
 /** Options after validation, with every derived value computed once. */
 export interface ResolvedOptions {
@@ -28,6 +26,8 @@ export interface ResolvedOptions {
   methods: ReadonlySet<string>;
   ttl: number;
   lockTtl: number;
+  /** Longest an execution keeps its lease; past it the key is released and a late result not stored. */
+  maxHold: number;
   concurrent: 'reject' | 'wait';
   waitTimeout: number;
   cacheable: (status: number) => boolean;
@@ -36,29 +36,37 @@ export interface ResolvedOptions {
   logger: Logger;
 }
 
-/** Parses a duration option; throws naming the option. */
-export function toMs(option: string, value: Duration): number {
-  const parsed = typeof value === 'number' ? value : typeof value === 'string' ? ms(value as ms.StringValue) : NaN;
-  if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed <= 0) {
-    throw new IdempotencyConfigError(option, `expected a positive number of milliseconds or a duration such as '30s' or '24h', got ${JSON.stringify(value)}`);
-  }
-  return Math.round(parsed);
-}
+/**
+ * The defaults of `idempotent()`, declared once; the README's option table is checked against
+ * this object (test/docs.test.ts).
+ */
+export const defaults = Object.freeze({
+  header: 'Idempotency-Key',
+  required: false,
+  methods: Object.freeze(['POST', 'PATCH']),
+  ttl: '24h',
+  lockTtl: '30s',
+  maxHold: '1h',
+  concurrent: 'reject',
+  waitTimeout: '60s',
+  maxBodyBytes: 1 << 20,
+  onStoreError: 'fail-closed',
+} as const);
 
-const KNOWN = new Set([
-  'store', 'header', 'required', 'key', 'scope', 'fingerprint', 'methods', 'ttl', 'lockTtl',
+const KNOWN = [
+  'store', 'header', 'required', 'key', 'scope', 'fingerprint', 'methods', 'ttl', 'lockTtl', 'maxHold',
   'concurrent', 'waitTimeout', 'cacheable', 'maxBodyBytes', 'onStoreError', 'logger',
-]);
+] as const;
+
+const fail = (option: string, message: string): IdempotencyConfigError => new IdempotencyConfigError(option, message);
+const duration = (option: string, value: Duration): number => parseDuration(option, value, { fail });
 
 /** Validates options once, at middleware creation. Throws {@link IdempotencyConfigError}. */
 export function resolveOptions<Native>(options: IdempotencyOptions<Native> = {}): ResolvedOptions {
-  if (options === null || typeof options !== 'object') throw new IdempotencyConfigError('options', 'expected an object');
-  for (const name of Object.keys(options)) {
-    if (!KNOWN.has(name)) throw new IdempotencyConfigError(name, `unknown option (known: ${[...KNOWN].join(', ')})`);
-  }
+  checkOptions(options, KNOWN, fail);
   const o = options;
 
-  const header = o.header === undefined ? 'Idempotency-Key' : o.header;
+  const header = o.header === undefined ? defaults.header : o.header;
   if (header !== false && (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header))) {
     throw new IdempotencyConfigError('header', 'expected a header name or false');
   }
@@ -69,17 +77,17 @@ export function resolveOptions<Native>(options: IdempotencyOptions<Native> = {})
   if (o.scope !== undefined && typeof o.scope !== 'function') throw new IdempotencyConfigError('scope', 'expected a function (req) => unknown');
   const fingerprint = o.fingerprint === false ? null : o.fingerprint === undefined ? undefined : selector('fingerprint', o.fingerprint);
 
-  const methods = o.methods ?? ['POST', 'PATCH'];
+  const methods = o.methods ?? defaults.methods;
   if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => typeof m !== 'string' || m === '')) {
     throw new IdempotencyConfigError('methods', 'expected a non-empty array of HTTP method names');
   }
-  const concurrent = o.concurrent ?? 'reject';
+  const concurrent = o.concurrent ?? defaults.concurrent;
   if (concurrent !== 'reject' && concurrent !== 'wait') throw new IdempotencyConfigError('concurrent', "expected 'reject' or 'wait'");
-  const onStoreError = o.onStoreError ?? 'fail-closed';
+  const onStoreError = o.onStoreError ?? defaults.onStoreError;
   if (onStoreError !== 'fail-closed' && onStoreError !== 'fail-open') {
     throw new IdempotencyConfigError('onStoreError', "expected 'fail-closed' or 'fail-open'");
   }
-  const maxBodyBytes = o.maxBodyBytes ?? 1 << 20;
+  const maxBodyBytes = o.maxBodyBytes ?? defaults.maxBodyBytes;
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) throw new IdempotencyConfigError('maxBodyBytes', 'expected a non-negative integer');
   if (o.cacheable !== undefined && typeof o.cacheable !== 'function') throw new IdempotencyConfigError('cacheable', 'expected a function (status) => boolean');
   if (typeof o.required !== 'undefined' && typeof o.required !== 'boolean') throw new IdempotencyConfigError('required', 'expected a boolean');
@@ -89,19 +97,18 @@ export function resolveOptions<Native>(options: IdempotencyOptions<Native> = {})
       throw new IdempotencyConfigError('store', `expected an IdempotencyStore (missing ${method}())`);
     }
   }
-  const logger = o.logger ?? silent;
-  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    if (typeof logger[level] !== 'function') throw new IdempotencyConfigError('logger', `expected a pino-like logger (missing ${level}())`);
-  }
+  const logger = checkLogger(o.logger, fail);
 
-  const ttl = toMs('ttl', o.ttl ?? '24h');
-  const lockTtl = toMs('lockTtl', o.lockTtl ?? '30s');
-  const waitTimeout = toMs('waitTimeout', o.waitTimeout ?? '60s');
+  const ttl = duration('ttl', o.ttl ?? defaults.ttl);
+  const lockTtl = duration('lockTtl', o.lockTtl ?? defaults.lockTtl);
+  const maxHold = duration('maxHold', o.maxHold ?? defaults.maxHold);
+  if (maxHold < lockTtl) throw fail('maxHold', `must be at least lockTtl (${lockTtl} ms), got ${maxHold} ms`);
+  const waitTimeout = duration('waitTimeout', o.waitTimeout ?? defaults.waitTimeout);
 
   return {
     store,
     header: header === false ? undefined : { name: header, lower: header.toLowerCase() },
-    required: o.required ?? false,
+    required: o.required ?? defaults.required,
     key: key?.compiled,
     scope: o.scope === undefined ? undefined : compileSelector(o.scope as (req: never) => unknown),
     fingerprint: fingerprint === null ? null : fingerprint?.compiled,
@@ -110,6 +117,7 @@ export function resolveOptions<Native>(options: IdempotencyOptions<Native> = {})
     methods: new Set(methods.map((m) => m.toUpperCase())),
     ttl,
     lockTtl,
+    maxHold,
     concurrent,
     waitTimeout,
     cacheable: o.cacheable ?? defaultCacheable,
@@ -117,19 +125,4 @@ export function resolveOptions<Native>(options: IdempotencyOptions<Native> = {})
     onStoreError,
     logger,
   };
-}
-
-const ROOTS = new Set(['body', 'query', 'params', 'headers']);
-
-function selector(option: string, value: unknown): { compiled: CompiledSelector; readsBody: boolean } {
-  if (typeof value === 'function') return { compiled: compileSelector(value as (req: never) => unknown), readsBody: false };
-  if (!Array.isArray(value) || value.length === 0) {
-    throw new IdempotencyConfigError(option, 'expected a non-empty array of dot paths (e.g. "body.order_id") or a function (req) => unknown');
-  }
-  for (const path of value) {
-    if (typeof path !== 'string' || !ROOTS.has(splitPath(path)[0] as string)) {
-      throw new IdempotencyConfigError(option, `path ${JSON.stringify(path)} must start with body., query., params. or headers.`);
-    }
-  }
-  return { compiled: compileSelector(value as string[]), readsBody: value.some((p: string) => p === 'body' || p.startsWith('body.')) };
 }

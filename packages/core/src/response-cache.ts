@@ -1,6 +1,6 @@
 import { replayableHeaders } from './headers.js';
 import { sha256 } from './key.js';
-import { toMs } from './options.js';
+import { ConfigError, parseDuration } from './config.js';
 import type { CapturedResponse, Duration, HeaderBag } from './types.js';
 
 /** The part of an `@idem/cache` cache that `cached()` uses. Pass the result of `createCache()`. */
@@ -52,7 +52,7 @@ const CACHEABLE = new Set([200, 203, 204, 300, 301, 404, 410]);
 
 function duration(option: string, value: Duration | undefined): number | undefined {
   if (value === undefined) return undefined;
-  return value === 0 && option === 'grace' ? 0 : toMs(option, value);
+  return parseDuration(option, value, { allowZero: option === 'grace' });
 }
 
 /** What both adapters' `cached()` share, resolved once at creation. */
@@ -70,7 +70,7 @@ export interface ResponseCaching<Native> {
 /** Validates `cached()` options (a clear TypeError naming the option) and computes what is fixed. */
 export function responseCaching<Native>(options: CachedOptions<Native>): ResponseCaching<Native> {
   if (options === null || typeof options !== 'object' || typeof options.cache?.getOrSetEntry !== 'function') {
-    throw new TypeError('idem: invalid option `cache`: expected a cache from createCache() of @idem/cache');
+    throw new ConfigError('cache', 'expected a cache from createCache() of @idem/cache');
   }
   const vary = (options.vary ?? []).map((h) => h.toLowerCase());
   const cacheable = options.cacheable ?? ((status: number) => CACHEABLE.has(status));

@@ -4,8 +4,9 @@
  * Nothing here knows Express, Koa or Redis.
  */
 
-/** A duration: milliseconds, or a string such as `'500ms'`, `'30s'`, `'24h'`, `'7d'`. */
-export type Duration = number | string;
+import type { Duration, Logger } from './config.js';
+
+export type { Duration, Logger } from './config.js';
 
 /** Header values as Node exposes them; names are lower-case. */
 export type HeaderBag = Record<string, string | string[] | number | undefined>;
@@ -79,6 +80,13 @@ export type IdempotencyRecord = InFlightRecord | CompletedRecord;
 export interface Lease {
   readonly key: string;
   readonly token: string;
+  /**
+   * What the store opened for this execution and the handler may use, e.g. the database
+   * transaction of `@idem/postgres`'s transactional mode. The engine passes it on as
+   * `Execution.context`, and adapters make it reachable from the request (`executionOf(req)`).
+   * Undefined for stores that open nothing.
+   */
+  readonly context?: unknown;
 }
 
 /** The answer to a claim: we own the key, or somebody else's record stands. */
@@ -131,16 +139,6 @@ export interface IdempotencyStore {
   close?(): Promise<void>;
 }
 
-/** The subset of a pino logger idem uses. Any pino logger fits. */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  /** pino's: when present, debug lines nobody would see are not even built. */
-  isLevelEnabled?(level: string): boolean;
-}
-
 /** Selects request data: dot paths into `{ body, query, params, headers }`, or a function of the native request. */
 export type Selector<Native> = readonly string[] | ((req: Native) => unknown);
 
@@ -168,6 +166,11 @@ export interface IdempotencyOptions<Native = unknown> {
   ttl?: Duration;
   /** The in-flight lease, renewed every lockTtl/3 while the handler runs. @default '30s' */
   lockTtl?: Duration;
+  /**
+   * Longest a handler keeps its key. Past it the engine stops renewing the lease, releases the
+   * key (a retry runs again) and does not store the late result. At least `lockTtl`. @default '1h'
+   */
+  maxHold?: Duration;
   /** What a duplicate gets while the first is in flight. @default 'reject' */
   concurrent?: 'reject' | 'wait';
   /** With `concurrent: 'wait'`, the longest a duplicate waits before 409. @default '60s' */
@@ -181,3 +184,54 @@ export interface IdempotencyOptions<Native = unknown> {
   /** A pino logger (or anything with its methods). @default silent */
   logger?: Logger;
 }
+
+/** A response the adapter writes as is: a replay or one of idem's own problem answers. */
+export interface OutgoingResponse {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Uint8Array;
+  /**
+   * True for a replay of a stored response: the adapter sets `Idempotent-Replayed: true` on the
+   * response besides `headers`, which are the stored record's own (never mutate them).
+   */
+  replayed: boolean;
+}
+
+/** What became of an execution's response: the `outcome` of the `execute` event. */
+export type ExecuteOutcome =
+  /** Stored; duplicates replay it. */
+  | 'stored'
+  /** Its status is not `cacheable`: the key was released. */
+  | 'not_cacheable'
+  /** Over `maxBodyBytes` (or streamed): the key was released. */
+  | 'too_large'
+  /** The handler threw (or its client went away and it never answered): the key was released. */
+  | 'failed'
+  /** The lease was lost before the response was stored: nothing written. */
+  | 'fenced'
+  /** The handler held the key past `maxHold`: the key was released, the late result not stored. */
+  | 'max_hold'
+  /** The store failed to keep the response or to release the key. */
+  | 'store_error';
+
+/**
+ * One run of the handler under a lease. The adapter calls exactly one of `finish` (with the
+ * captured response, before flushing it) or `abort` (the handler failed). Neither throws; later
+ * calls are no-ops.
+ */
+export interface Execution {
+  /** The stored (hashed) key. */
+  readonly key: string;
+  /** The lease's store context (e.g. a database transaction), undefined for most stores. */
+  readonly context: unknown;
+  /** Stores the response when it is storable, else releases the key. Resolves when that is done. */
+  finish(response: CapturedResponse): Promise<void>;
+  /** Releases the key so that a retry runs again. */
+  abort(reason?: unknown): Promise<void>;
+}
+
+/** What the adapter does with a request. */
+export type Decision =
+  | { action: 'pass' }
+  | { action: 'respond'; response: OutgoingResponse }
+  | { action: 'execute'; execution: Execution };

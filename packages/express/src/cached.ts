@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { NotCacheable, responseCaching, type CachedOptions as CoreCachedOptions, type CachedResponse } from '@idem/core';
+import { NotCacheable, responseCaching, type CachedOptions as CoreCachedOptions, type CachedResponse } from '@idem/core/adapter';
 import { captureResponse, type HeldResponse } from './capture.js';
 
-export type { ResponseCache } from '@idem/core';
+export type { ResponseCache } from '@idem/core/adapter';
 
 /** Options of `cached()`; a `tags` function receives the Express request. */
 export type CachedOptions<Req extends IncomingMessage = IncomingMessage> = CoreCachedOptions<Req>;

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { REPLAYED_HEADER, createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, splitUrl, type Decision, type Execution, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
+import { REPLAYED_HEADER, createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, splitUrl, type Decision, type Execution, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core/adapter';
 import { holdResponse, type HeldResponse } from './capture.js';
 
 /**
@@ -146,5 +146,5 @@ export function idempotent<Req = AnyExpressRequest>(options: ExpressIdempotencyO
 
 export { cached } from './cached.js';
 export type { CachedOptions, ResponseCache } from './cached.js';
-export type { IdempotencyOptions, IdempotencyStore } from '@idem/core';
-export { memoryStore } from '@idem/core';
+export type { IdempotencyOptions, IdempotencyStore } from '@idem/core/adapter';
+export { memoryStore } from '@idem/core/adapter';

@@ -1,8 +1,8 @@
-import { NotCacheable, responseCaching, type CachedOptions as CoreCachedOptions, type CachedResponse, type CapturedResponse } from '@idem/core';
+import { NotCacheable, responseCaching, type CachedOptions as CoreCachedOptions, type CachedResponse, type CapturedResponse } from '@idem/core/adapter';
 import { captureBody } from './capture.js';
 import type { KoaContext } from './types.js';
 
-export type { ResponseCache } from '@idem/core';
+export type { ResponseCache } from '@idem/core/adapter';
 
 /** Options of `cached()`; a `tags` function receives the Koa context. */
 export type CachedOptions<Ctx extends KoaContext = KoaContext> = CoreCachedOptions<Ctx>;

@@ -1,4 +1,4 @@
-import { REPLAYED_HEADER, createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, type Decision, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core';
+import { REPLAYED_HEADER, createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, type Decision, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core/adapter';
 import { captureBody } from './capture.js';
 import type { KoaContext } from './types.js';
 
@@ -137,5 +137,5 @@ export function idempotent<Ctx = AnyKoaContext>(options: KoaIdempotencyOptions<C
 
 export { cached } from './cached.js';
 export type { CachedOptions, ResponseCache } from './cached.js';
-export type { IdempotencyOptions, IdempotencyStore } from '@idem/core';
-export { memoryStore } from '@idem/core';
+export type { IdempotencyOptions, IdempotencyStore } from '@idem/core/adapter';
+export { memoryStore } from '@idem/core/adapter';

@@ -4,6 +4,7 @@
  * stable for alerting.
  */
 import { StoreError } from '@idem/core';
+import { brand } from '@idem/core/adapter';
 
 /**
  * A Redis call did not answer within `commandTimeout` (server paused, overloaded or gone).
@@ -46,3 +47,6 @@ export class LockUnavailableError extends StoreError {
     this.quorum = quorum;
   }
 }
+
+brand(RedisTimeoutError, 'RedisTimeoutError');
+brand(LockUnavailableError, 'LockUnavailableError');

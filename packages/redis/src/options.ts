@@ -1,4 +1,5 @@
-import { IdempotencyConfigError, toMs, type Duration, type Logger } from '@idem/core';
+import { IdempotencyConfigError, type Duration, type Logger } from '@idem/core';
+import { parseDuration } from '@idem/core/adapter';
 import type { Cluster, Redis } from 'ioredis';
 
 /**
@@ -39,6 +40,7 @@ export interface ResolvedRedisStoreOptions {
 }
 
 const KNOWN = ['client', 'prefix', 'lockClients', 'commandTimeout', 'pollInterval', 'logger'];
+const fail = (option: string, message: string): IdempotencyConfigError => new IdempotencyConfigError(option, message);
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 function isClient(value: unknown): value is Redis | Cluster {
@@ -77,8 +79,8 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
     prefix,
     lockClients,
     lockOnClient: lockClients.length === 1 && lockClients[0] === client,
-    commandTimeout: toMs('commandTimeout', options.commandTimeout ?? '1s'),
-    pollInterval: toMs('pollInterval', options.pollInterval ?? '500ms'),
+    commandTimeout: parseDuration('commandTimeout', options.commandTimeout ?? '1s', { fail }),
+    pollInterval: parseDuration('pollInterval', options.pollInterval ?? '500ms', { fail }),
     logger,
   };
 }

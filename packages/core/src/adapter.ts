@@ -1,0 +1,21 @@
+/**
+ * `@idem/core/adapter`: what framework adapters and stores build on, apart from what users
+ * import. An adapter translates its framework's request into a `NeutralRequest`, hands it to
+ * `createIdempotency().handle()`, and writes the `Decision` back.
+ */
+export { brand } from './brand.js';
+export { checkLogger, checkOptions, debugEnabled, parseDuration } from './config.js';
+export type { ConfigErrorFactory } from './config.js';
+export { createIdempotency } from './engine.js';
+export type { Idempotency } from './engine.js';
+export { attachExecution, executionOf } from './execution.js';
+export { exposeReplayedHeader, replayableHeaders } from './headers.js';
+export { sha256 } from './key.js';
+export { resolveOptions } from './options.js';
+export type { ResolvedOptions } from './options.js';
+export { problemResponse } from './problem.js';
+export { recordProblem } from './record.js';
+export { hasRequestBody, headerValues, splitUrl, type DistinctHeaders } from './request.js';
+export { NotCacheable, responseCaching } from './response-cache.js';
+export type { CachedOptions, CachedResponse, ResponseCache, ResponseCaching } from './response-cache.js';
+export * from './index.js';
