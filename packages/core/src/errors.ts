@@ -15,7 +15,8 @@ export type ProblemCode =
   | 'in_flight'
   | 'store_unavailable'
   | 'body_not_parsed'
-  | 'record_invalid';
+  | 'record_invalid'
+  | 'response_not_stored';
 
 const TITLES: Record<ProblemCode, { status: number; title: string }> = {
   key_missing: { status: 400, title: 'Idempotency key missing' },
@@ -25,6 +26,7 @@ const TITLES: Record<ProblemCode, { status: number; title: string }> = {
   store_unavailable: { status: 503, title: 'Idempotency store unavailable' },
   body_not_parsed: { status: 500, title: 'Request body was not parsed before idempotency' },
   record_invalid: { status: 500, title: 'Stored idempotency record is unreadable' },
+  response_not_stored: { status: 500, title: 'Response could not be stored with its effects' },
 };
 
 /** The problem `type` URI for a code: stable, documented in the README. */

@@ -3,10 +3,20 @@
  * releasing at the end, and what is reported about it. The engine starts it; the adapter ends it
  * with `finish` or `abort`.
  */
+import { IdempotencyError } from './errors.js';
 import { replayableHeaders } from './headers.js';
+import { problemResponse } from './problem.js';
 import type { ResolvedOptions } from './options.js';
 import type { Reporter } from './report.js';
-import type { CapturedResponse, ExecuteOutcome, Execution, Lease } from './types.js';
+import type { CapturedResponse, ExecuteOutcome, Execution, Lease, OutgoingResponse } from './types.js';
+
+// A transactional store undid the handler's writes: its own answer would claim what did not happen.
+const undone = {
+  notStored: (): OutgoingResponse => problemResponse(new IdempotencyError('response_not_stored',
+    'The response could not be stored with its effects (too large, or not cacheable), so they were undone; nothing was kept.')),
+  unavailable: (): OutgoingResponse => problemResponse(new IdempotencyError('store_unavailable',
+    'The idempotency store could not commit this request; nothing was kept. Retry shortly.', { retryAfter: 1 })),
+};
 
 /**
  * Starts an execution of `lease`. One timer at a time per execution: it renews the lease every
@@ -85,22 +95,34 @@ export function startExecution(o: ResolvedOptions, report: Reporter, lease: Leas
     }
   }
 
-  async function complete(captured: CapturedResponse): Promise<void> {
+  async function complete(captured: CapturedResponse): Promise<OutgoingResponse | undefined> {
     const { status, body } = captured;
-    if (!o.cacheable(status)) return release(status, 'not_cacheable');
-    if (body === null || body.byteLength > o.maxBodyBytes) return release(status, 'too_large');
+    if (!o.cacheable(status)) {
+      await release(status, 'not_cacheable');
+      // A success that is not kept had its effects undone: it must not reach the client as one.
+      return store.transactional && status < 400 ? undone.notStored() : undefined;
+    }
+    if (body === null || body.byteLength > o.maxBodyBytes) {
+      await release(status, 'too_large');
+      return store.transactional ? undone.notStored() : undefined;
+    }
     const response = { status, headers: replayableHeaders(captured.headers), body };
     try {
-      if (await store.complete(lease, response, { fingerprint, ttl: o.ttl })) return done(status, 'stored');
+      if (await store.complete(lease, response, { fingerprint, ttl: o.ttl })) {
+        done(status, 'stored');
+        return undefined;
+      }
       logger.warn({ key: lease.key, status }, 'idempotency lease was lost before the response was stored; not storing it (fenced)');
       if (!lost) leaseLost();
       done(status, 'fenced');
+      return store.transactional ? undone.unavailable() : undefined;
     } catch (error) {
       // A timed-out write may still land when the store answers again: then the response is
       // kept and replayed. Only when it did not does a retry run the handler again.
       storeFailed('complete', error, 'idempotency store did not confirm keeping the response; if it was not kept, a retry runs the handler again');
       await store.release(lease).catch(() => {}); // a no-op if the write landed: the lease is gone then
       done(status, 'store_error');
+      return store.transactional ? undone.unavailable() : undefined;
     }
   }
 
@@ -108,7 +130,7 @@ export function startExecution(o: ResolvedOptions, report: Reporter, lease: Leas
     key: lease.key,
     context: lease.context,
     finish(captured) {
-      return settle() ? complete(captured) : Promise.resolve();
+      return settle() ? complete(captured) : Promise.resolve(undefined);
     },
     abort(reason) {
       if (!settle()) return Promise.resolve();

@@ -137,6 +137,14 @@ export interface IdempotencyStore {
   delete(key: string): Promise<boolean>;
   /** Frees timers and connections the store opened itself (never the user's client). */
   close?(): Promise<void>;
+  /**
+   * True for a store whose `complete` commits the handler's own writes together with the record
+   * and whose `release` undoes them (`@idem/postgres`'s transactional mode). The engine then never
+   * lets a response out whose effects were undone: a failed `complete` is answered 503
+   * `store_unavailable` and a response too large to store 500 `response_not_stored`, instead of
+   * the handler's own answer.
+   */
+  readonly transactional?: boolean;
 }
 
 /** Selects request data: dot paths into `{ body, query, params, headers }`, or a function of the native request. */
@@ -224,8 +232,12 @@ export interface Execution {
   readonly key: string;
   /** The lease's store context (e.g. a database transaction), undefined for most stores. */
   readonly context: unknown;
-  /** Stores the response when it is storable, else releases the key. Resolves when that is done. */
-  finish(response: CapturedResponse): Promise<void>;
+  /**
+   * Stores the response when it is storable, else releases the key. Resolves when that is done,
+   * with undefined (send the captured response) or, only for a transactional store whose write
+   * failed, the answer to send instead.
+   */
+  finish(response: CapturedResponse): Promise<OutgoingResponse | undefined>;
   /** Releases the key so that a retry runs again. */
   abort(reason?: unknown): Promise<void>;
 }
