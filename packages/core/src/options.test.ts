@@ -15,6 +15,7 @@ describe('resolveOptions', () => {
     expect(o.concurrent).toBe('reject');
     expect(o.maxBodyBytes).toBe(1 << 20);
     expect(o.onStoreError).toBe('fail-closed');
+    expect(o.maxHold).toBe(3_600_000);
     expect(o.store.name).toBe('memory');
     expect(o.fingerprintReadsBody).toBe(true);
   });

@@ -102,7 +102,6 @@ export function resolveOptions<Native>(options: IdempotencyOptions<Native> = {})
   const ttl = duration('ttl', o.ttl ?? defaults.ttl);
   const lockTtl = duration('lockTtl', o.lockTtl ?? defaults.lockTtl);
   const maxHold = duration('maxHold', o.maxHold ?? defaults.maxHold);
-  if (maxHold < lockTtl) throw fail('maxHold', `must be at least lockTtl (${lockTtl} ms), got ${maxHold} ms`);
   const waitTimeout = duration('waitTimeout', o.waitTimeout ?? defaults.waitTimeout);
 
   return {
