@@ -118,7 +118,7 @@ async function main() {
     if (sections.has('http')) {
       for (const group of GROUPS.filter((g) => !onlyGroups || onlyGroups.includes(g.id))) {
         log(`http: ${group.title}`);
-        await redis.admin.flushall();
+        await redis.flushAll();
         const members = onlyVariants === undefined ? group.members : group.members.filter((v) => v === group.baseline || v === group.floor || onlyVariants.includes(v));
         results.http.push(await runGroup({ ...group, members }, { redis, settings, log, profile, profileDir }));
       }

@@ -42,7 +42,7 @@ export async function countCommands({ server, request, redis, amount = 1000, con
     timeout: 10,
   });
   await new Promise((resolve) => setTimeout(resolve, 100));
-  const commands = await redis.commandStats();
+  const commands = await redis.traffic();
   const answered = result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'];
   return { requests: answered, ok: result['2xx'], commands };
 }
