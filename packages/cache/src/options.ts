@@ -1,24 +1,27 @@
-import { parseDuration } from '@idem/core/adapter';
+import { checkLogger, checkOptions, parseDuration } from '@idem/core/adapter';
 import type { Redis } from 'ioredis';
 import { CacheConfigError } from './errors.js';
 import { jsonSerializer } from './serializer.js';
 import type { CacheOptions, Duration, GetOrSetOptions, Logger, Serializer, SetOptions } from './types.js';
 
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-
-/** The defaults, declared once. */
-export const defaults = {
-  maxEntries: 10_000,
+/**
+ * The defaults of `createCache()`, declared once and shaped like its options; the README's option
+ * table documents these values. Options without a plain default (`redis`, `timeout`, `hardTimeout`,
+ * `eagerRefresh`: none; `serializer`, `logger`, `clock`) are resolved in {@link resolveCacheOptions}.
+ */
+export const defaults = Object.freeze({
+  l1: Object.freeze({ maxEntries: 10_000 }),
   ttl: '1m',
   grace: 0,
   graceBackoff: 0,
+  jitter: 0,
   namespace: 'default',
   prefix: 'idem:cache:',
   lockTtl: '10s',
   pollInterval: '50ms',
   redisTimeout: '200ms',
-  breaker: { threshold: 5, cooldown: '2s' },
-} as const;
+  breaker: Object.freeze({ threshold: 5, cooldown: '2s' }),
+} as const);
 
 /** Options after validation, durations in milliseconds. @internal */
 export interface ResolvedCacheOptions {
@@ -52,15 +55,26 @@ export interface ResolvedCallOptions {
   eagerRefresh: number | undefined;
 }
 
-const KNOWN = new Set([
-  'l1', 'redis', 'ttl', 'grace', 'graceBackoff', 'timeout', 'hardTimeout', 'jitter', 'eagerRefresh', 'namespace',
-  'prefix', 'lockTtl', 'pollInterval', 'redisTimeout', 'breaker', 'serializer', 'logger', 'clock',
-]);
-const KNOWN_CALL = new Set(['ttl', 'grace', 'tags', 'timeout', 'hardTimeout', 'eagerRefresh']);
+// Written as records so that the compiler insists on every option being listed, and on no other.
+const KNOWN = Object.keys({
+  l1: true, redis: true, ttl: true, grace: true, graceBackoff: true, timeout: true, hardTimeout: true, jitter: true,
+  eagerRefresh: true, namespace: true, prefix: true, lockTtl: true, pollInterval: true, redisTimeout: true,
+  breaker: true, serializer: true, logger: true, clock: true,
+} satisfies Record<keyof CacheOptions, true>);
+const KNOWN_L1 = Object.keys({ maxEntries: true } satisfies Record<keyof NonNullable<CacheOptions['l1']>, true>);
+const KNOWN_BREAKER = Object.keys({
+  threshold: true,
+  cooldown: true,
+} satisfies Record<keyof Exclude<CacheOptions['breaker'], false | undefined>, true>);
+const KNOWN_CALL = Object.keys({
+  ttl: true, grace: true, tags: true, timeout: true, hardTimeout: true, eagerRefresh: true,
+} satisfies Record<keyof GetOrSetOptions | keyof SetOptions, true>);
+
+const fail = (option: string, message: string): CacheConfigError => new CacheConfigError(option, message);
 
 /** Parses a duration; `allowZero` for the ones where 0 means "off". Throws naming the option. */
 export function duration(option: string, value: Duration, allowZero = false): number {
-  return parseDuration(option, value, { allowZero, fail: (name, message) => new CacheConfigError(name, message) });
+  return parseDuration(option, value, { allowZero, fail });
 }
 
 function fraction(option: string, value: unknown, { open }: { open: boolean }): number {
@@ -79,19 +93,15 @@ function tagList(option: string, value: unknown): readonly string[] {
 
 /** Validates `createCache()` options once. Throws {@link CacheConfigError} naming the option. */
 export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOptions {
-  if (options === null || typeof options !== 'object') throw new CacheConfigError('options', 'expected an object');
-  for (const name of Object.keys(options)) {
-    if (!KNOWN.has(name)) throw new CacheConfigError(name, `unknown option (known: ${[...KNOWN].join(', ')})`);
-  }
+  checkOptions(options, KNOWN, fail);
   const o = options;
 
   const l1 = o.l1 ?? {};
-  if (l1 === null || typeof l1 !== 'object') throw new CacheConfigError('l1', 'expected an object such as { maxEntries: 10000 }');
-  for (const name of Object.keys(l1)) {
-    if (name !== 'maxEntries') throw new CacheConfigError(`l1.${name}`, 'unknown option (known: maxEntries)');
+  checkOptions(l1, KNOWN_L1, fail, 'l1');
+  const maxEntries = l1.maxEntries ?? defaults.l1.maxEntries;
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
+    throw new CacheConfigError('l1.maxEntries', `expected a positive integer, got ${JSON.stringify(maxEntries)}`);
   }
-  const maxEntries = l1.maxEntries ?? defaults.maxEntries;
-  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new CacheConfigError('l1.maxEntries', `expected a positive integer, got ${JSON.stringify(maxEntries)}`);
 
   const redis = o.redis;
   if (redis !== undefined) {
@@ -116,6 +126,7 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
   if (o.breaker !== false) {
     const b = o.breaker ?? {};
     if (b === null || typeof b !== 'object') throw new CacheConfigError('breaker', 'expected { threshold, cooldown } or false');
+    checkOptions(b, KNOWN_BREAKER, fail, 'breaker');
     const threshold = b.threshold ?? defaults.breaker.threshold;
     if (!Number.isSafeInteger(threshold) || threshold < 1) throw new CacheConfigError('breaker.threshold', 'expected a positive integer');
     breaker = { threshold, cooldown: duration('breaker.cooldown', b.cooldown ?? defaults.breaker.cooldown) };
@@ -125,10 +136,7 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
   if (serializer === null || typeof serializer !== 'object' || typeof serializer.serialize !== 'function' || typeof serializer.deserialize !== 'function') {
     throw new CacheConfigError('serializer', 'expected { serialize(value), deserialize(buffer) }');
   }
-  const logger = o.logger ?? silent;
-  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    if (typeof logger?.[level] !== 'function') throw new CacheConfigError('logger', `expected a pino-like logger (missing ${level}())`);
-  }
+  const logger = checkLogger(o.logger, fail);
   if (o.clock !== undefined && typeof o.clock !== 'function') throw new CacheConfigError('clock', 'expected a function returning epoch milliseconds');
 
   return {
@@ -139,7 +147,7 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
     graceBackoff: duration('graceBackoff', o.graceBackoff ?? defaults.graceBackoff, true),
     timeout: o.timeout === undefined ? undefined : duration('timeout', o.timeout),
     hardTimeout: o.hardTimeout === undefined ? undefined : duration('hardTimeout', o.hardTimeout),
-    jitter: o.jitter === undefined ? 0 : fraction('jitter', o.jitter, { open: false }),
+    jitter: o.jitter === undefined ? defaults.jitter : fraction('jitter', o.jitter, { open: false }),
     eagerRefresh: o.eagerRefresh === undefined ? undefined : fraction('eagerRefresh', o.eagerRefresh, { open: true }),
     namespace,
     prefix,
@@ -158,10 +166,7 @@ export function resolveCallOptions(base: ResolvedCacheOptions, options: GetOrSet
   if (options === undefined) {
     return { ttl: base.ttl, grace: base.grace, tags: [], timeout: base.timeout, hardTimeout: base.hardTimeout, eagerRefresh: base.eagerRefresh };
   }
-  if (options === null || typeof options !== 'object') throw new CacheConfigError('options', 'expected an object');
-  for (const name of Object.keys(options)) {
-    if (!KNOWN_CALL.has(name)) throw new CacheConfigError(name, `unknown option (known: ${[...KNOWN_CALL].join(', ')})`);
-  }
+  checkOptions(options, KNOWN_CALL, fail);
   const o = options as GetOrSetOptions;
   return {
     ttl: o.ttl === undefined ? base.ttl : duration('ttl', o.ttl),

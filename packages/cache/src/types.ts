@@ -1,16 +1,9 @@
 import type { Redis } from 'ioredis';
+import type { Duration, Logger } from '@idem/core';
 import type { CacheEvents } from './events.js';
 
-/** A number of milliseconds, or a duration string such as `'250ms'`, `'30s'`, `'5m'`. */
-export type Duration = number | string;
-
-/** A pino-like logger. The cache is silent unless given one. */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+/** The duration and logger types every idem package shares; re-exported so cache users need not import core. */
+export type { Duration, Logger } from '@idem/core';
 
 /**
  * Turns values into bytes for Redis and back. The default keeps JSON values and Buffers
