@@ -6,19 +6,28 @@ import { brand } from '@idem/core/adapter';
  * wrapped: a caller gets back exactly what its loader threw.
  */
 
-/** Stable codes of the errors the cache raises. */
+/**
+ * Stable codes of the errors the cache raises; recognise a cache failure by its `code`, not by
+ * its class. Only `cache_hard_timeout` and `cache_closed` ever reach a caller: a Redis failure
+ * (`cache_l2_*`, `cache_breaker_open`, `cache_serialization`) is reported through the `l2Error`
+ * event and logged, and the call goes on from L1 and the loader. A bad option or argument is a
+ * {@link CacheConfigError} (`code: 'cache_config'`) instead.
+ */
 export type CacheErrorCode =
-  /** `hardTimeout` passed with no stale value to serve. */
+  /** `hardTimeout` passed with no stale value to serve; thrown to the caller that set it. */
   | 'cache_hard_timeout'
   /** A Redis call did not answer within `redisTimeout`. */
   | 'cache_l2_timeout'
-  /** A Redis call failed, or the connection is not ready. */
+  /** A Redis call failed, or the connection is not ready (then it is not sent at all). */
   | 'cache_l2_unavailable'
   /** The circuit breaker is open: Redis is not called until the cooldown passes. */
   | 'cache_breaker_open'
-  /** A stored value could not be serialized or deserialized. */
+  /**
+   * A value could not be serialized for Redis: it is kept in this instance's L1 only. (A stored
+   * value that cannot be deserialized is read as a miss and logged, not raised.)
+   */
   | 'cache_serialization'
-  /** The cache was used after `close()`. */
+  /** The cache was used after `close()`: every method but `stats()` and `close()` rejects with it. */
   | 'cache_closed';
 
 /**
