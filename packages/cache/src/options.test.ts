@@ -99,7 +99,8 @@ describe('resolveCallOptions', () => {
   const base = resolveCacheOptions({ ttl: '1m', grace: '1h' });
 
   it('falls back to the cache options for what the call leaves unset', () => {
-    expect(resolveCallOptions(base, { ttl: '5s', tags: ['a'] })).toMatchObject({ ttl: 5_000, grace: 3_600_000, tags: ['a'] });
+    const call = resolveCallOptions(base, { ttl: '5s', tags: ['a'] });
+    expect(call).toMatchObject({ ttl: 5_000, grace: 3_600_000, tags: ['a'] });
   });
 
   it.each([
