@@ -1,3 +1,4 @@
+import { bounded, KeyedWaiters } from '@idem/redis-kit';
 import type { Redis } from 'ioredis';
 import type { CacheEvents } from './events.js';
 import type { Logger } from './types.js';
@@ -12,7 +13,8 @@ import type { BusMessage } from './redis-tier.js';
 export class Bus {
   readonly #sub: Redis;
   readonly #channel: string;
-  readonly #waiters = new Map<string, Set<() => void>>();
+  /** Callers waiting for another process's loader, by cache key (the kit's keyed waiter). */
+  readonly #waiters = new KeyedWaiters<string>();
   #everConnected = false;
   #connected = false;
   #closed = false;
@@ -83,50 +85,25 @@ export class Bus {
       return;
     }
     this.received++;
-    if (message.t === 'set' || message.t === 'rel') this.#wake(message.k);
+    if (message.t === 'set' || message.t === 'rel') this.#waiters.wake(message.k);
     if (message.i !== this.instanceId) this.handlers.onMessage(message);
-  }
-
-  #wake(key: string): void {
-    const waiting = this.#waiters.get(key);
-    if (waiting === undefined) return;
-    this.#waiters.delete(key);
-    for (const wake of waiting) wake();
   }
 
   /** Resolves when a value for `key` lands or its lock is released, or after `ms` (polling backstop). */
   waitFor(key: string, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      let waiting = this.#waiters.get(key);
-      if (waiting === undefined) {
-        waiting = new Set();
-        this.#waiters.set(key, waiting);
-      }
-      const set = waiting;
-      const waiters = this.#waiters;
-      const timer = setTimeout(function pollBackstop() {
-        set.delete(wake);
-        if (set.size === 0 && waiters.get(key) === set) waiters.delete(key);
-        resolve();
-      }, ms);
-      const wake = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      set.add(wake);
-    });
+    const watch = this.#waiters.watch(key);
+    return watch.next(ms).then(() => watch.stop());
   }
 
   /** Unsubscribes and closes the duplicate connection. */
   async close(): Promise<void> {
     this.#closed = true;
     this.#connected = false;
-    for (const key of [...this.#waiters.keys()]) this.#wake(key);
-    // QUIT on a connection that is down would sit in the offline queue: only ask a live one.
+    this.#waiters.wakeAll();
+    // QUIT on a connection that is down would sit in the offline queue: only ask a live one, and
+    // not for longer than a second (disconnect below ends it either way).
     if (this.#sub.status === 'ready') {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.#sub.quit(), new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]).catch(() => {});
-      clearTimeout(timer);
+      await bounded(this.#sub.quit(), 1_000, () => new Error('QUIT took longer than 1s')).catch(() => {});
     }
     this.#sub.disconnect();
   }

@@ -1,3 +1,4 @@
+import { bounded, defineScripts, scanKeys } from '@idem/redis-kit';
 import type { Redis } from 'ioredis';
 import { CircuitBreaker } from './breaker.js';
 import { CacheError } from './errors.js';
@@ -8,13 +9,20 @@ import type { Entry } from './memory-tier.js';
 
 type Fields = [Buffer | null, Buffer | null, Buffer | null, Buffer | null, Buffer | null];
 
-/** The custom commands `defineCommand` adds to the client. */
-interface ScriptedClient {
-  idemCacheGetOrLock1Buffer(entry: string, lock: string, now: number, token: string, lockTtl: number, createdAfter: number): Promise<[number, ...Fields]>;
-  idemCacheWrite1(numKeys: number, ...args: (string | number | Buffer)[]): Promise<number>;
-  idemCacheRelease1(lock: string, token: string, channel: string, message: string): Promise<number>;
-  idemCacheRemove1(numKeys: number, ...args: string[]): Promise<number>;
-  idemCacheRemoveTags1(numKeys: number, ...args: string[]): Promise<number>;
+/** The scripts as the kit's `defineScripts` hands them back, bound to the client. */
+interface Scripts {
+  idemCacheGetOrLockBuffer(
+    entry: string,
+    lock: string,
+    now: number,
+    token: string,
+    lockTtl: number,
+    createdAfter: number,
+  ): Promise<[number, ...Fields]>;
+  idemCacheWrite(numKeys: number, ...args: (string | number | Buffer)[]): Promise<number>;
+  idemCacheRelease(lock: string, token: string, channel: string, message: string): Promise<number>;
+  idemCacheRemove(numKeys: number, ...args: string[]): Promise<number>;
+  idemCacheRemoveTags(numKeys: number, ...args: string[]): Promise<number>;
 }
 
 /** What `getOrLock` found. @internal */
@@ -30,9 +38,6 @@ export type BusMessage =
   | { i: string; t: 'tag'; g: string[] }
   | { i: string; t: 'clr' };
 
-// glob-style MATCH patterns treat these as special.
-const escapeGlob = (text: string): string => text.replace(/[*?[\]\\]/g, '\\$&');
-
 /**
  * The Redis tier: entry reads and writes, the loader lock, invalidation. Every call is bounded
  * by `redisTimeout` and guarded by the circuit breaker, and fails fast while the connection is
@@ -41,7 +46,7 @@ const escapeGlob = (text: string): string => text.replace(/[*?[\]\\]/g, '\\$&');
  */
 export class RedisTier {
   readonly #client: Redis;
-  readonly #scripted: ScriptedClient;
+  readonly #scripted: Scripts;
   readonly #options: ResolvedCacheOptions;
   readonly #events: CacheEvents;
   readonly #breaker: CircuitBreaker;
@@ -61,11 +66,8 @@ export class RedisTier {
     // Hash-tagging the namespace keeps an entry, its lock and its tag sets in one Cluster slot.
     this.#base = `${options.prefix}{${options.namespace}}:`;
     this.channel = RedisTier.channelOf(options.prefix, options.namespace);
-    for (const [name, definition] of Object.entries(SCRIPTS)) {
-      // Registered once per client, shared by every cache built on it.
-      if (typeof (client as unknown as Record<string, unknown>)[name] !== 'function') client.defineCommand(name, definition);
-    }
-    this.#scripted = client as unknown as ScriptedClient;
+    // Registered once per client, shared by every cache built on it.
+    this.#scripted = defineScripts<Scripts>(client, SCRIPTS);
     this.#seenReady = client.status === 'ready';
     this.#onReady = () => {
       this.#seenReady = true;
@@ -119,22 +121,19 @@ export class RedisTier {
       this.#breaker.abandon();
       throw this.#fail(new CacheError('cache_l2_unavailable', `Redis connection is ${status}, ${operation} not sent`, { operation }), false);
     }
-    let timer: NodeJS.Timeout | undefined;
+    const ms = this.#options.redisTimeout;
     const pending = call();
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CacheError('cache_l2_timeout', `${operation} took longer than ${this.#options.redisTimeout}ms`, { operation })), this.#options.redisTimeout);
-    });
     try {
-      const result = await Promise.race([pending, timeout]);
+      // A command that timed out may still settle later; the kit's bounded call drops its outcome.
+      const result = await bounded(pending, ms, () => new CacheError('cache_l2_timeout', `${operation} took longer than ${ms}ms`, { operation }));
       this.#breaker.success();
       return result;
     } catch (error) {
-      // A command that timed out may still settle later; nobody is listening by then.
-      pending.catch(() => {});
-      const wrapped = error instanceof CacheError ? error : new CacheError('cache_l2_unavailable', `${operation} failed: ${(error as Error)?.message ?? String(error)}`, { operation, cause: error });
+      const wrapped =
+        error instanceof CacheError
+          ? error
+          : new CacheError('cache_l2_unavailable', `${operation} failed: ${(error as Error)?.message ?? String(error)}`, { operation, cause: error });
       throw this.#fail(wrapped, true);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -171,7 +170,7 @@ export class RedisTier {
   /** One round trip: the fresh entry, or the lock (with whatever expired entry there is). */
   async getOrLock(key: string, now: number, token: string, createdAfter: number): Promise<LockResult> {
     const [status, ...fields] = await this.#run('getOrLock', () =>
-      this.#scripted.idemCacheGetOrLock1Buffer(this.entryKey(key), this.#lockKey(key), now, token, this.#options.lockTtl, createdAfter),
+      this.#scripted.idemCacheGetOrLockBuffer(this.entryKey(key), this.#lockKey(key), now, token, this.#options.lockTtl, createdAfter),
     );
     const entry = this.#decode(key, fields);
     if (status === 0 && entry !== undefined) return { kind: 'fresh', entry };
@@ -190,36 +189,38 @@ export class RedisTier {
     const life = Math.max(1, Math.ceil(entry.staleUntil - now));
     const keys = [this.entryKey(key), this.#lockKey(key), ...entry.tags.map((tag) => this.#tagKey(tag))];
     await this.#run('write', () =>
-      this.#scripted.idemCacheWrite1(keys.length, ...keys, bytes, entry.expiresAt, entry.staleUntil, entry.createdAt, JSON.stringify(entry.tags), life, token, this.channel, JSON.stringify(message)),
+      this.#scripted.idemCacheWrite(keys.length, ...keys, bytes, entry.expiresAt, entry.staleUntil, entry.createdAt, JSON.stringify(entry.tags), life, token, this.channel, JSON.stringify(message)),
     );
   }
 
   /** Frees our lock after a failed load and wakes the waiters. */
   async release(key: string, token: string, message: BusMessage): Promise<void> {
-    await this.#run('release', () => this.#scripted.idemCacheRelease1(this.#lockKey(key), token, this.channel, JSON.stringify(message)));
+    await this.#run('release', () => this.#scripted.idemCacheRelease(this.#lockKey(key), token, this.channel, JSON.stringify(message)));
   }
 
   /** Deletes entries and tells every instance. */
   async remove(keys: readonly string[], message: BusMessage): Promise<void> {
     const entryKeys = keys.map((k) => this.entryKey(k));
-    await this.#run('delete', () => this.#scripted.idemCacheRemove1(entryKeys.length, ...entryKeys, this.channel, JSON.stringify(message)));
+    await this.#run('delete', () => this.#scripted.idemCacheRemove(entryKeys.length, ...entryKeys, this.channel, JSON.stringify(message)));
   }
 
   /** Deletes every entry of these tags and tells every instance. */
   async removeTags(tags: readonly string[], message: BusMessage): Promise<void> {
     const tagKeys = tags.map((t) => this.#tagKey(t));
-    await this.#run('deleteByTag', () => this.#scripted.idemCacheRemoveTags1(tagKeys.length, ...tagKeys, this.channel, JSON.stringify(message)));
+    await this.#run('deleteByTag', () => this.#scripted.idemCacheRemoveTags(tagKeys.length, ...tagKeys, this.channel, JSON.stringify(message)));
   }
 
-  /** Deletes every key of a namespace (SCAN, never KEYS) and tells its instances. */
+  /**
+   * Deletes every key of a namespace and tells its instances: SCAN (never KEYS) on every master of
+   * a Cluster, each batch unlinked on the node that holds it. An ioredis `keyPrefix` is honoured
+   * by the kit's SCAN. Each call goes through the timeout and the breaker like any other.
+   */
   async clear(namespace: string, message: BusMessage): Promise<void> {
-    const pattern = `${escapeGlob(`${this.#options.prefix}{${namespace}}:`)}*`;
-    let cursor = '0';
-    do {
-      const [next, found] = await this.#run('clear', () => this.#client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
-      cursor = next;
-      if (found.length > 0) await this.#run('clear', () => this.#client.unlink(...found));
-    } while (cursor !== '0');
+    const run = <T>(operation: string, call: () => Promise<T>): Promise<T> => this.#run(operation, call);
+    // One namespace is one hash tag: a batch from one node lies in one slot, so one UNLINK takes it.
+    await scanKeys(this.#client, `${this.#options.prefix}{${namespace}}:`, '*', async (connection, found) => {
+      await this.#run('clear', () => connection.unlink(...found));
+    }, { run, operation: 'clear', count: 1000 });
     await this.#run('clear', () => this.#client.publish(RedisTier.channelOf(this.#options.prefix, namespace), JSON.stringify(message)));
   }
 }

@@ -1,6 +1,7 @@
 /**
- * The Lua scripts of the Redis tier, registered once per client with `defineCommand`. Every
- * state change that other processes race on is one script, never a read-then-write from Node.
+ * The Lua scripts of the Redis tier, registered once per client by digest (the kit's
+ * `defineScripts`: a changed body gets a new name by itself). Every state change that other
+ * processes race on is one script, never a read-then-write from Node.
  *
  * An entry is a hash: v = serialized value, e = fresh until, s = stale (grace) until,
  * c = created at (epoch ms of the writer's clock), t = tags as JSON.
@@ -86,11 +87,14 @@ redis.call('PUBLISH', ARGV[1], ARGV[2])
 return n
 `;
 
-/** Names under which the scripts are registered (versioned, so an upgrade never runs an old body). */
+/**
+ * The scripts by name; each is registered as its name plus a digest of its body, so an upgrade
+ * never runs an old body. Without `numberOfKeys` the caller passes the key count first.
+ */
 export const SCRIPTS = {
-  idemCacheGetOrLock1: { lua: GET_OR_LOCK, numberOfKeys: 2 },
-  idemCacheWrite1: { lua: WRITE },
-  idemCacheRelease1: { lua: RELEASE, numberOfKeys: 1 },
-  idemCacheRemove1: { lua: REMOVE },
-  idemCacheRemoveTags1: { lua: REMOVE_TAGS },
+  idemCacheGetOrLock: { lua: GET_OR_LOCK, numberOfKeys: 2 },
+  idemCacheWrite: { lua: WRITE },
+  idemCacheRelease: { lua: RELEASE, numberOfKeys: 1 },
+  idemCacheRemove: { lua: REMOVE },
+  idemCacheRemoveTags: { lua: REMOVE_TAGS },
 } as const;

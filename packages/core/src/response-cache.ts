@@ -1,7 +1,10 @@
+import { cachedAnswer, NotCacheable, type CachedAnswer, type CachedResponse, type CacheOutcome, type OwnRun } from './cached-answer.js';
+import { ConfigError, parseDuration } from './config.js';
 import { replayableHeaders } from './headers.js';
 import { sha256 } from './key.js';
-import { ConfigError, parseDuration } from './config.js';
 import type { CapturedResponse, Duration, HeaderBag } from './types.js';
+
+export { NotCacheable, type CachedResponse } from './cached-answer.js';
 
 /** The part of an `@idem/cache` cache that `cached()` uses. Pass the result of `createCache()`. */
 export interface ResponseCache {
@@ -34,20 +37,6 @@ export interface CachedOptions<Native = unknown> {
   maxBodyBytes?: number;
 }
 
-/** A response as kept in the cache. */
-export interface CachedResponse {
-  status: number;
-  headers: Record<string, string | string[]>;
-  body: Buffer;
-}
-
-/** A response that is not kept; `response` lets the requests that waited for it share it. */
-export class NotCacheable extends Error {
-  constructor(readonly response: CachedResponse | undefined) {
-    super('response not cacheable');
-  }
-}
-
 const CACHEABLE = new Set([200, 203, 204, 300, 301, 404, 410]);
 
 function duration(option: string, value: Duration | undefined): number | undefined {
@@ -65,6 +54,12 @@ export interface ResponseCaching<Native> {
   loadOptions(req: Native): { ttl?: number; grace?: number; timeout?: number; hardTimeout?: number; tags?: readonly string[] };
   /** The response to keep, or throws {@link NotCacheable}. */
   keep(captured: CapturedResponse): CachedResponse;
+  /**
+   * Looks `key` up, running the handler through `runOwn` when this request is the one to load it,
+   * and says how to answer (see `cachedAnswer`). Never rejects: every failure is in the answer.
+   * `runOwn` resolves with the handler's captured response, or rejects with its error.
+   */
+  decide(key: string, req: Native, runOwn: () => Promise<CapturedResponse>): Promise<CachedAnswer>;
 }
 
 /** Validates `cached()` options (a clear TypeError naming the option) and computes what is fixed. */
@@ -81,11 +76,30 @@ export function responseCaching<Native>(options: CachedOptions<Native>): Respons
     timeout: duration('timeout', options.timeout),
     hardTimeout: duration('hardTimeout', options.hardTimeout),
   };
-  return {
+  const caching: ResponseCaching<Native> = {
     cache: options.cache,
     maxBodyBytes: options.maxBodyBytes ?? 1 << 20,
     keyOf: (url, headers) => `http:${sha256(JSON.stringify([url, ...vary.map((h) => headers[h] ?? null)]))}`,
     loadOptions: (req) => ({ ...base, tags: typeof tags === 'function' ? tags(req) : tags }),
+    async decide(key, req, runOwn) {
+      let own: Promise<OwnRun> | undefined;
+      let outcome: CacheOutcome;
+      try {
+        outcome = await options.cache.getOrSetEntry<CachedResponse>(
+          key,
+          async function handlerAsLoader() {
+            const run = runOwn();
+            own = run.then((response) => ({ response }), (error: unknown) => ({ error }));
+            return caching.keep(await run);
+          },
+          caching.loadOptions(req),
+        );
+      } catch (error) {
+        outcome = { error };
+      }
+      // Even when a stale answer came first, wait for our handler: its response is on this request.
+      return cachedAnswer(outcome, own === undefined ? undefined : await own);
+    },
     keep(captured) {
       // A 304 answers one client's validators; set-cookie or private content is someone's own.
       const control = String(captured.headers['cache-control'] ?? '');
@@ -97,4 +111,5 @@ export function responseCaching<Native>(options: CachedOptions<Native>): Respons
       return response;
     },
   };
+  return caching;
 }

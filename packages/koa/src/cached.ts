@@ -1,5 +1,6 @@
-import { NotCacheable, responseCaching, type CachedOptions as CoreCachedOptions, type CachedResponse, type CapturedResponse } from '@idem/core/adapter';
+import { CACHE_STATUS_HEADER, responseCaching, type CachedOptions as CoreCachedOptions, type CachedResponse } from '@idem/core/adapter';
 import { captureBody } from './capture.js';
+import { answered, clearHeaders } from './send.js';
 import type { KoaContext } from './types.js';
 
 export type { ResponseCache } from '@idem/core/adapter';
@@ -8,20 +9,21 @@ export type { ResponseCache } from '@idem/core/adapter';
 export type CachedOptions<Ctx extends KoaContext = KoaContext> = CoreCachedOptions<Ctx>;
 
 function send(ctx: KoaContext, response: CachedResponse, cacheStatus: string): void {
-  for (const name of Object.keys(ctx.response.headers)) ctx.remove(name);
+  if (answered(ctx)) return;
+  clearHeaders(ctx);
   for (const [name, value] of Object.entries(response.headers)) ctx.set(name, value);
   ctx.body = response.body;
   ctx.status = response.status;
   // Koa types a Buffer body as application/octet-stream; a response kept without a type has none.
   if (response.headers['content-type'] === undefined) ctx.remove('Content-Type');
-  ctx.set('Cache-Status', cacheStatus);
+  ctx.set(CACHE_STATUS_HEADER, cacheStatus);
 }
 
 /**
  * Read-through caching for GET routes on `@idem/cache`: the handler runs once per URL (and
  * `vary` headers) however many requests arrive at once, in however many processes; the others
- * get its status, headers and bytes. Within grace, a failing handler is answered with the last
- * good response. Every answer carries an RFC 9211 `Cache-Status` header.
+ * get its status, headers and bytes, or its failure. Within grace, a failing handler is answered
+ * with the last good response. Every answer carries an RFC 9211 `Cache-Status` header.
  *
  * @example
  * const cache = createCache({ redis, ttl: '1m', grace: '1h' });
@@ -29,7 +31,7 @@ function send(ctx: KoaContext, response: CachedResponse, cacheStatus: string): v
  */
 export function cached<Ctx extends KoaContext = KoaContext>(options: CachedOptions<Ctx>) {
   const caching = responseCaching(options);
-  const { cache, maxBodyBytes } = caching;
+  const { maxBodyBytes } = caching;
 
   return async function cachedMiddleware(ctx: KoaContext & { originalUrl?: string; url?: string }, next: () => Promise<unknown>): Promise<void> {
     if (ctx.method !== 'GET') {
@@ -37,42 +39,21 @@ export function cached<Ctx extends KoaContext = KoaContext>(options: CachedOptio
       return;
     }
     const key = caching.keyOf(ctx.originalUrl ?? ctx.url ?? ctx.path, ctx.headers);
-    let own: Promise<CapturedResponse> | undefined;
-    let result;
-    try {
-      result = await cache.getOrSetEntry<CachedResponse>(
-        key,
-        async function handlerAsLoader() {
-          own = next().then(() => captureBody(ctx, maxBodyBytes));
-          return caching.keep(await own);
-        },
-        caching.loadOptions(ctx as Ctx),
-      );
-    } catch (error) {
-      if (own !== undefined) {
-        // Our own handler ran: its response (or its error) stands.
-        await own;
-        ctx.set('Cache-Status', 'idem; fwd=miss');
+    // Koa sends the response after every middleware returned: what this one leaves in ctx goes out.
+    const decided = await caching.decide(key, ctx as Ctx, () => next().then(() => captureBody(ctx, maxBodyBytes)));
+    switch (decided.action) {
+      case 'fail':
+        throw decided.error;
+      case 'run':
+        if (answered(ctx)) return;
+        ctx.set(CACHE_STATUS_HEADER, decided.cacheStatus);
+        await next();
         return;
-      }
-      if (error instanceof NotCacheable) {
-        if (error.response !== undefined) return send(ctx, error.response, 'idem; fwd=miss; collapsed');
-      } else if (!(error instanceof Error && error.name === 'CacheError')) {
-        throw error; // the handler we waited for threw: share its error
-      }
-      // Nothing to share (too big, a 304, or the cache gave up): run the handler for this one.
-      await next();
-      return;
+      case 'own':
+        ctx.set(CACHE_STATUS_HEADER, decided.cacheStatus); // a no-op once the head is out
+        return;
+      case 'send':
+        return send(ctx, decided.response, decided.cacheStatus);
     }
-    const { value, stale, source } = result;
-    if (own === undefined) return send(ctx, value, stale ? 'idem; hit; detail=stale' : source === 'loader' ? 'idem; fwd=miss; collapsed' : 'idem; hit');
-    // Wait for our handler even when a stale answer came first: Koa responds after we return.
-    const captured = await own.catch(() => undefined);
-    if (!stale) {
-      ctx.set('Cache-Status', 'idem; fwd=miss; stored');
-      return;
-    }
-    if (captured?.body === null && ctx.respond === false) return;
-    send(ctx, value, 'idem; hit; detail=stale');
   };
 }

@@ -14,6 +14,8 @@ export interface KoaContext {
   body: unknown;
   type: string;
   respond?: boolean;
+  /** True once the response head went out. */
+  headerSent?: boolean;
   req: IncomingMessage;
   res: ServerResponse;
   request: { body?: unknown };

@@ -1,6 +1,14 @@
 import { IdempotencyConfigError, type Duration, type Logger } from '@idem/core';
-import { parseDuration } from '@idem/core/adapter';
+import { checkLogger, checkOptions, parseDuration } from '@idem/core/adapter';
+import { isRedisClient } from '@idem/redis-kit';
 import type { Cluster, Redis } from 'ioredis';
+
+/** The defaults of `redisStore()`, declared once. */
+export const defaults = {
+  prefix: 'idem:',
+  commandTimeout: '1s',
+  pollInterval: '500ms',
+} as const;
 
 /**
  * Options of `redisStore()`.
@@ -41,46 +49,32 @@ export interface ResolvedRedisStoreOptions {
 
 const KNOWN = ['client', 'prefix', 'lockClients', 'commandTimeout', 'pollInterval', 'logger'];
 const fail = (option: string, message: string): IdempotencyConfigError => new IdempotencyConfigError(option, message);
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
-function isClient(value: unknown): value is Redis | Cluster {
-  const candidate = value as Record<string, unknown> | null;
-  return typeof candidate === 'object' && candidate !== null
-    && typeof candidate.defineCommand === 'function' && typeof candidate.duplicate === 'function' && typeof candidate.hgetallBuffer === 'function';
-}
-
-/** Validates the options once, at creation; a bad one throws a TypeError naming it. */
+/** Validates the options once, at creation; a bad one throws an {@link IdempotencyConfigError} (a TypeError) naming it. */
 export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRedisStoreOptions {
-  if (options === null || typeof options !== 'object') throw new IdempotencyConfigError('options', 'expected an object such as { client: new Redis(url) }');
-  for (const name of Object.keys(options)) {
-    if (!KNOWN.includes(name)) throw new IdempotencyConfigError(name, `unknown option (known: ${KNOWN.join(', ')})`);
-  }
+  if (options === null || typeof options !== 'object') throw fail('options', 'expected an object such as { client: new Redis(url) }');
+  checkOptions(options, KNOWN, fail);
   const { client } = options;
-  if (!isClient(client)) throw new IdempotencyConfigError('client', 'expected an ioredis Redis or Cluster instance, e.g. new Redis(url)');
+  if (!isRedisClient(client)) throw fail('client', 'expected an ioredis Redis or Cluster instance, e.g. new Redis(url)');
 
-  const prefix = options.prefix ?? 'idem:';
+  const prefix = options.prefix ?? defaults.prefix;
   if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
-    throw new IdempotencyConfigError('prefix', `expected a string without { or } (the store adds the Cluster hash tag itself), got ${JSON.stringify(prefix)}`);
+    throw fail('prefix', `expected a string without { or } (the store adds the Cluster hash tag itself), got ${JSON.stringify(prefix)}`);
   }
 
   const lockClients = options.lockClients ?? [client];
-  if (!Array.isArray(lockClients) || lockClients.length === 0 || !lockClients.every(isClient)) {
-    throw new IdempotencyConfigError('lockClients', 'expected a non-empty array of ioredis Redis or Cluster instances (the Redlock masters)');
+  if (!Array.isArray(lockClients) || lockClients.length === 0 || !lockClients.every(isRedisClient)) {
+    throw fail('lockClients', 'expected a non-empty array of ioredis Redis or Cluster instances (the Redlock masters)');
   }
-  if (new Set(lockClients).size !== lockClients.length) throw new IdempotencyConfigError('lockClients', 'the same client is listed twice; each master counts once in the quorum');
-
-  const logger = options.logger ?? silent;
-  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    if (typeof logger[level] !== 'function') throw new IdempotencyConfigError('logger', `expected a pino-like logger (missing ${level}())`);
-  }
+  if (new Set(lockClients).size !== lockClients.length) throw fail('lockClients', 'the same client is listed twice; each master counts once in the quorum');
 
   return {
     client,
     prefix,
     lockClients,
     lockOnClient: lockClients.length === 1 && lockClients[0] === client,
-    commandTimeout: parseDuration('commandTimeout', options.commandTimeout ?? '1s', { fail }),
-    pollInterval: parseDuration('pollInterval', options.pollInterval ?? '500ms', { fail }),
-    logger,
+    commandTimeout: parseDuration('commandTimeout', options.commandTimeout ?? defaults.commandTimeout, { fail }),
+    pollInterval: parseDuration('pollInterval', options.pollInterval ?? defaults.pollInterval, { fail }),
+    logger: checkLogger(options.logger, fail),
   };
 }

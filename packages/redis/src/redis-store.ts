@@ -1,6 +1,6 @@
 import type { ClaimResult, IdempotencyRecord, IdempotencyStore, Lease } from '@idem/core';
 import type { Cluster, Redis } from 'ioredis';
-import { scanKeys } from './admin.js';
+import { scanKeys } from '@idem/redis-kit';
 import { redlockLeaseLock } from './lock.js';
 import { resolveRedisStoreOptions, type RedisStoreOptions } from './options.js';
 import { randomUUID } from 'node:crypto';
@@ -77,6 +77,11 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
 
   function bounded<T>(operation: string, promise: Promise<T>, ms = commandTimeout): Promise<T> {
     return withTimeout(promise, ms, operation);
+  }
+
+  /** Each SCAN call bounded like every other call of the store. */
+  function scan<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    return bounded(operation, call());
   }
 
   async function get(key: string): Promise<IdempotencyRecord | undefined> {
@@ -226,16 +231,16 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
 
     async count() {
       let total = 0;
-      await scanKeys(client, prefix, '{*}:rec', commandTimeout, async (_connection, keys) => {
+      await scanKeys(client, prefix, '{*}:rec', (_connection, keys) => {
         total += keys.length;
-      });
+      }, { run: scan });
       return total;
     },
 
     async clear() {
       let removed = 0;
       for (const target of new Set([client, ...lockClients])) {
-        await scanKeys(target, prefix, '{*', commandTimeout, async (connection, keys) => {
+        await scanKeys(target, prefix, '{*', async (connection, keys) => {
           // On a Cluster node the keys of one batch span slots, so one UNLINK per key (pipelined).
           if (target.isCluster) {
             const results = await bounded('clear', connection.pipeline(keys.map((k) => ['unlink', k])).exec());
@@ -243,7 +248,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
           } else {
             removed += await bounded('clear', connection.unlink(...keys));
           }
-        });
+        }, { run: scan });
       }
       return removed;
     },

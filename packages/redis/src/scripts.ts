@@ -1,7 +1,6 @@
 /**
  * The store's Lua scripts: every state change of a record is one atomic script, registered once
- * per client with `defineCommand` (ioredis sends EVALSHA and falls back to EVAL after a
- * SCRIPT FLUSH or a restart).
+ * per client by digest (the kit's `defineScripts`).
  *
  *   KEYS[1]  the record, a hash: s = 'f' (in flight) | 'c' (completed), t = lease token (in flight),
  *            at = startedAt | completedAt (epoch ms, Redis's clock), fp = fingerprint (absent: none),
@@ -14,7 +13,7 @@
  * first (lock.ts) and the record is the fence on this node. Fingerprints are passed as '' for none.
  * Times come from Redis (`TIME`, allowed before writes since Redis 5's effect replication).
  */
-import { createHash } from 'node:crypto';
+import { defineScripts } from '@idem/redis-kit';
 import type { Cluster, Redis } from 'ioredis';
 
 // The standing record, by position (RECORD_FIELDS in record.ts): what a losing claim answers.
@@ -157,30 +156,10 @@ const SCRIPTS = {
   idemDelete: { lua: DELETE, numberOfKeys: 2 },
 };
 
-// ioredis adds a defined command as a method of the client, by name. Each name carries a digest of
-// its script, so two versions of this package sharing one client never call each other's scripts.
-const NAMES = Object.fromEntries(
-  Object.entries(SCRIPTS).map(([name, { lua }]) => [name, `${name}_${createHash('sha1').update(lua).digest('hex').slice(0, 8)}`]),
-) as Record<keyof typeof SCRIPTS, string>;
-
-const registered = new WeakMap<object, StoreCommands>();
-
-/** Registers the scripts on `client` (once per client, however many stores share it) and returns them. */
+/**
+ * Registers the scripts on `client` (once per client, however many stores share it, each under a
+ * name carrying its digest) and returns them.
+ */
 export function withStoreCommands(client: Redis | Cluster): StoreCommands {
-  let commands = registered.get(client);
-  if (commands === undefined) {
-    for (const [name, definition] of Object.entries(SCRIPTS)) client.defineCommand(NAMES[name as keyof typeof SCRIPTS], definition);
-    const method = (name: string) => (client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[name]?.bind(client) as never;
-    commands = {
-      idemClaimBuffer: method(`${NAMES.idemClaim}Buffer`),
-      idemMarkBuffer: method(`${NAMES.idemMark}Buffer`),
-      idemExtend: method(NAMES.idemExtend),
-      idemComplete: method(NAMES.idemComplete),
-      idemRelease: method(NAMES.idemRelease),
-      idemPeek: method(NAMES.idemPeek),
-      idemDelete: method(NAMES.idemDelete),
-    };
-    registered.set(client, commands);
-  }
-  return commands;
+  return defineScripts<StoreCommands>(client, SCRIPTS);
 }

@@ -7,16 +7,12 @@
  * while disconnected are covered by the waiter's polling.
  */
 import type { Logger } from '@idem/core';
+import { KeyedWaiters, type Watch } from '@idem/redis-kit';
 import type { Cluster, Redis } from 'ioredis';
 import { withTimeout } from './timeout.js';
 
-/** One waiter's subscription to a channel. */
-export interface Watch {
-  /** Resolves true when a message arrives within `ms`, false when `ms` passes first. */
-  next(ms: number): Promise<boolean>;
-  /** Ends the watch; the channel is unsubscribed when its last watcher stops. */
-  stop(): void;
-}
+/** One waiter's subscription to a channel: `next(ms)` is true when a message came, false when `ms` passed first. */
+export type { Watch };
 
 /** Subscriptions shared by the waiters of one store. */
 export interface Wakeups {
@@ -26,13 +22,8 @@ export interface Wakeups {
   close(): Promise<void>;
 }
 
-interface Channel {
-  listeners: Set<() => void>;
-  subscribed: Promise<unknown>;
-}
-
 /**
- * Pub/sub wake-ups over a duplicate of `client`.
+ * Pub/sub wake-ups over a duplicate of `client`: the kit's keyed waiters, keyed by channel.
  *
  * @example
  * const watch = await wakeups.watch('idem:{k}:done');
@@ -41,7 +32,9 @@ interface Channel {
  */
 export function pubsubWakeups(client: Redis | Cluster, options: { timeoutMs: number; logger: Logger }): Wakeups {
   const { timeoutMs, logger } = options;
-  const channels = new Map<string, Channel>();
+  /** The SUBSCRIBE of each channel somebody watches, answered or not. */
+  const subscriptions = new Map<string, Promise<unknown>>();
+  const waiters = new KeyedWaiters<string>({ onIdle: unsubscribe });
   let subscriber: Redis | Cluster | undefined;
   let closed = false;
 
@@ -49,8 +42,7 @@ export function pubsubWakeups(client: Redis | Cluster, options: { timeoutMs: num
     if (subscriber !== undefined) return subscriber;
     const created = client.duplicate();
     created.on('message', function onMessage(channel: string) {
-      const entry = channels.get(channel);
-      if (entry !== undefined) for (const wake of [...entry.listeners]) wake();
+      waiters.wake(channel);
     });
     // ioredis emits an error on every reconnect attempt: say it once per outage, and say when it ends.
     let down = false;
@@ -68,9 +60,8 @@ export function pubsubWakeups(client: Redis | Cluster, options: { timeoutMs: num
     return created;
   }
 
-  function unsubscribe(channel: string, entry: Channel): void {
-    if (channels.get(channel) !== entry) return;
-    channels.delete(channel);
+  function unsubscribe(channel: string): void {
+    if (!subscriptions.delete(channel)) return;
     subscriber?.unsubscribe(channel).catch(() => {
       // The connection is down; ioredis only resubscribes channels still subscribed, so nothing leaks.
     });
@@ -79,54 +70,27 @@ export function pubsubWakeups(client: Redis | Cluster, options: { timeoutMs: num
   return {
     async watch(channel) {
       if (closed) throw new Error('idem: the Redis store is closed');
-      let entry = channels.get(channel);
-      if (entry === undefined) {
-        entry = { listeners: new Set(), subscribed: connection().subscribe(channel) };
-        channels.set(channel, entry);
+      let subscribed = subscriptions.get(channel);
+      if (subscribed === undefined) {
+        subscribed = connection().subscribe(channel);
+        subscriptions.set(channel, subscribed);
       }
-      const current = entry;
-      let woken = false;
-      let wake: (() => void) | undefined;
-      function listener(): void {
-        woken = true;
-        wake?.();
-      }
-      current.listeners.add(listener);
-      function stop(): void {
-        current.listeners.delete(listener);
-        if (current.listeners.size === 0) unsubscribe(channel, current);
-      }
+      const watch = waiters.watch(channel);
       try {
-        await withTimeout(current.subscribed, timeoutMs, 'subscribe');
+        await withTimeout(subscribed, timeoutMs, 'subscribe');
       } catch (error) {
-        stop();
+        watch.stop();
         // A failed subscription must not be reused by the next waiter.
-        unsubscribe(channel, current);
+        if (subscriptions.get(channel) === subscribed) unsubscribe(channel);
         throw error;
       }
-      return {
-        stop,
-        next(ms) {
-          if (woken) return Promise.resolve(true);
-          return new Promise<boolean>((resolve) => {
-            const timer = setTimeout(() => {
-              wake = undefined;
-              resolve(false);
-            }, ms);
-            wake = () => {
-              clearTimeout(timer);
-              wake = undefined;
-              resolve(true);
-            };
-          });
-        },
-      };
+      return watch;
     },
 
     async close() {
       closed = true;
-      for (const entry of channels.values()) for (const wake of entry.listeners) wake();
-      channels.clear();
+      waiters.wakeAll();
+      subscriptions.clear();
       const connection = subscriber;
       subscriber = undefined;
       if (connection === undefined) return;
