@@ -125,14 +125,13 @@ export class RedisTier {
     const pending = call();
     try {
       // A command that timed out may still settle later; the kit's bounded call drops its outcome.
-      const result = await bounded(pending, ms, () => new CacheError('cache_l2_timeout', `${operation} took longer than ${ms}ms`, { operation }));
+      const timeout = (): CacheError => new CacheError('cache_l2_timeout', `${operation} took longer than ${ms}ms`, { operation });
+      const result = await bounded(pending, ms, timeout);
       this.#breaker.success();
       return result;
     } catch (error) {
-      const wrapped =
-        error instanceof CacheError
-          ? error
-          : new CacheError('cache_l2_unavailable', `${operation} failed: ${(error as Error)?.message ?? String(error)}`, { operation, cause: error });
+      const message = `${operation} failed: ${(error as Error)?.message ?? String(error)}`;
+      const wrapped = error instanceof CacheError ? error : new CacheError('cache_l2_unavailable', message, { operation, cause: error });
       throw this.#fail(wrapped, true);
     }
   }

@@ -14,7 +14,12 @@
  * @example
  * await bounded(client.get(key), 1_000, () => new RedisTimeoutError('get', 1_000));
  */
-export function bounded<T>(promise: Promise<T>, ms: number, timeoutError: () => Error, onFailure?: () => void): Promise<T> {
+export function bounded<T>(
+  promise: Promise<T>,
+  ms: number,
+  timeoutError: () => Error,
+  onFailure?: () => void,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let failed = false;
     const fail = (error: unknown): void => {

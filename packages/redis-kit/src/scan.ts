@@ -51,7 +51,8 @@ export async function scanKeys(
     do {
       const [next, keys] = await run(operation, () => connection.scan(cursor, 'MATCH', match, 'COUNT', count));
       cursor = next;
-      if (keys.length > 0) await visit(connection, own === '' ? keys : keys.map((key) => (key.startsWith(own) ? key.slice(own.length) : key)));
+      if (keys.length === 0) continue;
+      await visit(connection, own === '' ? keys : keys.map((key) => (key.startsWith(own) ? key.slice(own.length) : key)));
     } while (cursor !== '0');
   }
 }

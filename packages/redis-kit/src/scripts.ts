@@ -46,13 +46,14 @@ export function defineScripts<Commands extends object>(
   if (known !== undefined) return known;
 
   const methods = client as unknown as Record<string, ((...args: unknown[]) => Promise<unknown>) | undefined>;
+  const bound = (method: string) => (methods[method] as (...args: unknown[]) => Promise<unknown>).bind(client);
   const commands: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const [name, definition] of Object.entries<ScriptDefinition>(scripts)) {
     const registeredAs = scriptName(name, definition.lua);
     // Another copy of the same package (same body, same name) may have defined it already.
     if (typeof methods[registeredAs] !== 'function') client.defineCommand(registeredAs, definition);
-    commands[name] = (methods[registeredAs] as (...args: unknown[]) => Promise<unknown>).bind(client);
-    commands[`${name}Buffer`] = (methods[`${registeredAs}Buffer`] as (...args: unknown[]) => Promise<unknown>).bind(client);
+    commands[name] = bound(registeredAs);
+    commands[`${name}Buffer`] = bound(`${registeredAs}Buffer`);
   }
   perClient.set(client, commands);
   return commands as Commands;

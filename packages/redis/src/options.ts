@@ -50,23 +50,30 @@ export interface ResolvedRedisStoreOptions {
 const KNOWN = ['client', 'prefix', 'lockClients', 'commandTimeout', 'pollInterval', 'logger'];
 const fail = (option: string, message: string): IdempotencyConfigError => new IdempotencyConfigError(option, message);
 
-/** Validates the options once, at creation; a bad one throws an {@link IdempotencyConfigError} (a TypeError) naming it. */
+/** Validates the options once, at creation; a bad one throws an {@link IdempotencyConfigError} naming it. */
 export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRedisStoreOptions {
-  if (options === null || typeof options !== 'object') throw fail('options', 'expected an object such as { client: new Redis(url) }');
+  if (options === null || typeof options !== 'object') {
+    throw fail('options', 'expected an object such as { client: new Redis(url) }');
+  }
   checkOptions(options, KNOWN, fail);
   const { client } = options;
-  if (!isRedisClient(client)) throw fail('client', 'expected an ioredis Redis or Cluster instance, e.g. new Redis(url)');
+  if (!isRedisClient(client)) {
+    throw fail('client', 'expected an ioredis Redis or Cluster instance, e.g. new Redis(url)');
+  }
 
   const prefix = options.prefix ?? defaults.prefix;
   if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
-    throw fail('prefix', `expected a string without { or } (the store adds the Cluster hash tag itself), got ${JSON.stringify(prefix)}`);
+    const why = 'the store adds the Cluster hash tag itself';
+    throw fail('prefix', `expected a string without { or } (${why}), got ${JSON.stringify(prefix)}`);
   }
 
   const lockClients = options.lockClients ?? [client];
   if (!Array.isArray(lockClients) || lockClients.length === 0 || !lockClients.every(isRedisClient)) {
     throw fail('lockClients', 'expected a non-empty array of ioredis Redis or Cluster instances (the Redlock masters)');
   }
-  if (new Set(lockClients).size !== lockClients.length) throw fail('lockClients', 'the same client is listed twice; each master counts once in the quorum');
+  if (new Set(lockClients).size !== lockClients.length) {
+    throw fail('lockClients', 'the same client is listed twice; each master counts once in the quorum');
+  }
 
   return {
     client,
