@@ -1,0 +1,236 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { ClaimResult, IdempotencyRecord, IdempotencyStore, Lease } from '@idem/core';
+import { sha256 } from '@idem/core/adapter';
+import { checkout, sqlState, withClient, type Lent } from './connection.js';
+import { listenNotifications, type Watch } from './notifications.js';
+import { resolvePostgresStoreOptions, type PostgresStoreOptions } from './options.js';
+import { decodeRecord, bodyBytes, type RecordRow } from './record.js';
+import { migrationScript } from './schema.js';
+import { statements } from './sql.js';
+import { Executions } from './transactional.js';
+
+/**
+ * The PostgreSQL store: an {@link IdempotencyStore} with admin helpers.
+ *
+ * @example
+ * const store = postgresStore({ pool });
+ * await store.migrate();
+ * console.log(await store.count(), 'idempotency records');
+ */
+export interface PostgresStore extends IdempotencyStore {
+  readonly name: 'postgres';
+  readonly transactional: boolean;
+  /** Creates the table and its index when missing (what first use does unless `createTable: false`). Safe to run from many processes at once. */
+  migrate(): Promise<void>;
+  /** Records that count (completed, and in flight under a live holder). */
+  count(): Promise<number>;
+  /** Deletes every row of the table and returns how many went. Running requests lose their keys: not for live traffic. */
+  clear(): Promise<number>;
+  /** Removes one batch of expired rows now (what the cleanup timer does) and returns how many went. */
+  cleanup(): Promise<number>;
+  /** Rolls back open transactions, closes the LISTEN connection and stops the timers; your pool stays open. */
+  close(): Promise<void>;
+}
+
+type ClaimOptions = { fingerprint: string | null; lockTtl: number };
+type ClaimRow = RecordRow & { acquired: boolean; locked: boolean | null };
+
+/** A watch that no notification wakes: waiting degrades to polling. */
+const pollingOnly: Watch = { next: (ms) => new Promise((resolve) => setTimeout(resolve, ms, false)), stop() {} };
+
+/** A random advisory lock id: a signed 64-bit integer, as text (JavaScript numbers cannot hold it). */
+const lockId = (): string => randomBytes(8).readBigInt64BE().toString();
+
+/**
+ * A store that keeps idempotency records in a PostgreSQL table, on your `pg.Pool`. Lease mode
+ * (the default) has the Redis store's semantics on durable rows: a claim is one statement, the
+ * lease token fences complete/extend/release, waiters are woken by LISTEN/NOTIFY. Transactional
+ * mode (`transactional: true`) runs each execution in a transaction the handler writes in
+ * (`transactionOf(req)`) and commits the stored response with those writes, before the response
+ * is sent. Every call is bounded by `queryTimeout` and throws a `StoreError` on failure (503).
+ *
+ * @example
+ * import pg from 'pg';
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * app.use(idempotent({ store: postgresStore({ pool, transactional: true }) }));
+ */
+export function postgresStore(options: PostgresStoreOptions): PostgresStore {
+  const o = resolvePostgresStoreOptions(options);
+  const { pool, queryTimeout, logger, transactional } = o;
+  const sql = statements(o.quotedTable);
+  // A channel name of our own per table: any table name fits, and every process agrees on it.
+  const channel = `idem_${sha256(o.quotedTable).slice(0, 24)}`;
+  const notifications = listenNotifications(pool, channel, { timeoutMs: queryTimeout, logger });
+  const executions = new Executions(sql, channel, logger);
+  // Row locks are only ever held for a statement, or for the COMMIT round trip of a transactional
+  // execution: a duplicate waits at most this long before it is told "in flight".
+  const lockTimeout = `${Math.max(1, Math.min(250, Math.floor(queryTimeout / 4)))}ms`;
+  let ready: Promise<void> | undefined;
+  let prepared = !o.createTable;
+  let cleanupTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const run = <T>(operation: string, work: (client: Lent) => Promise<T>): Promise<T> => withClient(pool, operation, queryTimeout, work);
+
+  async function migrate(): Promise<void> {
+    await run('migrate', async (client) => {
+      const { rows } = await client.query<{ present: boolean }>('migrate', sql.present, [o.quotedTable]);
+      if (!rows[0]?.present) await client.query('migrate', migrationScript(o.table));
+    });
+  }
+
+  /** First use: the table when it is missing, and the cleanup timer. A failure is retried by the next call. */
+  function prepare(): Promise<void> | undefined {
+    if (prepared) return undefined;
+    ready ??= migrate().then(() => {
+      prepared = true;
+      startCleanup();
+    }, (error: unknown) => {
+      ready = undefined;
+      throw error;
+    });
+    return ready;
+  }
+
+  async function cleanup(): Promise<number> {
+    return run('cleanup', async (client) => (await client.query('cleanup', sql.cleanup, [o.cleanupBatch])).rowCount ?? 0);
+  }
+
+  function startCleanup(): void {
+    if (o.cleanupInterval === false || cleanupTimer !== undefined || closed) return;
+    cleanupTimer = setInterval(() => {
+      cleanup().then((removed) => {
+        if (removed > 0) logger.debug({ removed }, 'idem: removed expired idempotency records');
+      }, (error: unknown) => logger.warn({ err: error }, 'idem: removing expired idempotency records failed; will retry'));
+    }, o.cleanupInterval);
+    cleanupTimer.unref();
+  }
+
+  async function get(key: string): Promise<IdempotencyRecord | undefined> {
+    await prepare();
+    return run('get', async (client) => decodeRecord((await client.query<RecordRow>('get', sql.get, [key])).rows[0]));
+  }
+
+  /** One claim statement on `client`; the answer, or 'retry' when the standing row was not visible yet. */
+  async function claimOnce(client: Lent, key: string, { fingerprint, lockTtl }: ClaimOptions): Promise<ClaimResult | 'retry'> {
+    const token = randomUUID();
+    const lock = transactional ? lockId() : null;
+    let rows: ClaimRow[];
+    try {
+      ({ rows } = await client.query<ClaimRow>('claim', sql.claim, [key, fingerprint, token, lockTtl, lock, lockTimeout]));
+    } catch (error) {
+      // A row locked by a transaction that is committing its record: in flight, for an instant.
+      if (sqlState((error as Error).cause) === '55P03') return { acquired: false, record: undefined };
+      throw error;
+    }
+    const row = rows[0];
+    if (row === undefined) return 'retry';
+    if (!row.acquired) return { acquired: false, record: decodeRecord(row) };
+    if (lock === null) return { acquired: true, lease: { key, token } };
+    if (row.locked !== true) throw new Error('idem: a fresh advisory lock id was already taken');
+    const held = await executions.begin(key, token, lock, client);
+    return { acquired: true, lease: { key, token, context: held.view } };
+  }
+
+  async function claim(key: string, options: ClaimOptions): Promise<ClaimResult> {
+    await prepare();
+    for (let attempt = 0; ; attempt++) {
+      const client = await checkout(pool, 'claim', queryTimeout);
+      let result: ClaimResult | 'retry';
+      try {
+        result = await claimOnce(client, key, options);
+      } catch (error) {
+        // A claim that failed half way (statement done, BEGIN not) must not keep its session lock.
+        client.destroy();
+        throw error;
+      }
+      if (!(result !== 'retry' && result.acquired && transactional)) client.release();
+      if (result !== 'retry') return result;
+      // The conflicting row was committed after our snapshot: read it with a fresh one.
+      const record = await get(key);
+      if (record !== undefined || attempt >= 2) return { acquired: false, record };
+    }
+  }
+
+  return {
+    name: 'postgres',
+    transactional,
+    get,
+    claim,
+    getOrClaim: claim,
+    migrate,
+    cleanup,
+
+    async extend(lease: Lease, lockTtl: number) {
+      // Transactional: the transaction must still be open on a live connection; either mode: the
+      // marker must still carry our token within its lease, and gets lockTtl more.
+      if (transactional && executions.open(lease.token) === undefined) return false;
+      return run('extend', async (client) => (await client.query('extend', sql.extend, [lease.key, lease.token, lockTtl])).rowCount === 1);
+    },
+
+    async complete(lease, response, { fingerprint, ttl }) {
+      if (transactional) {
+        const held = executions.open(lease.token);
+        if (held === undefined) {
+          // Not ours, or its connection died (the transaction with it): nothing can be committed.
+          await executions.rollback(lease.token).catch(() => {});
+          return false;
+        }
+        return executions.commit(held, response, fingerprint, ttl);
+      }
+      const values = [lease.key, lease.token, response.status, JSON.stringify(response.headers), bodyBytes(response), fingerprint, ttl, channel];
+      return run('complete', async (client) => (await client.query('complete', sql.complete, values)).rowCount === 1);
+    },
+
+    async release(lease) {
+      if (executions.has(lease.token)) return executions.rollback(lease.token);
+      // Lease mode, or a transactional lease whose transaction already ended: drop a marker left behind.
+      await run('release', (client) => client.query('release', sql.release, [lease.key, lease.token, channel, null]));
+    },
+
+    async waitFor(key, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      // Listen first, then look: a change between the two is caught by one or the other.
+      const watch = await notifications.watch(key).catch((error: unknown) => {
+        logger.warn({ err: error, key }, 'idem: LISTEN is not available; waiting by polling');
+        return pollingOnly;
+      });
+      try {
+        await prepare();
+        for (;;) {
+          const { rows } = await run('waitFor', (client) => client.query<{ state: string; remaining_ms: number }>('waitFor', sql.peek, [key]));
+          const peek = rows[0];
+          if (peek === undefined || peek.state === 'completed') return;
+          const remaining = deadline - Date.now();
+          if (remaining <= 0) return;
+          // A crashed holder notifies nobody: look again when its lease lapses, and poll as a
+          // backstop (a transactional holder's death is seen at the next look).
+          if (await watch.next(Math.min(remaining, o.pollInterval, peek.remaining_ms + 1))) return;
+        }
+      } finally {
+        watch.stop();
+      }
+    },
+
+    async delete(key) {
+      await prepare();
+      return run('delete', async (client) => (await client.query<{ live: boolean }>('delete', sql.remove, [key, channel])).rows[0]?.live === true);
+    },
+
+    async count() {
+      await prepare();
+      return run('count', async (client) => (await client.query<{ n: number }>('count', sql.count)).rows[0]?.n ?? 0);
+    },
+
+    async clear() {
+      await prepare();
+      return run('clear', async (client) => (await client.query('clear', sql.clear)).rowCount ?? 0);
+    },
+
+    async close() {
+      closed = true;
+      clearInterval(cleanupTimer);
+      await Promise.all([executions.closeAll(), notifications.close()]);
+    },
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * Every statement the store runs, built once per table. Times always come from the database
+ * clock (`clock_timestamp()`, which also moves inside a transaction), never the app's, so that
+ * processes with skewed clocks agree on who holds a lease. Every read treats an expired row as
+ * absent, so nothing depends on when the cleanup runs.
+ */
+
+/** The statements for one (quoted) table. */
+export interface Statements {
+  get: string;
+  claim: string;
+  complete: string;
+  extend: string;
+  release: string;
+  remove: string;
+  peek: string;
+  cleanup: string;
+  count: string;
+  clear: string;
+  present: string;
+}
+
+// A row counts: not expired, and, for a transactional in-flight marker, its holder's session still
+// holds the marker's advisory lock. The try-lock succeeds only when no session holds it (the holder
+// died: PostgreSQL dropped its session lock with its rolled-back transaction); it is a
+// transaction-level lock, so a reader that takes it gives it back at the end of its statement.
+const live = (row: string): string => `${row}.expires_at > clock_timestamp()
+  AND CASE WHEN ${row}.state = 'in_flight' AND ${row}.lease_lock IS NOT NULL
+    THEN NOT pg_try_advisory_xact_lock(${row}.lease_lock) ELSE true END`;
+
+// What a reader needs of a row, times as epoch milliseconds.
+const columns = (row: string): string => `${row}.state, ${row}.fingerprint,
+  floor(extract(epoch FROM ${row}.started_at) * 1000)::float8 AS started_ms, ${row}.status, ${row}.headers, ${row}.body,
+  floor(extract(epoch FROM ${row}.completed_at) * 1000)::float8 AS completed_ms`;
+
+/** Builds the statements for `table` (already quoted). */
+export function statements(table: string): Statements {
+  return {
+    get: `SELECT ${columns('r')} FROM ${table} r WHERE r.key = $1 AND ${live('r')}`,
+
+    // The claim, in one statement: insert the in-flight row, or take over one that counts as
+    // absent; when the claim loses, the standing record comes back in the same round trip.
+    // $1 key, $2 fingerprint, $3 lease token, $4 lockTtl ms, $5 advisory lock id (transactional
+    // mode) or NULL, $6 lock_timeout.
+    claim: `WITH settings AS MATERIALIZED (
+  -- Local to this statement's own transaction: a row locked by a transaction that is committing
+  -- its record must not make a duplicate wait (55P03 then means "in flight").
+  SELECT set_config('lock_timeout', $6, true) AS lock_timeout
+), claimed AS (
+  INSERT INTO ${table} AS r (key, state, fingerprint, lease_token, lease_lock, started_at, expires_at)
+  SELECT $1, 'in_flight', $2, $3, $5::bigint, clock_timestamp(), clock_timestamp() + $4 * interval '1 millisecond'
+  FROM settings
+  ON CONFLICT (key) DO UPDATE SET state = 'in_flight', fingerprint = excluded.fingerprint,
+    lease_token = excluded.lease_token, lease_lock = excluded.lease_lock, started_at = excluded.started_at,
+    expires_at = excluded.expires_at, status = NULL, headers = NULL, body = NULL, completed_at = NULL
+  -- Take over only a row that counts as absent: expired, or in flight under a dead holder.
+  WHERE r.expires_at <= clock_timestamp()
+    OR CASE WHEN r.state = 'in_flight' AND r.lease_lock IS NOT NULL
+      THEN pg_try_advisory_xact_lock(r.lease_lock) ELSE false END
+  -- The new holder's session lock, taken before the row becomes visible at commit, so that no
+  -- reader ever sees our row without our lock. (Here r is the row as written.)
+  RETURNING CASE WHEN r.lease_lock IS NULL THEN true ELSE pg_try_advisory_lock(r.lease_lock) END AS locked
+)
+SELECT true AS acquired, c.locked, NULL::text AS state, NULL::text AS fingerprint, NULL::float8 AS started_ms,
+  NULL::smallint AS status, NULL::jsonb AS headers, NULL::bytea AS body, NULL::float8 AS completed_ms
+FROM claimed c
+UNION ALL
+-- The standing row as of this statement's snapshot; empty when it was committed just after the
+-- snapshot was taken (the caller reads again then).
+SELECT false, NULL, ${columns('s')} FROM ${table} s
+WHERE s.key = $1 AND NOT EXISTS (SELECT 1 FROM claimed) AND ${live('s')}`,
+
+    // Only the lease's own token, while its lease lasts, turns the row into the completed record.
+    // The notification leaves with the commit (in transactional mode: the handler's transaction).
+    // $1 key, $2 token, $3 status, $4 headers, $5 body, $6 fingerprint, $7 ttl ms, $8 channel.
+    complete: `WITH done AS (
+  UPDATE ${table} SET state = 'completed', status = $3, headers = $4::jsonb, body = $5, fingerprint = $6,
+    completed_at = clock_timestamp(), expires_at = clock_timestamp() + $7 * interval '1 millisecond',
+    lease_token = NULL, lease_lock = NULL
+  WHERE key = $1 AND lease_token = $2 AND state = 'in_flight' AND expires_at > clock_timestamp()
+  RETURNING key
+)
+SELECT pg_notify($8, key) FROM done`,
+
+    // $1 key, $2 token, $3 lockTtl ms.
+    extend: `UPDATE ${table} SET expires_at = clock_timestamp() + $3 * interval '1 millisecond'
+WHERE key = $1 AND lease_token = $2 AND state = 'in_flight' AND expires_at > clock_timestamp()`,
+
+    // Drops our in-flight row and wakes the waiters; in transactional mode it also gives back our
+    // session lock. $1 key, $2 token, $3 channel, $4 advisory lock id or NULL.
+    release: `WITH gone AS (
+  DELETE FROM ${table} WHERE key = $1 AND lease_token = $2 AND state = 'in_flight' RETURNING key
+)
+SELECT (SELECT count(*) FROM (SELECT pg_notify($3, key) FROM gone) n)::int AS removed,
+  CASE WHEN $4::bigint IS NULL THEN NULL ELSE pg_advisory_unlock($4::bigint) END AS unlocked`,
+
+    // $1 key, $2 channel. True when the row still counted (an expired one is already absent).
+    remove: `WITH gone AS (DELETE FROM ${table} WHERE key = $1 RETURNING key, expires_at > clock_timestamp() AS live)
+SELECT pg_notify($2, key), live FROM gone`,
+
+    // For waiters: whether the key is still in flight, and for how long its lease lasts.
+    peek: `SELECT r.state, greatest(0, ceil(extract(epoch FROM r.expires_at - clock_timestamp()) * 1000))::float8 AS remaining_ms
+FROM ${table} r WHERE r.key = $1 AND ${live('r')}`,
+
+    // Expired rows, a bounded batch at a time; SKIP LOCKED so that it never waits on (nor makes
+    // wait) a claim taking an expired row over. $1 batch size.
+    cleanup: `DELETE FROM ${table} WHERE ctid IN (
+  SELECT ctid FROM ${table} WHERE expires_at <= clock_timestamp() LIMIT $1 FOR UPDATE SKIP LOCKED
+) AND expires_at <= clock_timestamp()`,
+
+    count: `SELECT count(*)::int AS n FROM ${table} r WHERE ${live('r')}`,
+    clear: `DELETE FROM ${table}`,
+    // $1 the quoted table name: whether it exists (to_regclass reads the quoting).
+    present: `SELECT to_regclass($1) IS NOT NULL AS present`,
+  };
+}
