@@ -3,8 +3,8 @@
  * `postgres` on a free port of 127.0.0.1, as the `postgres` system user when the tests run as
  * root (PostgreSQL refuses to run as root). Each server is stopped by its own pid, never by name,
  * so the machine's own PostgreSQL is never touched. A server can be stopped and started again on
- * the same data folder, crashed (SIGKILL of the postmaster), and paused (SIGSTOP of its whole
- * process group: the postmaster and every backend).
+ * the same data folder, crashed (SIGKILL of the postmaster), and paused (SIGSTOP of the postmaster
+ * and every backend).
  * Plain JavaScript (typed with JSDoc), like the Redis harness.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -17,8 +17,17 @@ import { freePort } from './redis.mjs';
 const live = new Set();
 
 process.once('exit', () => {
-  for (const server of live) server.killGroupNow();
+  for (const server of live) server.killNow();
 });
+
+/** Sends `name` to `pid`, ignoring a process that is already gone. @param {number} pid @param {NodeJS.Signals} name */
+function signal(pid, name) {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // gone already
+  }
+}
 
 /** The folder of initdb and postgres: `pg_config --bindir`, else Debian's versioned folders. */
 function binDir() {
@@ -47,31 +56,35 @@ function runAs() {
 }
 
 /**
- * True while a running (not zombie) process of group `pgid` exists. Orphaned backends may stay
- * zombies where PID 1 does not reap, so /proc is read rather than trusting kill(-pgid, 0).
- * @param {number} pgid
+ * The state and parent of process `pid` from /proc (Linux), or undefined once it is gone.
+ * @param {number} pid
+ * @returns {{ state: string, ppid: number } | undefined}
  */
-function groupAlive(pgid) {
-  if (!existsSync('/proc/self/stat')) {
-    try {
-      process.kill(-pgid, 0);
-      return true;
-    } catch {
-      return false;
-    }
+function procStat(pid) {
+  try {
+    // pid (comm) state ppid …; comm may hold spaces, so split after the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: String(state), ppid: Number(ppid) };
+  } catch {
+    return undefined;
   }
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // pid (comm) state ppid pgrp …; comm may hold spaces, so split after the last ')'.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
-    } catch {
-      // the process went away while we looked
-    }
-  }
-  return false;
+}
+
+/** True while `pid` runs (a zombie, never reaped where PID 1 does not reap, counts as gone). @param {number} pid */
+function running(pid) {
+  const stat = procStat(pid);
+  return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X';
+}
+
+/**
+ * The postmaster's children (backends, checkpointer, …). Each calls setsid(), so they are not in
+ * the postmaster's process group: they are found by parent pid.
+ * @param {number} postmaster
+ * @returns {number[]}
+ */
+function childrenOf(postmaster) {
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => procStat(pid)?.ppid === postmaster);
 }
 
 /** One PostgreSQL server we started. */
@@ -88,6 +101,8 @@ export class PostgresServer {
     this.child = undefined;
     /** True between `pause()` and `resume()`. */
     this.paused = false;
+    /** @type {number[]} The processes `pause()` stopped. */
+    this.stopped = [];
   }
 
   /**
@@ -142,8 +157,7 @@ export class PostgresServer {
       '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300', '-c', 'shared_buffers=32MB',
       '-c', 'log_min_messages=warning', '-c', 'logging_collector=off', '-c', 'log_line_prefix=',
     ];
-    // Its own process group, so that pause() freezes every backend along with the postmaster.
-    const child = spawn(join(this.bin, 'postgres'), args, { ...runAs(), cwd: this.dir, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(join(this.bin, 'postgres'), args, { ...runAs(), cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.paused = false;
     live.add(this);
@@ -176,15 +190,22 @@ export class PostgresServer {
     });
   }
 
-  /** Freezes the postmaster and all its backends (SIGSTOP to the group): connections stay open, nothing answers. */
+  /** Freezes the postmaster and every backend (SIGSTOP): connections stay open, nothing answers. */
   pause() {
-    if (this.alive && this.pid !== undefined) process.kill(-this.pid, 'SIGSTOP');
+    const pid = this.pid;
+    if (!this.alive || pid === undefined) return;
+    // The postmaster first, so that it forks no new backend meanwhile.
+    process.kill(pid, 'SIGSTOP');
+    /** @type {number[]} */
+    this.stopped = [pid, ...childrenOf(pid)];
+    for (const child of this.stopped.slice(1)) signal(child, 'SIGSTOP');
     this.paused = true;
   }
 
-  /** Thaws a paused server (SIGCONT to the group). */
+  /** Thaws a paused server (SIGCONT to every process `pause()` stopped). */
   resume() {
-    if (this.pid !== undefined && groupAlive(this.pid)) process.kill(-this.pid, 'SIGCONT');
+    for (const pid of this.stopped ?? []) signal(pid, 'SIGCONT');
+    this.stopped = [];
     this.paused = false;
   }
 
@@ -196,15 +217,17 @@ export class PostgresServer {
    */
   async kill(signal = 'SIGKILL') {
     const child = this.child;
-    const pgid = child?.pid;
-    if (child === undefined || pgid === undefined) return;
+    const pid = child?.pid;
+    if (child === undefined || pid === undefined) return;
     const exited = this.alive ? new Promise((resolve) => child.once('exit', resolve)) : Promise.resolve();
     if (this.paused) this.resume();
+    // Remembered before the postmaster goes: its orphans are reparented, and a new postmaster
+    // cannot start while they still hold the shared memory.
+    const children = childrenOf(pid);
     if (this.alive) child.kill(signal);
     await exited;
-    // Orphaned backends keep the group; a new postmaster cannot start while they hold shared memory.
-    for (let waited = 0; groupAlive(pgid) && waited < 15_000; waited += 20) {
-      if (waited === 10_000) this.killGroupNow();
+    for (let waited = 0; children.some(running) && waited < 15_000; waited += 20) {
+      if (waited === 10_000) for (const orphan of children) signal(orphan, 'SIGKILL');
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     this.paused = false;
@@ -229,14 +252,12 @@ export class PostgresServer {
   }
 
   /** @internal On process exit: kill whatever is left, synchronously. */
-  killGroupNow() {
-    const pgid = this.child?.pid;
-    if (pgid === undefined || !groupAlive(pgid)) return;
-    try {
-      process.kill(-pgid, 'SIGCONT');
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      // already gone
+  killNow() {
+    const pid = this.child?.pid;
+    if (pid === undefined || !running(pid)) return;
+    for (const target of [...childrenOf(pid), pid]) {
+      signal(target, 'SIGCONT');
+      signal(target, 'SIGKILL');
     }
   }
 }
