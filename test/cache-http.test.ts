@@ -24,10 +24,18 @@ class Upstream {
   mode: 'ok' | 'fail' | 'throw' = 'ok';
   gate: Deferred<void> | undefined;
   started = deferred();
+  #runWaiters: { count: number; resolve: () => void }[] = [];
+
+  /** Resolves once the handler has started `count` times. */
+  running(count: number): Promise<void> {
+    if (this.runs >= count) return Promise.resolve();
+    return new Promise((resolve) => this.#runWaiters.push({ count, resolve }));
+  }
 
   async handle(lang: string | undefined): Promise<{ status: number; body: unknown }> {
     this.runs++;
     this.started.resolve();
+    this.#runWaiters = this.#runWaiters.filter((w) => (this.runs >= w.count ? (w.resolve(), false) : true));
     if (this.gate) await this.gate.promise;
     if (this.mode === 'throw') throw new Error('upstream exploded');
     if (this.mode === 'fail') return { status: 500, body: { error: 'upstream down' } };
@@ -41,7 +49,9 @@ interface App {
   close(): Promise<void>;
 }
 
-type Framework = { name: string; start(cache: Cache): Promise<App> };
+/** The options of `cached()` a test may add to the apps' own. */
+type ExtraOptions = { hardTimeout?: number };
+type Framework = { name: string; start(cache: Cache, extra?: ExtraOptions): Promise<App> };
 
 async function listen(server: Server, upstream: Upstream): Promise<App> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -55,10 +65,10 @@ async function listen(server: Server, upstream: Upstream): Promise<App> {
 function expressFramework(name: string, express: typeof express5): Framework {
   return {
     name,
-    async start(cache) {
+    async start(cache, extra = {}) {
       const upstream = new Upstream();
       const app = express();
-      const mw = expressCached({ cache, vary: ['Accept-Language'], tags: ['stats'] });
+      const mw = expressCached({ cache, vary: ['Accept-Language'], tags: ['stats'], ...extra });
       app.get('/stats', mw as never, async (req, res, next) => {
         try {
           const { status, body } = await upstream.handle(req.get('accept-language'));
@@ -85,11 +95,11 @@ function expressFramework(name: string, express: typeof express5): Framework {
 function koaFramework(name: string, KoaClass: typeof Koa): Framework {
   return {
     name,
-    async start(cache) {
+    async start(cache, extra = {}) {
       const upstream = new Upstream();
       const app = new KoaClass();
       app.silent = true;
-      const mw = koaCached({ cache, vary: ['Accept-Language'], tags: ['stats'] });
+      const mw = koaCached({ cache, vary: ['Accept-Language'], tags: ['stats'], ...extra });
       const router = new Router();
       router.get('/stats', mw, async (ctx) => {
         const { status, body } = await upstream.handle(ctx.get('accept-language') || undefined);
@@ -140,6 +150,20 @@ async function start(framework: Framework, options: CacheOptions = {}): Promise<
   cleanup.push(() => app.close(), () => cache.close());
   return app;
 }
+
+/** The app on a cache of the test's own (a real one to watch or close, or a stand-in). */
+async function startOn(framework: Framework, cache: Cache, extra?: ExtraOptions): Promise<App> {
+  const app = await framework.start(cache, extra);
+  cleanup.push(() => app.close(), () => cache.close?.());
+  return app;
+}
+
+/** A stand-in for the cache whose every lookup settles as `settle` says, without running the loader. */
+function standIn(settle: () => Promise<unknown>): Cache {
+  return { getOrSetEntry: settle, close: async () => {} } as unknown as Cache;
+}
+
+const withCode = (message: string, code: string): Error => Object.assign(new Error(message), { code });
 
 describe.each(frameworks)('cached() on $name', (framework) => {
   it('runs the handler once and replays status, headers and bytes, marked with Cache-Status', async () => {
@@ -209,6 +233,81 @@ describe.each(frameworks)('cached() on $name', (framework) => {
     expect(again.status).toBe(200);
     expect(again.body).toBe(good.body);
     expect(app.upstream.runs).toBe(3);
+  });
+
+  // One loader call per key, as getOrSet promises: a failed load is shared by every request that
+  // joined it (Express: the error handler's 500 that the run produced; Koa: the error, rethrown).
+  it('a handler that fails while others wait fails them all: it runs once, and the next request runs it again', async () => {
+    const cache = createCache({ ttl: '1m' });
+    const app = await startOn(framework, cache);
+    app.upstream.mode = 'throw';
+    app.upstream.gate = deferred();
+    let misses = 0;
+    const joined = nextEvent(cache, 'miss', (e) => e.layer === 'l1' && ++misses === 10);
+    const requests = Array.from({ length: 10 }, () => get(app));
+    await joined;
+    app.upstream.gate.resolve();
+    const responses = await Promise.all(requests);
+    expect(responses.map((r) => r.status)).toEqual(Array.from({ length: 10 }, () => 500));
+    expect(app.upstream.runs).toBe(1);
+    app.upstream.mode = 'ok';
+    app.upstream.gate = undefined;
+    expect((await get(app)).status).toBe(200);
+    expect(app.upstream.runs).toBe(2);
+  });
+
+  it('a cache that gave up is routed around: a closed cache, and a hard timeout while another runs, let the handler answer', async () => {
+    const cache = createCache({ ttl: '1m' });
+    const app = await startOn(framework, cache, { hardTimeout: 50 });
+    app.upstream.gate = deferred();
+    const first = get(app);
+    await app.upstream.running(1);
+    // The second joins the first's run, which outlasts hardTimeout: the cache gives up on it
+    // (cache_hard_timeout) and this request runs the handler itself.
+    const second = get(app);
+    await app.upstream.running(2);
+    app.upstream.gate.resolve();
+    const [a, b] = await Promise.all([first, second]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(b.headers.get('cache-status')).toBe('idem; fwd=miss');
+    await cache.close();
+    const closed = await get(app);
+    expect(closed.status).toBe(200);
+    expect(closed.headers.get('cache-status')).toBe('idem; fwd=miss');
+    expect(app.upstream.runs).toBe(3);
+  });
+
+  // regression: Koa told a cache failure by error.name === 'CacheError', Express not at all
+  it("tells the cache's failure from a shared one by its documented code, not by a class name", async () => {
+    const cases: [string, Error, number][] = [
+      ['a shared failure', new Error('the load this request joined failed'), 500],
+      ['a cache_* code on a plain Error', withCode('breaker open', 'cache_breaker_open'), 200],
+      ['a CacheError name without a code', Object.assign(new Error('not the cache'), { name: 'CacheError' }), 500],
+      ['a bad option is no outage', withCode('bad tags', 'cache_config'), 500],
+    ];
+    for (const [what, error, status] of cases) {
+      const app = await startOn(framework, standIn(() => Promise.reject(error)));
+      const res = await get(app);
+      expect(res.status, what).toBe(status);
+      expect(app.upstream.runs, what).toBe(status === 200 ? 1 : 0);
+    }
+  });
+
+  it('a cached response Node refuses (status 1000, a header value with a newline) is a 500 through the error handling; the server keeps serving', async () => {
+    let value: unknown;
+    const app = await startOn(framework, standIn(async () => ({ value, stale: false, source: 'l2' })));
+    const body = Buffer.from('kept');
+    for (const bad of [{ status: 1000, headers: {}, body }, { status: 200, headers: { 'x-bad': 'a\nb' }, body }]) {
+      value = bad;
+      const res = await get(app);
+      expect(res.status).toBe(500);
+      expect(res.headers.get('x-bad')).toBeNull();
+    }
+    value = { status: 200, headers: { 'content-type': 'text/plain' }, body };
+    const good = await get(app);
+    expect(good.status).toBe(200);
+    expect(good.body).toBe('kept');
+    expect(good.headers.get('cache-status')).toBe('idem; hit');
   });
 
   it('instances sharing a Redis share the cached response', async () => {

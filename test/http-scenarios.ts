@@ -5,10 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { memoryStore, type IdempotencyOptions, type IdempotencyStore } from '@idem/core';
+import { memoryStore, storageKey, type IdempotencyOptions, type IdempotencyStore } from '@idem/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AdapterUnderTest, ScenarioApp } from './apps/scenario.js';
-import { chaosStore } from './harness/chaos-store.js';
+import { TIMEOUT_BODY, type AdapterUnderTest, type ScenarioApp, type ScenarioAppOptions } from './apps/scenario.js';
+import { chaosStore, forgingStore } from './harness/chaos-store.js';
 
 export interface HttpResult {
   status: number;
@@ -88,7 +88,7 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
       await Promise.all(stores.splice(0).map((s) => s.close?.()));
     });
 
-    async function start(idempotency: IdempotencyOptions<never> = {}, extra: { parserAfter?: boolean } = {}): Promise<ScenarioApp> {
+    async function start(idempotency: IdempotencyOptions<never> = {}, extra: Omit<ScenarioAppOptions, 'idempotency'> = {}): Promise<ScenarioApp> {
       let store = idempotency.store;
       if (store === undefined) {
         store = await (suite.createStore ?? (() => memoryStore()))();
@@ -486,6 +486,79 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
       const retry = await post(app, '/echo', { key: k });
       expect(retry.headers.get('idempotent-replayed')).toBeNull();
       expect(app.probe.count('echo')).toBe(2);
+    });
+
+    // A store is a trust boundary: a shared Redis may hold a corrupt, tampered or older-format record.
+    // regression: a status of 1000 or a header value with a newline ended the whole Express process
+    for (const read of ['get', 'getOrClaim'] as const) {
+      it(`a stored record that cannot be replayed is 500 record_invalid, runs nothing, and the server keeps serving (${read})`, async () => {
+        const store = forgingStore(await (suite.createStore ?? (() => memoryStore()))(), { getOrClaim: read === 'getOrClaim' });
+        stores.push(store);
+        const app = await start({ store });
+        const completed = (response: Record<string, unknown>) => ({
+          state: 'completed', fingerprint: null, completedAt: Date.now(),
+          response: { status: 200, headers: { 'content-type': 'text/plain' }, body: Buffer.from('forged'), ...response },
+        });
+        const unreplayable: [string, unknown][] = [
+          ['a status of 1000', completed({ status: 1000 })],
+          ['a header value with a newline', completed({ headers: { location: '/a\nx-injected: yes' } })],
+          ['a set-cookie header', completed({ headers: { 'set-cookie': 'session=stolen' } })],
+          ['a body that is not bytes', completed({ body: 'forged' })],
+        ];
+        for (const [what, record] of unreplayable) {
+          store.forge(record);
+          const res = await post(app, '/echo', { key: key() });
+          expect(res.status, what).toBe(500);
+          expectProblem(res, 500, 'record_invalid');
+          expect(res.headers.get('set-cookie'), what).toBeNull();
+          expect(res.headers.get('x-injected'), what).toBeNull();
+        }
+        expect(app.probe.count('echo')).toBe(0);
+        expect((await post(app, '/echo', { key: key() })).status).toBe(200);
+        expect(app.probe.count('echo')).toBe(1);
+      });
+    }
+
+    // regression: the late replay to a duplicate that a timeout middleware had answered hit
+    // ERR_HTTP_HEADERS_SENT in Express, an unhandled rejection
+    it('a request-timeout middleware that answers a waiting duplicate first keeps its answer; the server keeps serving', async () => {
+      const app = await start({ concurrent: 'wait' }, { requestTimeout: true });
+      const k = key();
+      const first = post(app, '/slow', { key: k });
+      await app.probe.running('slow');
+      const replayed = new Promise<void>((resolve) => app.events.once('replay', () => resolve()));
+      const timedOut = await post(app, '/slow', { key: k, headers: { 'x-timeout-ms': '50' } });
+      expect(timedOut.status).toBe(503);
+      expect(timedOut.json()).toEqual(TIMEOUT_BODY);
+      app.probe.gate.open();
+      expect((await first).status).toBe(200);
+      // The duplicate's wait ends with a replay, answered on a response that is already sent.
+      await replayed;
+      const again = await post(app, '/slow', { key: k });
+      expect(again.status).toBe(200);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(app.probe.count('slow')).toBe(1);
+    });
+
+    // regression: on Express 4 (res.status does not check) the flush after storing threw
+    // ERR_HTTP_INVALID_STATUS_CODE outside any handler and ended the process
+    it('a handler answering a status Node refuses (1000) gets a 500 through the framework; the key is free and the server keeps serving', async () => {
+      const app = await start();
+      const k = key();
+      expect((await post(app, '/status/1000', { key: k })).status).toBe(500);
+      expect((await post(app, '/status/1000', { key: k })).status).toBe(500);
+      expect(app.probe.count('status-1000')).toBe(2);
+      expect((await post(app, '/echo', { key: key() })).status).toBe(200);
+    });
+
+    it('executionOf() inside the handler is the execution of its key; undefined without a key', async () => {
+      const app = await start();
+      const k = key();
+      const executed = new Promise<string>((resolve) => app.events.once('execute', (e) => resolve(e.key)));
+      const inside = await post(app, '/execution', { key: k });
+      expect(inside.json().key).toBe(await executed);
+      expect(inside.json().key).toBe(storageKey('POST /execution', k));
+      expect((await post(app, '/execution')).json()).toEqual({ key: null });
     });
 
     it('emits typed events with timings', async () => {

@@ -1,7 +1,8 @@
 import { createServer } from 'node:http';
 import type { Express, NextFunction, Request, Response } from 'express';
+import { executionOf } from '@idem/core';
 import { idempotent } from '@idem/express';
-import { Probe, serve, type AdapterUnderTest, type ScenarioApp, type ScenarioAppOptions } from './scenario.js';
+import { Probe, TIMEOUT_BODY, serve, type AdapterUnderTest, type ScenarioApp, type ScenarioAppOptions } from './scenario.js';
 
 type ExpressFactory = (() => Express) & { json: () => unknown; raw: (o?: object) => unknown };
 
@@ -17,6 +18,17 @@ export function expressAdapter(name: string, express: ExpressFactory): AdapterUn
         if (req.headers.origin) res.setHeader('access-control-allow-origin', req.headers.origin);
         next();
       });
+      if (options.requestTimeout) {
+        // What connect-timeout and its kin do: answer once the time is up, whatever runs behind.
+        app.use((req: Request, res: Response, next: NextFunction) => {
+          const ms = Number(req.headers['x-timeout-ms']);
+          if (ms > 0) {
+            const timer = setTimeout(() => void (res.headersSent || res.status(503).json(TIMEOUT_BODY)), ms);
+            res.on('close', () => clearTimeout(timer));
+          }
+          next();
+        });
+      }
       const mw = idempotent(options.idempotency as never);
       if (options.parserAfter) {
         app.use(mw as never);
@@ -82,6 +94,10 @@ export function expressAdapter(name: string, express: ExpressFactory): AdapterUn
         res.status(spec.status);
         for (const [name, value] of Object.entries(spec.headers)) res.setHeader(name, value);
         res.end(Buffer.from(spec.base64, 'base64'));
+      });
+      app.post('/execution', (req: Request, res: Response) => {
+        probe.ran('execution');
+        res.json({ key: executionOf(req)?.key ?? null });
       });
       return serve(createServer(app), probe, mw.events);
     },

@@ -3,8 +3,9 @@ import { Readable } from 'node:stream';
 import bodyParser from '@koa/bodyparser';
 import Router from '@koa/router';
 import type Koa from 'koa';
+import { executionOf } from '@idem/core';
 import { idempotent } from '@idem/koa';
-import { Probe, serve, type AdapterUnderTest, type ScenarioApp, type ScenarioAppOptions } from './scenario.js';
+import { Probe, TIMEOUT_BODY, serve, type AdapterUnderTest, type ScenarioApp, type ScenarioAppOptions } from './scenario.js';
 
 /** The scenario app on a given Koa (2 or 3), with @koa/router. */
 export function koaAdapter(name: string, KoaClass: typeof Koa): AdapterUnderTest {
@@ -19,6 +20,26 @@ export function koaAdapter(name: string, KoaClass: typeof Koa): AdapterUnderTest
         if (ctx.get('origin')) ctx.set('Access-Control-Allow-Origin', ctx.get('origin'));
         await next();
       });
+      if (options.requestTimeout) {
+        // What koa-timeout and its kin do: answer once the time is up, and let the rest run on.
+        app.use(async (ctx, next) => {
+          const ms = Number(ctx.get('x-timeout-ms'));
+          if (!(ms > 0)) return next();
+          let timer: NodeJS.Timeout | undefined;
+          const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, ms, 'timeout')));
+          const rest = next();
+          const first = await Promise.race([rest.then(() => 'done' as const), timedOut]);
+          clearTimeout(timer);
+          if (first === 'done') return;
+          // Answered already. A late failure behind it must not pass unnoticed: left unhandled, the
+          // test runner reports it.
+          void rest.catch((error: unknown) => {
+            throw error;
+          });
+          ctx.status = 503;
+          ctx.body = TIMEOUT_BODY;
+        });
+      }
       const mw = idempotent(options.idempotency as never);
       if (options.parserAfter) {
         app.use(mw);
@@ -93,6 +114,10 @@ export function koaAdapter(name: string, KoaClass: typeof Koa): AdapterUnderTest
         ctx.status = spec.status;
         for (const [name, value] of Object.entries(spec.headers)) ctx.set(name, value);
         ctx.body = Buffer.from(spec.base64, 'base64');
+      });
+      router.post('/execution', (ctx) => {
+        probe.ran('execution');
+        ctx.body = { key: executionOf(ctx)?.key ?? null };
       });
       app.use(router.routes());
       return serve(createServer(app.callback()), probe, mw.events);

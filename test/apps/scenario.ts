@@ -74,6 +74,7 @@ export class Probe {
  * - /status/:code  answers with that status and a small JSON body
  * - /big           200 text/plain of `size` bytes (query `size`)
  * - /respond       answers `{ status, headers, base64 }` from the JSON body: status, headers, body bytes
+ * - /execution     200 JSON `{ key }`: the key of `executionOf(req)` (Koa: `ctx`), null outside an execution
  *
  * A request with an Origin header gets Access-Control-Allow-Origin (CORS in play).
  */
@@ -81,7 +82,15 @@ export interface ScenarioAppOptions {
   idempotency: IdempotencyOptions<never>;
   /** Mount idempotency before the body parser (the misconfiguration the engine must catch). */
   parserAfter?: boolean;
+  /**
+   * Mount a request-timeout middleware before idempotency: a request with an `x-timeout-ms` header
+   * is answered 503 `{ "error": "request_timeout" }` by it once that many ms pass without an answer.
+   */
+  requestTimeout?: boolean;
 }
+
+/** The body the request-timeout middleware answers with. */
+export const TIMEOUT_BODY = { error: 'request_timeout' };
 
 export interface ScenarioApp {
   server: Server;

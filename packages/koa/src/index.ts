@@ -1,5 +1,6 @@
-import { REPLAYED_HEADER, createIdempotency, exposeReplayedHeader, hasRequestBody, headerValues, type Decision, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core/adapter';
+import { attachExecution, createIdempotency, hasRequestBody, headerValues, type Decision, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest } from '@idem/core/adapter';
 import { captureBody } from './capture.js';
+import { answered, clearHeaders, sendOutgoing } from './send.js';
 import type { KoaContext } from './types.js';
 
 export type { KoaContext } from './types.js';
@@ -69,21 +70,6 @@ class KoaRequestView implements NeutralRequest<KoaContext> {
   }
 }
 
-function send(ctx: KoaContext, response: OutgoingResponse): void {
-  const { headers, body } = response;
-  // Status first: it is then explicit, and setting the body keeps it.
-  ctx.status = response.status;
-  for (const name in headers) ctx.set(name, headers[name] as string | string[]);
-  ctx.body = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  // Koa types a Buffer body as application/octet-stream; a response stored without a type has none.
-  if (headers['content-type'] === undefined) ctx.remove('Content-Type');
-  if (response.replayed) {
-    ctx.set(REPLAYED_HEADER, 'true');
-    const expose = exposeReplayedHeader(ctx.response.get('access-control-allow-origin') || undefined, ctx.response.get('access-control-expose-headers') || undefined);
-    if (expose !== undefined) ctx.set('Access-Control-Expose-Headers', expose);
-  }
-}
-
 /**
  * Makes Koa routes safe to retry: the handler runs once per idempotency key and every duplicate
  * gets the same response, replayed byte for byte with `Idempotent-Replayed: true`. Mount it
@@ -117,14 +103,23 @@ export function idempotent<Ctx = AnyKoaContext>(options: KoaIdempotencyOptions<C
       await next();
       return;
     }
-    if (decision.action === 'respond') return send(ctx, decision.response);
+    if (decision.action === 'respond') return sendOutgoing(ctx, decision.response);
     const { execution } = decision;
+    // Answered while it waited (a request timeout before idem) or its client left: nobody would
+    // get the result, so release the key for the retry instead of running the handler.
+    if (answered(ctx)) return execution.abort('response already sent');
+    attachExecution(ctx, execution);
     try {
       await next();
       // Koa sends the response only after every middleware returned: storing here is storing
       // before the flush.
       const captured = captureBody(ctx, maxBodyBytes);
-      await execution.finish(captured instanceof Promise ? await captured : captured);
+      const instead = await execution.finish(captured instanceof Promise ? await captured : captured);
+      if (instead !== undefined) {
+        // A transactional store could not keep the response: the engine's answer replaces it.
+        clearHeaders(ctx);
+        sendOutgoing(ctx, instead);
+      }
     } catch (error) {
       // Release the key, then let Koa's error handling (or the app's) answer as it would.
       await execution.abort(error);
