@@ -50,6 +50,22 @@ describe('error identity across copies of @idem/core', () => {
     expect(new other.StoreError('get', new Error('x'))).toBeInstanceOf(core.StoreError);
   });
 
+  it('the CommonJS entry points share one copy of every class', () => {
+    const index = require('@idem/core') as Core;
+    const adapter = require('@idem/core/adapter') as Core;
+    expect(adapter.StoreError).toBe(index.StoreError);
+    expect(adapter.IdempotencyEvents).toBe(index.IdempotencyEvents);
+    expect(adapter.memoryStore).toBe(index.memoryStore);
+  });
+
+  it('an unbranded subclass keeps the ordinary instanceof', () => {
+    class VendorError extends core.StoreError {}
+    class OtherVendorError extends core.StoreError {}
+    expect(new VendorError('get', new Error('x'))).toBeInstanceOf(core.StoreError);
+    expect(new core.StoreError('get', new Error('x'))).not.toBeInstanceOf(VendorError);
+    expect(new OtherVendorError('get', new Error('x'))).not.toBeInstanceOf(VendorError);
+  });
+
   it('does not make unrelated errors match', async () => {
     const other = await secondCopy();
     expect(new other.StoreError('get', new Error('x'))).not.toBeInstanceOf(core.IdempotencyError);

@@ -4,7 +4,7 @@
  * `createIdempotency().handle()`, and writes the `Decision` back.
  */
 export { brand } from './brand.js';
-export { checkLogger, checkOptions, debugEnabled, parseDuration } from './config.js';
+export { MAX_TIMER_MS, checkLogger, checkOptions, debugEnabled, parseDuration } from './config.js';
 export type { ConfigErrorFactory } from './config.js';
 export { createIdempotency } from './engine.js';
 export type { Idempotency } from './engine.js';

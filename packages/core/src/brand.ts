@@ -11,14 +11,17 @@ type AnyClass = abstract new (...args: never[]) => object;
 
 /**
  * Brands `cls` as `id`: `value instanceof cls` is then true for any object built by a class
- * branded `id` (or a subclass of one), whichever copy of the package defined it. Every exported
- * error class must be branded itself: an unbranded subclass would inherit its parent's check.
+ * branded `id` (or a subclass of one), whichever copy of the package defined it. An unbranded
+ * subclass keeps the ordinary `instanceof`: brand every exported class that crosses packages.
  */
 export function brand(cls: AnyClass, id: string): void {
   const symbol = Symbol.for(`@idem/${id}`);
   Object.defineProperty(cls.prototype, symbol, { value: true });
   Object.defineProperty(cls, Symbol.hasInstance, {
-    value: function hasBrand(value: unknown): boolean {
+    value: function hasBrand(this: AnyClass, value: unknown): boolean {
+      // An unbranded subclass inherits this static method: it gets the ordinary prototype check,
+      // or every instance of the branded parent would pass for one of it.
+      if (this !== cls) return Function.prototype[Symbol.hasInstance].call(this, value);
       return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[symbol] === true;
     },
   });

@@ -74,17 +74,31 @@ export function checkOptions(
   }
 }
 
-// ms() reads '0', '0s', '0ms' as 0; anything else that is not a positive finite number is refused.
+/** The longest delay a Node timer takes (2^31 − 1 ms, about 24.8 days); longer fires at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+// Milliseconds of a number or an `ms` string ('0', '0s' and '0ms' are 0); NaN for anything else.
 function parse(value: Duration): number {
   if (typeof value === 'number') return value;
-  if (typeof value !== 'string') return Number.NaN;
+  if (typeof value !== 'string' || value.trim() === '') return Number.NaN;
   const parsed = ms(value as ms.StringValue) as number | undefined;
   return typeof parsed === 'number' ? parsed : Number.NaN;
 }
 
+/** A value as an error message shows it, whatever it is (a BigInt or a circular object too). */
+function shown(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
 /**
  * Parses a duration option into whole milliseconds; throws naming the option. Zero is refused
- * unless `allowZero` (for the options where 0 means "off"), in every spelling (`0`, `'0s'`, `'0ms'`).
+ * unless `allowZero` (for the options where 0 means "off"), in every spelling (`0`, `'0s'`,
+ * `'0ms'`); a value that rounds to 0 counts as 0. `max` bounds it (e.g. {@link MAX_TIMER_MS} for
+ * what becomes a timer).
  *
  * @example
  * parseDuration('ttl', '24h'); // 86400000
@@ -93,13 +107,14 @@ function parse(value: Duration): number {
 export function parseDuration(
   option: string,
   value: Duration,
-  context: { allowZero?: boolean; fail?: ConfigErrorFactory } = {},
+  context: { allowZero?: boolean; max?: number; fail?: ConfigErrorFactory } = {},
 ): number {
-  const { allowZero = false, fail = plainConfigError } = context;
-  const parsed = parse(value);
-  if (Number.isFinite(parsed) && (parsed > 0 || (allowZero && parsed === 0))) return Math.round(parsed);
+  const { allowZero = false, max = Number.MAX_SAFE_INTEGER, fail = plainConfigError } = context;
+  const parsed = Math.round(parse(value));
+  if (Number.isFinite(parsed) && parsed <= max && (parsed > 0 || (allowZero && parsed === 0))) return parsed;
+  if (Number.isFinite(parsed) && parsed > max) throw fail(option, `must be at most ${max} ms, got ${shown(value)}`);
   const what = allowZero ? 'a non-negative' : 'a positive';
-  throw fail(option, `expected ${what} number of milliseconds or a duration such as '30s' or '24h', got ${JSON.stringify(value)}`);
+  throw fail(option, `expected ${what} number of milliseconds or a duration such as '30s' or '24h', got ${shown(value)}`);
 }
 
 /** Checks a logger option: anything with pino's four methods. Returns the silent logger for none. */

@@ -12,6 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { recordProblem } from './record.js';
 import type { ClaimResult, IdempotencyRecord, IdempotencyStore, Lease, StoredResponse } from './types.js';
 
 type TestFn = () => Promise<void>;
@@ -43,6 +44,12 @@ const response = (body = 'hello'): StoredResponse => ({
 });
 
 const newKey = (): string => `k-${randomUUID()}`;
+
+/** A record as the engine will judge it: anything the store hands back must be replayable. */
+function readable(record: IdempotencyRecord | undefined): IdempotencyRecord | undefined {
+  if (record !== undefined) assert.equal(recordProblem(record), undefined, 'the engine would refuse this record');
+  return record;
+}
 const claimOptions = (fingerprint: string | null = null, lockTtl = 10_000) => ({ fingerprint, lockTtl });
 
 function leaseOf(claim: ClaimResult): Lease {
@@ -52,7 +59,7 @@ function leaseOf(claim: ClaimResult): Lease {
 
 function standing(claim: ClaimResult): IdempotencyRecord | undefined {
   assert.ok(!claim.acquired, 'expected the claim to be refused');
-  return claim.record;
+  return readable(claim.record);
 }
 
 function bodyText(record: IdempotencyRecord | undefined): string {
@@ -98,7 +105,7 @@ export function storeConformance(
       const second = standing(await store.claim(key, claimOptions('fp2')));
       assert.equal(second?.state, 'in_flight');
       assert.equal(second?.fingerprint, 'fp1');
-      const read = await store.get(key);
+      const read = readable(await store.get(key));
       assert.equal(read?.state, 'in_flight');
       assert.equal(read?.fingerprint, 'fp1');
     });
@@ -116,7 +123,7 @@ export function storeConformance(
       const lease = leaseOf(await store.claim(key, claimOptions('fp')));
       const bytes = new Uint8Array([0, 1, 2, 255, 254, 10, 13]);
       assert.equal(await store.complete(lease, { ...response(), body: bytes }, { fingerprint: 'fp', ttl: 60_000 }), true);
-      const record = await store.get(key);
+      const record = readable(await store.get(key));
       assert.equal(record?.state, 'completed');
       if (record?.state !== 'completed') return;
       assert.equal(record.fingerprint, 'fp');

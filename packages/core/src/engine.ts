@@ -8,7 +8,7 @@ import { startExecution } from './execution.js';
 import { defaultFingerprint, fingerprintOf } from './fingerprint.js';
 import { parseKeyHeader, storageKey } from './key.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
-import { problemResponse } from './problem.js';
+import { RETRY_AFTER_SECONDS, problemResponse } from './problem.js';
 import { recordProblem } from './record.js';
 import { createReporter } from './report.js';
 import type { ClaimResult, Decision, IdempotencyOptions, IdempotencyRecord, NeutralRequest } from './types.js';
@@ -26,7 +26,6 @@ export interface Idempotency<Native> {
 }
 
 const PASS: Decision = { action: 'pass' };
-const RETRY_AFTER_SECONDS = 1;
 
 function problem(error: IdempotencyError): Decision {
   return { action: 'respond', response: problemResponse(error) };

@@ -5,53 +5,84 @@
  */
 import { IdempotencyError } from './errors.js';
 import { replayableHeaders } from './headers.js';
-import { problemResponse } from './problem.js';
+import { RETRY_AFTER_SECONDS, problemResponse } from './problem.js';
 import type { ResolvedOptions } from './options.js';
 import type { Reporter } from './report.js';
 import type { CapturedResponse, ExecuteOutcome, Execution, Lease, OutgoingResponse } from './types.js';
 
 // A transactional store undid the handler's writes: its own answer would claim what did not happen.
 const undone = {
-  notStored: (): OutgoingResponse => problemResponse(new IdempotencyError('response_not_stored',
-    'The response could not be stored with its effects (too large, or not cacheable), so they were undone; nothing was kept.')),
-  unavailable: (): OutgoingResponse => problemResponse(new IdempotencyError('store_unavailable',
-    'The idempotency store could not commit this request; nothing was kept. Retry shortly.', { retryAfter: 1 })),
+  notStored: (): OutgoingResponse =>
+    problemResponse(
+      new IdempotencyError(
+        'response_not_stored',
+        'The response could not be stored with its effects (too large, or not cacheable), so they were undone; nothing was kept.',
+      ),
+    ),
+  unknown: (): OutgoingResponse =>
+    problemResponse(
+      new IdempotencyError(
+        'store_unavailable',
+        'The idempotency store did not confirm this request. Retry with the same key: it replays if the request was kept and runs again if not.',
+        { retryAfter: RETRY_AFTER_SECONDS },
+      ),
+    ),
 };
+
+/** A store call that throws synchronously rejects instead, so no timer callback can crash the process. */
+function call<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (error) {
+    return Promise.reject(error as Error);
+  }
+}
 
 /**
  * Starts an execution of `lease`. One timer at a time per execution: it renews the lease every
  * lockTtl/3 and, at `maxHold`, gives the key up (docs/design.md, "A lease cannot be held forever").
  */
-export function startExecution(o: ResolvedOptions, report: Reporter, lease: Lease, fingerprint: string | null, route: () => string | undefined): Execution {
+export function startExecution(
+  o: ResolvedOptions,
+  report: Reporter,
+  lease: Lease,
+  fingerprint: string | null,
+  route: () => string | undefined,
+): Execution {
   const { store } = o;
   const { events, logger } = report;
   const startedAt = Date.now();
-  const holdUntil = startedAt + o.maxHold;
+  // A monotonic clock: a wall-clock step must not lengthen or cut the hold.
+  const holdUntil = performance.now() + o.maxHold;
   const renewEvery = Math.max(1, Math.floor(o.lockTtl / 3));
   let settled = false;
-  let lost = false;
+  /** The key was given up (maxHold or a lost lease) while the handler still ran. */
+  let given: 'max_hold' | 'lost' | undefined;
   let timer = schedule();
 
   function schedule(): NodeJS.Timeout {
-    const next = setTimeout(tick, Math.max(1, Math.min(renewEvery, holdUntil - Date.now())));
+    const next = setTimeout(tick, Math.max(1, Math.min(renewEvery, holdUntil - performance.now())));
     next.unref();
     return next;
   }
 
   function tick(): void {
-    if (settled) return;
-    if (Date.now() >= holdUntil) return void expire();
-    store.extend(lease, o.lockTtl).then(
+    if (settled || given !== undefined) return;
+    if (performance.now() >= holdUntil) return void expire();
+    timer = schedule();
+    call(() => store.extend(lease, o.lockTtl)).then(
       (kept) => {
-        if (kept || settled || lost) return;
-        lost = true;
+        if (kept || settled || given !== undefined) return;
+        given = 'lost';
         // Nothing left to keep: renewing a lost lease would only spend store round trips.
         clearTimeout(timer);
         leaseLost();
+        // Whatever the store still holds for us goes: a no-op where the lease simply lapsed, the
+        // rollback of a transactional store's open transaction.
+        void quietRelease('after the lease was lost');
       },
       (error: unknown) => logger.warn({ err: error, key: lease.key }, 'idempotency lease renewal failed; will retry'),
     );
-    if (!lost) timer = schedule();
   }
 
   function leaseLost(): void {
@@ -63,7 +94,11 @@ export function startExecution(o: ResolvedOptions, report: Reporter, lease: Leas
   /** The handler held the key past maxHold: give it up, so that the key is not stuck behind it. */
   async function expire(): Promise<void> {
     if (!settle()) return;
-    logger.warn({ key: lease.key, maxHoldMs: o.maxHold }, 'idempotent handler ran past maxHold; releasing its key, a late result will not be stored');
+    given = 'max_hold';
+    logger.warn(
+      { key: lease.key, maxHoldMs: o.maxHold },
+      'idempotent handler ran past maxHold; releasing its key, a late result will not be stored',
+    );
     await release(undefined, 'max_hold');
   }
 
@@ -76,66 +111,100 @@ export function startExecution(o: ResolvedOptions, report: Reporter, lease: Leas
 
   function done(status: number | undefined, outcome: ExecuteOutcome): void {
     const durationMs = Date.now() - startedAt;
-    if (events.hasListeners('execute')) events.emit('execute', { key: lease.key, route: route(), status, outcome, durationMs });
+    if (events.hasListeners('execute')) {
+      events.emit('execute', { key: lease.key, route: route(), status, outcome, durationMs });
+    }
     if (report.debugging()) logger.debug({ key: lease.key, status, outcome, durationMs }, 'idempotent execution');
   }
 
-  function storeFailed(operation: 'complete' | 'release', error: unknown, message: string): void {
-    report.storeError(operation, error, { startedAt, failOpen: false, key: lease.key, route: route(), message });
+  function storeFailed(operation: 'complete' | 'release', error: unknown, calledAt: number, message: string): void {
+    report.storeError(operation, error, { startedAt: calledAt, failOpen: false, key: lease.key, route: route(), message });
+  }
+
+  function quietRelease(why: string): Promise<void> {
+    return call(() => store.release(lease)).catch((error: unknown) => {
+      logger.warn({ err: error, key: lease.key }, `idempotency release ${why} failed; the key unlocks when its lease expires`);
+    });
   }
 
   async function release(status: number | undefined, outcome: ExecuteOutcome): Promise<void> {
+    const calledAt = Date.now();
     try {
       await store.release(lease);
       done(status, outcome);
     } catch (error) {
       // The lease lapses on its own after lockTtl; the handler's outcome stands.
-      storeFailed('release', error, 'idempotency release failed; the key unlocks when its lease expires');
+      storeFailed('release', error, calledAt, 'idempotency release failed; the key unlocks when its lease expires');
       done(status, 'store_error');
     }
   }
 
+  // What a transactional store's client must get instead of a success whose writes were undone.
+  const instead = (replacement: () => OutgoingResponse, status: number): OutgoingResponse | undefined =>
+    store.transactional && status < 400 ? replacement() : undefined;
+
   async function complete(captured: CapturedResponse): Promise<OutgoingResponse | undefined> {
     const { status, body } = captured;
-    if (!o.cacheable(status)) {
+    // A status a replay could not send (Node takes 100–999) is never kept, whatever `cacheable` says.
+    if (!o.cacheable(status) || status < 100 || status > 599) {
       await release(status, 'not_cacheable');
-      // A success that is not kept had its effects undone: it must not reach the client as one.
-      return store.transactional && status < 400 ? undone.notStored() : undefined;
+      return instead(undone.notStored, status);
     }
     if (body === null || body.byteLength > o.maxBodyBytes) {
       await release(status, 'too_large');
-      return store.transactional ? undone.notStored() : undefined;
+      return instead(undone.notStored, status);
     }
     const response = { status, headers: replayableHeaders(captured.headers), body };
+    const calledAt = Date.now();
     try {
       if (await store.complete(lease, response, { fingerprint, ttl: o.ttl })) {
         done(status, 'stored');
         return undefined;
       }
       logger.warn({ key: lease.key, status }, 'idempotency lease was lost before the response was stored; not storing it (fenced)');
-      if (!lost) leaseLost();
+      if (given !== 'lost') leaseLost();
       done(status, 'fenced');
-      return store.transactional ? undone.unavailable() : undefined;
+      return instead(undone.unknown, status);
     } catch (error) {
       // A timed-out write may still land when the store answers again: then the response is
       // kept and replayed. Only when it did not does a retry run the handler again.
-      storeFailed('complete', error, 'idempotency store did not confirm keeping the response; if it was not kept, a retry runs the handler again');
-      await store.release(lease).catch(() => {}); // a no-op if the write landed: the lease is gone then
+      storeFailed(
+        'complete',
+        error,
+        calledAt,
+        'idempotency store did not confirm keeping the response; if it was not kept, a retry runs the handler again',
+      );
+      await quietRelease('after a failed complete'); // a no-op if the write landed: the lease is gone then
       done(status, 'store_error');
-      return store.transactional ? undone.unavailable() : undefined;
+      return instead(undone.unknown, status);
     }
   }
 
   return {
     key: lease.key,
     context: lease.context,
+    get settled() {
+      return settled;
+    },
     finish(captured) {
-      return settle() ? complete(captured) : Promise.resolve(undefined);
+      if (!settle()) {
+        // Too late: the key was given up past maxHold. A transactional store rolled the writes back.
+        return Promise.resolve(given === 'max_hold' ? instead(undone.unknown, captured.status) : undefined);
+      }
+      return complete(captured).catch((error: unknown) => {
+        // Only an observer can throw here (a logger, an event listener is already guarded).
+        try {
+          logger.error({ err: error, key: lease.key }, 'idempotency finish failed');
+        } catch {
+          // Nothing left to tell it to.
+        }
+        return instead(undone.unknown, captured.status);
+      });
     },
     abort(reason) {
       if (!settle()) return Promise.resolve();
       if (report.debugging()) logger.debug({ key: lease.key, err: reason }, 'idempotent handler failed; releasing the key');
-      return release(undefined, 'failed');
+      return release(undefined, 'failed').catch(() => {});
     },
   };
 }

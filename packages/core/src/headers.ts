@@ -23,6 +23,9 @@ const REPLAYED = new Set([
  */
 const NEVER = new Set(['x-powered-by', 'x-response-time', 'x-request-id']);
 
+/** A header name (an RFC 9110 token). */
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
 /** The header that marks a replay. */
 export const REPLAYED_HEADER = 'Idempotent-Replayed';
 

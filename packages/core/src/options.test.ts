@@ -20,6 +20,10 @@ describe('resolveOptions', () => {
     expect(o.fingerprintReadsBody).toBe(true);
   });
 
+  it('accepts a maxHold shorter than lockTtl: it bounds the hold, not the lease', () => {
+    expect(resolveOptions({ maxHold: 10, lockTtl: '30s' })).toMatchObject({ maxHold: 10, lockTtl: 30_000 });
+  });
+
   it('takes durations as milliseconds or strings', () => {
     expect(resolveOptions({ ttl: '2h', lockTtl: 1500, waitTimeout: '90s' })).toMatchObject({ ttl: 7_200_000, lockTtl: 1500, waitTimeout: 90_000 });
     expect(parseDuration('ttl', '7d')).toBe(7 * 86_400_000);

@@ -1,5 +1,6 @@
-import { checkLogger, checkOptions, parseDuration, type Duration, type Logger } from './config.js';
+import { MAX_TIMER_MS, checkLogger, checkOptions, parseDuration, type Duration, type Logger } from './config.js';
 import { IdempotencyConfigError } from './errors.js';
+import { HEADER_NAME } from './headers.js';
 import { compileSelector, selector, type CompiledSelector } from './selectors.js';
 import { memoryStore } from './memory-store.js';
 import type { IdempotencyOptions, IdempotencyStore } from './types.js';
@@ -60,6 +61,8 @@ const KNOWN = [
 
 const fail = (option: string, message: string): IdempotencyConfigError => new IdempotencyConfigError(option, message);
 const duration = (option: string, value: Duration): number => parseDuration(option, value, { fail });
+// These become timers, which Node fires at once past MAX_TIMER_MS.
+const timerDuration = (option: string, value: Duration): number => parseDuration(option, value, { fail, max: MAX_TIMER_MS });
 
 /** Validates options once, at middleware creation. Throws {@link IdempotencyConfigError}. */
 export function resolveOptions<Native>(options: IdempotencyOptions<Native> = {}): ResolvedOptions {
@@ -67,7 +70,7 @@ export function resolveOptions<Native>(options: IdempotencyOptions<Native> = {})
   const o = options;
 
   const header = o.header === undefined ? defaults.header : o.header;
-  if (header !== false && (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header))) {
+  if (header !== false && (typeof header !== 'string' || !HEADER_NAME.test(header))) {
     throw new IdempotencyConfigError('header', 'expected a header name or false');
   }
   const key = o.key === undefined ? undefined : selector('key', o.key);
@@ -100,9 +103,9 @@ export function resolveOptions<Native>(options: IdempotencyOptions<Native> = {})
   const logger = checkLogger(o.logger, fail);
 
   const ttl = duration('ttl', o.ttl ?? defaults.ttl);
-  const lockTtl = duration('lockTtl', o.lockTtl ?? defaults.lockTtl);
-  const maxHold = duration('maxHold', o.maxHold ?? defaults.maxHold);
-  const waitTimeout = duration('waitTimeout', o.waitTimeout ?? defaults.waitTimeout);
+  const lockTtl = timerDuration('lockTtl', o.lockTtl ?? defaults.lockTtl);
+  const maxHold = timerDuration('maxHold', o.maxHold ?? defaults.maxHold);
+  const waitTimeout = timerDuration('waitTimeout', o.waitTimeout ?? defaults.waitTimeout);
 
   return {
     store,

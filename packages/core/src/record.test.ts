@@ -13,6 +13,9 @@ describe('recordProblem', () => {
   it('accepts what idem stores', () => {
     expect(recordProblem(completed({ headers: { location: '/o/1', 'x-trace': ['a', 'b'], vary: 'accept' } }))).toBeUndefined();
     expect(recordProblem({ state: 'in_flight', fingerprint: null, startedAt: 5 })).toBeUndefined();
+    expect(recordProblem(completed({ headers: { 'content-disposition': 'attachment; filename="caf\u00e9.txt"', 'x-a': [] } }))).toBeUndefined();
+    // A store that drops nulls.
+    expect(recordProblem({ ...completed({}), fingerprint: undefined as unknown as null })).toBeUndefined();
   });
 
   it.each([
@@ -25,6 +28,11 @@ describe('recordProblem', () => {
     ['a header name that is not a token', completed({ headers: { 'x a': '1' } }), /x a/],
     ['a non-string header value', completed({ headers: { 'x-n': 5 as unknown as string } }), /x-n/],
     ['a body that is not bytes', completed({ body: 'text' as unknown as Uint8Array }), /body/],
+    ['an array value with one bad element', completed({ headers: { 'x-a': ['ok', 'b\n'] } }), /x-a/],
+    ['a DEL character', completed({ headers: { 'x-a': 'a\u007f' } }), /x-a/],
+    ['a character above latin1', completed({ headers: { 'x-a': '\u20ac' } }), /x-a/],
+    ['headers that are not an object', completed({ headers: null as unknown as Record<string, string> }), /headers/],
+    ['a completedAt that is not a number', { ...completed({}), completedAt: Number.NaN }, /completedAt/],
     ['an unknown state', { state: 'done', fingerprint: null } as unknown as CompletedRecord, /state/],
   ])('refuses %s', (_what, record, reason) => {
     expect(recordProblem(record)).toMatch(reason);

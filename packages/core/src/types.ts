@@ -140,9 +140,10 @@ export interface IdempotencyStore {
   /**
    * True for a store whose `complete` commits the handler's own writes together with the record
    * and whose `release` undoes them (`@idem/postgres`'s transactional mode). The engine then never
-   * lets a response out whose effects were undone: a failed `complete` is answered 503
-   * `store_unavailable` and a response too large to store 500 `response_not_stored`, instead of
-   * the handler's own answer.
+   * lets a success (status below 400) out whose effects were undone or may have been: a failed or
+   * fenced `complete`, and a late finish past `maxHold`, are answered 503 `store_unavailable`
+   * (retry with the same key: it replays if the commit landed); a success too large to store, or
+   * not cacheable, 500 `response_not_stored`. Error answers (400 and above) go out as they are.
    */
   readonly transactional?: boolean;
 }
@@ -176,7 +177,7 @@ export interface IdempotencyOptions<Native = unknown> {
   lockTtl?: Duration;
   /**
    * Longest a handler keeps its key. Past it the engine stops renewing the lease, releases the
-   * key (a retry runs again) and does not store the late result. At least `lockTtl`. @default '1h'
+   * key (a retry runs again) and does not store the late result. @default '1h'
    */
   maxHold?: Duration;
   /** What a duplicate gets while the first is in flight. @default 'reject' */
@@ -224,7 +225,7 @@ export type ExecuteOutcome =
 
 /**
  * One run of the handler under a lease. The adapter calls exactly one of `finish` (with the
- * captured response, before flushing it) or `abort` (the handler failed). Neither throws; later
+ * captured response, before flushing it) or `abort` (the handler failed). Neither rejects; later
  * calls are no-ops.
  */
 export interface Execution {
@@ -232,10 +233,15 @@ export interface Execution {
   readonly key: string;
   /** The lease's store context (e.g. a database transaction), undefined for most stores. */
   readonly context: unknown;
+  /** True once the execution ended (finished, aborted, or given up past `maxHold`): its context is done. */
+  readonly settled: boolean;
   /**
    * Stores the response when it is storable, else releases the key. Resolves when that is done,
-   * with undefined (send the captured response) or, only for a transactional store whose write
-   * failed, the answer to send instead.
+   * with undefined (send the captured response) or, for a transactional store only, the answer to
+   * send instead when the handler's effects were undone or may have been (see
+   * {@link IdempotencyStore.transactional}). A replacement can only be sent while the response is
+   * still held; one that already streamed out must be cut off (the connection destroyed), so that
+   * the client does not take it for a success.
    */
   finish(response: CapturedResponse): Promise<OutgoingResponse | undefined>;
   /** Releases the key so that a retry runs again. */
