@@ -30,7 +30,10 @@ export type OwnRun<Captured extends CapturedResponse = CapturedResponse> = { res
 
 /** What the adapter does with a `cached()` request. */
 export type CachedAnswer =
-  /** Answer with `response` (from the cache, or shared by the run this request joined), in place of anything the handler wrote. */
+  /**
+   * Answer with `response` (from the cache, or shared by the run this request joined), in place
+   * of anything the handler wrote.
+   */
   | { action: 'send'; response: CachedResponse; cacheStatus: CacheStatusValue }
   /** The handler's own response goes out as it wrote it. */
   | { action: 'own'; cacheStatus: CacheStatusValue }
@@ -51,6 +54,11 @@ export function isCacheFailure(error: unknown): boolean {
   return typeof code === 'string' && code.startsWith('cache_') && code !== 'cache_config';
 }
 
+// The own run's response goes out, or its error to the framework.
+function ownAnswer(own: OwnRun, cacheStatus: CacheStatusValue): CachedAnswer {
+  return 'error' in own ? { action: 'fail', error: own.error } : { action: 'own', cacheStatus };
+}
+
 /**
  * The answer to a `cached()` request. The rules, in the READMEs' words:
  * - From the cache: `hit`, or `stale` within grace; joined another request's run: `collapsed`.
@@ -67,7 +75,7 @@ export function isCacheFailure(error: unknown): boolean {
  */
 export function cachedAnswer(outcome: CacheOutcome, own: OwnRun | undefined): CachedAnswer {
   if ('error' in outcome) {
-    if (own !== undefined) return 'error' in own ? { action: 'fail', error: own.error } : { action: 'own', cacheStatus: CacheStatus.miss };
+    if (own !== undefined) return ownAnswer(own, CacheStatus.miss);
     const { error } = outcome;
     if (error instanceof NotCacheable) {
       return error.response === undefined
@@ -81,7 +89,7 @@ export function cachedAnswer(outcome: CacheOutcome, own: OwnRun | undefined): Ca
     const cacheStatus = stale ? CacheStatus.stale : source === 'loader' ? CacheStatus.collapsed : CacheStatus.hit;
     return { action: 'send', response: value, cacheStatus };
   }
-  if (!stale) return 'error' in own ? { action: 'fail', error: own.error } : { action: 'own', cacheStatus: CacheStatus.stored };
+  if (!stale) return ownAnswer(own, CacheStatus.stored);
   if ('response' in own && own.response.body === null) return { action: 'own', cacheStatus: CacheStatus.miss };
   return { action: 'send', response: value, cacheStatus: CacheStatus.stale };
 }

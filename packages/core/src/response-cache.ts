@@ -1,4 +1,5 @@
-import { cachedAnswer, NotCacheable, type CachedAnswer, type CachedResponse, type CacheOutcome, type OwnRun } from './cached-answer.js';
+import { cachedAnswer, NotCacheable } from './cached-answer.js';
+import type { CachedAnswer, CachedResponse, CacheOutcome, OwnRun } from './cached-answer.js';
 import { ConfigError, parseDuration } from './config.js';
 import { replayableHeaders } from './headers.js';
 import { sha256 } from './key.js';

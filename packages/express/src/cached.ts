@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CACHE_STATUS_HEADER, responseCaching, type CachedAnswer, type CachedOptions as CoreCachedOptions } from '@idem/core/adapter';
+import { CACHE_STATUS_HEADER, responseCaching } from '@idem/core/adapter';
+import type { CachedAnswer, CachedOptions as CoreCachedOptions } from '@idem/core/adapter';
 import { captureResponse, type HeldResponse } from './capture.js';
 import { answered, send } from './send.js';
 
@@ -8,8 +9,10 @@ export type { ResponseCache } from '@idem/core/adapter';
 /** Options of `cached()`; a `tags` function receives the Express request. */
 export type CachedOptions<Req extends IncomingMessage = IncomingMessage> = CoreCachedOptions<Req>;
 
+type Next = (error?: unknown) => void;
+
 /** Writes core's answer (`cachedAnswer`) with Express's calls; `held` is the own handler's response, when it ran. */
-function answer(res: ServerResponse, next: (error?: unknown) => void, decided: CachedAnswer, held: HeldResponse | undefined): void {
+function answer(res: ServerResponse, next: Next, decided: CachedAnswer, held: HeldResponse | undefined): void {
   switch (decided.action) {
     case 'fail':
       return next(decided.error);
@@ -45,7 +48,7 @@ export function cached<Req extends IncomingMessage = IncomingMessage>(options: C
   const caching = responseCaching(options);
   const { maxBodyBytes } = caching;
 
-  return function cachedMiddleware(req: Req & { originalUrl?: string }, res: ServerResponse, next: (error?: unknown) => void): void {
+  return function cachedMiddleware(req: Req & { originalUrl?: string }, res: ServerResponse, next: Next): void {
     if (req.method !== 'GET') return next();
     let held: HeldResponse | undefined;
     const key = caching.keyOf(req.originalUrl ?? req.url ?? '/', req.headers);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { attachExecution, createIdempotency, type Decision, type Execution, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest, type OutgoingResponse } from '@idem/core/adapter';
+import { attachExecution, createIdempotency } from '@idem/core/adapter';
+import type { Decision, Execution, IdempotencyEvents, IdempotencyOptions, NeutralRequest, OutgoingResponse } from '@idem/core/adapter';
 import { holdResponse, type HeldResponse } from './capture.js';
 import { watchConnection } from './connection.js';
 import { ExpressRequestView, type ExpressRequest } from './request-view.js';

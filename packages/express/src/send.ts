@@ -14,7 +14,11 @@ export function answered(res: ServerResponse): boolean {
  * response was {@link answered} already. A throw (Node refusing a status or a header value) leaves
  * the status and the headers it set as they were, for the framework's error handler to answer.
  */
-export function send(res: ServerResponse, response: Omit<OutgoingResponse, 'replayed'>, mark?: readonly [string, string]): void {
+export function send(
+  res: ServerResponse,
+  response: Omit<OutgoingResponse, 'replayed'>,
+  mark?: readonly [string, string],
+): void {
   if (answered(res)) return;
   const { headers } = response;
   const statusBefore = res.statusCode;
@@ -34,7 +38,8 @@ export function send(res: ServerResponse, response: Omit<OutgoingResponse, 'repl
 /** {@link send} for the engine's answers: a replay is marked, and exposed to CORS clients. */
 export function sendOutgoing(res: ServerResponse, response: OutgoingResponse): void {
   if (!response.replayed || answered(res)) return send(res, response);
-  const expose = exposeReplayedHeader(res.getHeader('access-control-allow-origin'), res.getHeader('access-control-expose-headers'));
+  const allowOrigin = res.getHeader('access-control-allow-origin');
+  const expose = exposeReplayedHeader(allowOrigin, res.getHeader('access-control-expose-headers'));
   if (expose !== undefined) res.setHeader('access-control-expose-headers', expose);
   send(res, response, [REPLAYED_HEADER, 'true']);
 }

@@ -1,4 +1,5 @@
-import { CACHE_STATUS_HEADER, responseCaching, type CachedOptions as CoreCachedOptions, type CachedResponse } from '@idem/core/adapter';
+import { CACHE_STATUS_HEADER, responseCaching } from '@idem/core/adapter';
+import type { CachedOptions as CoreCachedOptions, CachedResponse } from '@idem/core/adapter';
 import { captureBody } from './capture.js';
 import { answered, clearHeaders } from './send.js';
 import type { KoaContext } from './types.js';
@@ -33,7 +34,10 @@ export function cached<Ctx extends KoaContext = KoaContext>(options: CachedOptio
   const caching = responseCaching(options);
   const { maxBodyBytes } = caching;
 
-  return async function cachedMiddleware(ctx: KoaContext & { originalUrl?: string; url?: string }, next: () => Promise<unknown>): Promise<void> {
+  return async function cachedMiddleware(
+    ctx: KoaContext & { originalUrl?: string; url?: string },
+    next: () => Promise<unknown>,
+  ): Promise<void> {
     if (ctx.method !== 'GET') {
       await next();
       return;

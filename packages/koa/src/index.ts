@@ -1,4 +1,5 @@
-import { attachExecution, createIdempotency, hasRequestBody, headerValues, type Decision, type IdempotencyEvents, type IdempotencyOptions, type NeutralRequest } from '@idem/core/adapter';
+import { attachExecution, createIdempotency, hasRequestBody, headerValues } from '@idem/core/adapter';
+import type { Decision, IdempotencyEvents, IdempotencyOptions, NeutralRequest } from '@idem/core/adapter';
 import { captureBody } from './capture.js';
 import { answered, clearHeaders, sendOutgoing } from './send.js';
 import type { KoaContext } from './types.js';

@@ -27,7 +27,11 @@ export function sendOutgoing(ctx: KoaContext, response: OutgoingResponse): void 
   if (headers['content-type'] === undefined) ctx.remove('Content-Type');
   if (response.replayed) {
     ctx.set(REPLAYED_HEADER, 'true');
-    const expose = exposeReplayedHeader(ctx.response.get('access-control-allow-origin') || undefined, ctx.response.get('access-control-expose-headers') || undefined);
+    const { response: current } = ctx;
+    const expose = exposeReplayedHeader(
+      current.get('access-control-allow-origin') || undefined,
+      current.get('access-control-expose-headers') || undefined,
+    );
     if (expose !== undefined) ctx.set('Access-Control-Expose-Headers', expose);
   }
 }
