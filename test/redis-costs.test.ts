@@ -1,6 +1,6 @@
 /**
  * What a request costs in Redis commands, counted by the server itself (INFO commandstats):
- * a replay is one round trip; a first execution at most five on a single node (DESIGN.md §4).
+ * a replay is one round trip; a first execution at most five on a single node (docs/design.md, "Costs").
  * Commands that scripts run inside Redis are counted by commandstats too; they are not round
  * trips, so they are told apart from the commands a client can send.
  */
