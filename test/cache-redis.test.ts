@@ -149,6 +149,31 @@ describe('cache on redis: tiers and the bus', () => {
     expect(read?.map.get(1)).toBe('one');
   });
 
+  it('works on a client with an ioredis keyPrefix, and keeps other prefixes apart', async () => {
+    const prefixed = async (keyPrefix: string): Promise<Cache> => {
+      const redis = new Redis(server.url, { keyPrefix });
+      clients.push(redis);
+      const cache = createCache({ redis, namespace: 'kp' });
+      opened.push(cache);
+      await busConnected(cache);
+      return cache;
+    };
+    const [a, b, other] = [await prefixed('app:'), await prefixed('app:'), await prefixed('other:')];
+    await a.set('k', 'from-a', { tags: ['t'] });
+    expect(await b.get('k')).toBe('from-a');
+    expect(await other.get('k')).toBeUndefined();
+    expect(await server.cli('exists', 'app:idem:cache:{kp}:v:k')).toMatch(/^1/);
+    expect(await server.cli('exists', 'idem:cache:{kp}:v:k')).toMatch(/^0/);
+    await other.set('k', 'from-other', { tags: ['t'] });
+    await a.deleteByTag('t');
+    expect(await server.cli('exists', 'app:idem:cache:{kp}:v:k')).toMatch(/^0/);
+    expect(await server.cli('exists', 'other:idem:cache:{kp}:v:k')).toMatch(/^1/);
+    await a.set('k2', 'v');
+    await a.clear();
+    expect(await server.cli('exists', 'app:idem:cache:{kp}:v:k2')).toMatch(/^0/);
+    expect(await other.get('k')).toBe('from-other');
+  });
+
   it('close() closes only the connection the cache opened', async () => {
     const redis = await client();
     const cache = createCache({ redis, namespace: 'extras' });

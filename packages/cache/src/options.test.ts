@@ -67,7 +67,7 @@ describe('resolveCacheOptions', () => {
     [{ l1: { max: 5 } }, 'l1.max'],
     [{ l1: 5 }, 'l1'],
     [{ redis: {} }, 'redis'],
-    [{ redis: { defineCommand() {}, duplicate() {}, options: { keyPrefix: 'app:' } } }, 'redis'],
+    [{ redis: { defineCommand() {}, duplicate() {} } }, 'redis'],
     [{ namespace: '' }, 'namespace'],
     [{ namespace: 'a{b}' }, 'namespace'],
     [{ jitter: 1 }, 'jitter'],

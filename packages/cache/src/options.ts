@@ -1,4 +1,5 @@
 import { checkLogger, checkOptions, parseDuration } from '@idem/core/adapter';
+import { isRedisClient } from '@idem/redis-kit';
 import type { Redis } from 'ioredis';
 import { CacheConfigError } from './errors.js';
 import { jsonSerializer } from './serializer.js';
@@ -104,16 +105,9 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
   }
 
   const redis = o.redis;
-  if (redis !== undefined) {
-    const r = redis as unknown as Record<string, unknown>;
-    if (redis === null || typeof redis !== 'object' || typeof r.defineCommand !== 'function' || typeof r.duplicate !== 'function') {
-      throw new CacheConfigError('redis', 'expected an ioredis client (new Redis(url))');
-    }
-    // ioredis would prefix script keys but not SCAN patterns or channels: clear() would miss.
-    if ((r.options as { keyPrefix?: string } | undefined)?.keyPrefix) {
-      throw new CacheConfigError('redis', 'a client with `keyPrefix` is not supported; use the cache\'s `prefix` option instead');
-    }
-  }
+  // An ioredis keyPrefix is supported: ioredis prefixes the scripts' keys, the shared SCAN honours
+  // it, and channels are never prefixed on either end.
+  if (redis !== undefined && !isRedisClient(redis)) throw new CacheConfigError('redis', 'expected an ioredis client (new Redis(url))');
 
   const namespace = o.namespace ?? defaults.namespace;
   if (typeof namespace !== 'string' || namespace === '' || /[{}]/.test(namespace)) {
