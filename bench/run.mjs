@@ -36,10 +36,12 @@ import { runStorm, STORMS } from './lib/storm.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
-const args = Object.fromEntries(process.argv.slice(2).map((a) => {
-  const [k, v] = a.replace(/^--/, '').split('=');
-  return [k, v ?? true];
-}));
+const args = Object.fromEntries(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k, v ?? true];
+  }),
+);
 const quick = Boolean(args.quick);
 const list = (value) => (typeof value === 'string' ? value.split(',').filter(Boolean) : undefined);
 const sections = new Set(list(args.only) ?? ['http', 'storm', 'cache']);
@@ -50,17 +52,44 @@ const outDir = typeof args.out === 'string' ? args.out : join(here, 'results', p
 const profileDir = join(here, 'results', 'tmp', 'profiles');
 
 const settings = quick
-  ? { rounds: 3, durationS: 0.2, warmupS: 0.1, connections: 32, stormClients: 1000, stormDelayMs: 100, stampedeTrials: 2, commandSample: 200 }
-  : { rounds: 5, durationS: 1, warmupS: 0.5, connections: 32, stormClients: 1000, stormDelayMs: 100, stampedeTrials: 3, commandSample: 2000 };
-for (const [option, field] of [['rounds', 'rounds'], ['duration', 'durationS'], ['warmup', 'warmupS']]) {
+  ? {
+      rounds: 3,
+      durationS: 0.2,
+      warmupS: 0.1,
+      connections: 32,
+      stormClients: 1000,
+      stormDelayMs: 100,
+      stampedeTrials: 2,
+      commandSample: 200,
+    }
+  : {
+      rounds: 5,
+      durationS: 1,
+      warmupS: 0.5,
+      connections: 32,
+      stormClients: 1000,
+      stormDelayMs: 100,
+      stampedeTrials: 3,
+      commandSample: 2000,
+    };
+for (const [option, field] of [
+  ['rounds', 'rounds'],
+  ['duration', 'durationS'],
+  ['warmup', 'warmupS'],
+]) {
   if (args[option] === undefined) continue;
   const value = Number(args[option]);
-  if (!(value > 0) || (option === 'rounds' && !Number.isInteger(value))) throw new Error(`--${option}: expected a positive ${option === 'rounds' ? 'integer' : 'number'}, got ${args[option]}`);
+  if (!(value > 0) || (option === 'rounds' && !Number.isInteger(value)))
+    throw new Error(
+      `--${option}: expected a positive ${option === 'rounds' ? 'integer' : 'number'}, got ${args[option]}`,
+    );
   settings[field] = value;
 }
 const onlyVariants = list(args.variants);
 // --quick keeps the storms that share Redis across processes (the exactly-once question).
-const storms = quick ? STORMS.filter((s) => s.processes > 1 && s.framework === 'express' && s.id !== 'ni-redis-wait') : STORMS;
+const storms = quick
+  ? STORMS.filter((s) => s.processes > 1 && s.framework === 'express' && s.id !== 'ni-redis-wait')
+  : STORMS;
 
 const startedAt = Date.now();
 const log = (line) => console.log(`[${((Date.now() - startedAt) / 1000).toFixed(1).padStart(6)}s] ${line}`);
@@ -105,12 +134,30 @@ async function main() {
     redis: tryRun('redis-server', ['--version']).replace(/^Redis server /, ''),
     commit: tryRun('git', ['-C', root, 'rev-parse', '--short', 'HEAD']),
     packagesDirty: tryRun('git', ['-C', root, 'status', '--porcelain', '--', 'packages']).length > 0,
-    versions: Object.fromEntries(['express', 'koa', '@koa/router', '@koa/bodyparser', 'ioredis', 'autocannon', 'lru-cache', 'bentocache',
-      '@sesamecare-oss/redlock', 'express-idempotency', 'express-idempotency-redis-adapter', '@node-idempotency/core',
-      '@node-idempotency/storage-adapter-memory', '@node-idempotency/storage-adapter-redis', 'redis'].map((p) => [p, version(p)])),
+    versions: Object.fromEntries(
+      [
+        'express',
+        'koa',
+        '@koa/router',
+        '@koa/bodyparser',
+        'ioredis',
+        'autocannon',
+        'lru-cache',
+        'bentocache',
+        '@sesamecare-oss/redlock',
+        'express-idempotency',
+        'express-idempotency-redis-adapter',
+        '@node-idempotency/core',
+        '@node-idempotency/storage-adapter-memory',
+        '@node-idempotency/storage-adapter-redis',
+        'redis',
+      ].map((p) => [p, version(p)]),
+    ),
     machineBefore: machine(),
   };
-  log(`idem bench (${meta.mode}) — node ${meta.node}, ${meta.cpu}, redis ${meta.redis.split(' ')[0]}, load ${meta.machineBefore.loadavg.join(' ')}${meta.machineBefore.vitestProcesses ? `, ${meta.machineBefore.vitestProcesses} vitest processes running` : ''}`);
+  log(
+    `idem bench (${meta.mode}) — node ${meta.node}, ${meta.cpu}, redis ${meta.redis.split(' ')[0]}, load ${meta.machineBefore.loadavg.join(' ')}${meta.machineBefore.vitestProcesses ? `, ${meta.machineBefore.vitestProcesses} vitest processes running` : ''}`,
+  );
 
   const redis = await startRedis();
   const results = { meta, http: [], storms: [], cache: null };
@@ -119,17 +166,25 @@ async function main() {
       for (const group of GROUPS.filter((g) => !onlyGroups || onlyGroups.includes(g.id))) {
         log(`http: ${group.title}`);
         await redis.flushAll();
-        const members = onlyVariants === undefined ? group.members : group.members.filter((v) => v === group.baseline || v === group.floor || onlyVariants.includes(v));
+        const members =
+          onlyVariants === undefined
+            ? group.members
+            : group.members.filter((v) => v === group.baseline || v === group.floor || onlyVariants.includes(v));
         results.http.push(await runGroup({ ...group, members }, { redis, settings, log, profile, profileDir }));
       }
     }
     if (sections.has('storm')) {
       for (const spec of storms) {
-        const storm = await runStorm({ ...spec, delayMs: settings.stormDelayMs }, { redis, total: settings.stormClients });
+        const storm = await runStorm(
+          { ...spec, delayMs: settings.stormDelayMs },
+          { redis, total: settings.stormClients },
+        );
         storm.pkg = spec.pkg;
         storm.variant = spec.variant;
         storm.framework = spec.framework;
-        log(`storm: ${spec.label.padEnd(52)} ${spec.processes}p  executions ${String(storm.executions).padStart(4)}  ${JSON.stringify(storm.statuses)}  all answered in ${storm.allAnsweredMs.toFixed(0)} ms`);
+        log(
+          `storm: ${spec.label.padEnd(52)} ${spec.processes}p  executions ${String(storm.executions).padStart(4)}  ${JSON.stringify(storm.statuses)}  all answered in ${storm.allAnsweredMs.toFixed(0)} ms`,
+        );
         results.storms.push(storm);
       }
     }
@@ -144,8 +199,10 @@ async function main() {
         stampede[impl] = await runStampede(impl, { redis, trials: settings.stampedeTrials });
       }
       results.cache = { l1, l2, stampede };
-      for (const row of [...l1, ...l2]) log(`  ${row.label.padEnd(40)} ${Math.round(row.opsPerSecond).toLocaleString('en-US').padStart(12)} ops/s`);
-      for (const [impl, trials] of Object.entries(stampede)) log(`  stampede ${impl}: loader runs ${trials.map((t) => t.loaderRuns).join(', ')}`);
+      for (const row of [...l1, ...l2])
+        log(`  ${row.label.padEnd(40)} ${Math.round(row.opsPerSecond).toLocaleString('en-US').padStart(12)} ops/s`);
+      for (const [impl, trials] of Object.entries(stampede))
+        log(`  stampede ${impl}: loader runs ${trials.map((t) => t.loaderRuns).join(', ')}`);
     }
   } finally {
     await redis.stop();
@@ -168,7 +225,10 @@ function render(results, dir, headline) {
   const { meta } = results;
   writeFileSync(join(dir, 'chart.svg'), renderChart(results));
   const findings = join(here, 'FINDINGS.md');
-  writeFileSync(join(dir, 'RESULTS.md'), renderMarkdown(results, existsSync(findings) ? readFileSync(findings, 'utf8') : ''));
+  writeFileSync(
+    join(dir, 'RESULTS.md'),
+    renderMarkdown(results, existsSync(findings) ? readFileSync(findings, 'utf8') : ''),
+  );
   // A full run of everything is the committed result: the bench README shows its headline.
   if (headline) {
     const readme = join(here, 'README.md');
@@ -190,8 +250,13 @@ function render(results, dir, headline) {
 
 /** Whether `results` is a complete full run written to bench/results (the committed one). */
 function isCommittedRun(results, dir) {
-  return results.meta.mode === 'full' && dir === join(here, 'results') && results.http.length === GROUPS.length
-    && results.storms.length === STORMS.length && results.cache !== null;
+  return (
+    results.meta.mode === 'full' &&
+    dir === join(here, 'results') &&
+    results.http.length === GROUPS.length &&
+    results.storms.length === STORMS.length &&
+    results.cache !== null
+  );
 }
 
 if (typeof args.render === 'string') {

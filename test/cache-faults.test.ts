@@ -44,15 +44,32 @@ describe('cache under Redis faults', () => {
     server.pause();
     try {
       // An L1 hit never waits on Redis.
-      expect(await within(100, cache.getOrSet(hot, () => 'loader'), 'an L1 hit')).toBe('hot value');
+      expect(
+        await within(
+          100,
+          cache.getOrSet(hot, () => 'loader'),
+          'an L1 hit',
+        ),
+      ).toBe('hot value');
       const opened = nextEvent(cache, 'breaker', (e) => e.state === 'open');
       for (let i = 0; i < 3; i++) {
-        expect(await within(1_000, cache.getOrSet(newKey('cold'), () => `loaded ${i}`), 'a cold read')).toBe(`loaded ${i}`);
+        expect(
+          await within(
+            1_000,
+            cache.getOrSet(newKey('cold'), () => `loaded ${i}`),
+            'a cold read',
+          ),
+        ).toBe(`loaded ${i}`);
       }
       await opened;
       // Open breaker: Redis is not even asked.
       const refused = nextEvent(cache, 'l2Error', (e) => e.error.code === 'cache_breaker_open');
-      expect(await within(1_000, cache.getOrSet(newKey('cold'), () => 'no redis'))).toBe('no redis');
+      expect(
+        await within(
+          1_000,
+          cache.getOrSet(newKey('cold'), () => 'no redis'),
+        ),
+      ).toBe('no redis');
       await refused;
       await within(1_000, cache.set(newKey(), 'x'), 'set');
       expect(await within(1_000, cache.get(newKey()), 'get')).toBeUndefined();
@@ -66,10 +83,14 @@ describe('cache under Redis faults', () => {
 
     // After the cooldown a probe goes through and closes the breaker: nothing to restart by hand.
     const closed = nextEvent(cache, 'breaker', (e) => e.state === 'closed');
-    await until(async () => {
-      await cache.get(newKey('probe'));
-      return cache.stats().l2.breaker === 'closed';
-    }, 5_000, 'the breaker to close');
+    await until(
+      async () => {
+        await cache.get(newKey('probe'));
+        return cache.stats().l2.breaker === 'closed';
+      },
+      5_000,
+      'the breaker to close',
+    );
     await closed;
     const after = newKey('after');
     await cache.set(after, 'written after recovery');
@@ -78,7 +99,11 @@ describe('cache under Redis faults', () => {
 
   it('Redis killed mid-run: no request hangs, answers come from L1 and the loader, and it recovers alone', async () => {
     const server = await startServer();
-    const { cache, redis } = await cacheOn(server.url, { redisTimeout: 100, breaker: { threshold: 3, cooldown: 200 }, ttl: '1h' });
+    const { cache, redis } = await cacheOn(server.url, {
+      redisTimeout: 100,
+      breaker: { threshold: 3, cooldown: 200 },
+      ttl: '1h',
+    });
     const hot = Array.from({ length: 10 }, (_, i) => `hot-${i}-${newKey()}`);
     for (const key of hot) await cache.getOrSet(key, () => `value of ${key}`);
 
@@ -91,10 +116,14 @@ describe('cache under Redis faults', () => {
         const key = i % 3 === 0 ? `cold-${w}-${i}-${newKey()}` : (hot[(w + i) % hot.length] as string);
         try {
           // A hang detector, far above redisTimeout: every request must come back.
-          const value = await within(1_500, cache.getOrSet(key, () => {
-            loaderRuns++;
-            return `value of ${key}`;
-          }), `getOrSet(${key})`);
+          const value = await within(
+            1_500,
+            cache.getOrSet(key, () => {
+              loaderRuns++;
+              return `value of ${key}`;
+            }),
+            `getOrSet(${key})`,
+          );
           if (value !== `value of ${key}`) failures.push(new Error(`wrong value for ${key}: ${String(value)}`));
           answered++;
         } catch (error) {
@@ -130,7 +159,10 @@ describe('cache under Redis faults', () => {
     const { cache: reader } = await cacheOn(server.url);
     const key = newKey('after');
     await cache.getOrSet(key, () => 'after restart');
-    expect(await reader.getOrSetEntry(key, () => 'reader loader')).toMatchObject({ value: 'after restart', source: 'l2' });
+    expect(await reader.getOrSetEntry(key, () => 'reader loader')).toMatchObject({
+      value: 'after restart',
+      source: 'l2',
+    });
   });
 
   it('a dropped bus connection: L1 copies from before the gap are re-checked, failed invalidations replayed', async () => {

@@ -71,7 +71,11 @@ export async function busConnected(cache: Cache, timeoutMs = 5_000): Promise<voi
 }
 
 /** Polls `check` on the event loop until it holds (for state outside our events, e.g. Redis). */
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`${what} did not hold within ${timeoutMs}ms`);
@@ -85,7 +89,9 @@ export async function within<T>(ms: number, promise: Promise<T>, what = 'call'):
   try {
     return await Promise.race([
       promise,
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} hung for more than ${ms}ms`)), ms))),
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`${what} hung for more than ${ms}ms`)), ms)),
+      ),
     ]);
   } finally {
     clearTimeout(timer);
@@ -119,7 +125,10 @@ export class ChaosProxy {
   readonly #sockets = new Set<Socket>();
   #refusing = false;
 
-  private constructor(private readonly server: Server, readonly port: number) {}
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
 
   static async start(targetPort: number): Promise<ChaosProxy> {
     // The server's handler needs the proxy, which needs the server: fill this in once both exist.

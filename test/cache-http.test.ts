@@ -17,6 +17,7 @@ import { cached as expressCached } from '@idem/express';
 import { cached as koaCached } from '@idem/koa';
 import { RedisServer } from './harness/redis.mjs';
 import { busConnected, deferred, fakeClock, nextEvent, type Deferred } from './cache-helpers.js';
+import { koaServer } from './apps/scenario.js';
 
 /** What the test handlers do; shared by every framework's app. */
 class Upstream {
@@ -86,7 +87,10 @@ function expressFramework(name: string, express: typeof express5): Framework {
         res.json({ run: upstream.runs });
       });
       // Quiet error handler: a thrown handler is a 500 like any other.
-      app.use((_error: unknown, _req: unknown, res: express5.Response, _next: unknown) => void res.status(500).json({ error: 'internal' }));
+      app.use(
+        (_error: unknown, _req: unknown, res: express5.Response, _next: unknown) =>
+          void res.status(500).json({ error: 'internal' }),
+      );
       return listen(createServer(app), upstream);
     },
   };
@@ -117,7 +121,7 @@ function koaFramework(name: string, KoaClass: typeof Koa): Framework {
         ctx.body = { run: upstream.runs };
       });
       app.use(router.routes());
-      return listen(createServer(app.callback()), upstream);
+      return listen(koaServer(app), upstream);
     },
   };
 }
@@ -129,7 +133,11 @@ const frameworks = [
   koaFramework('Koa 2', Koa2 as unknown as typeof Koa),
 ];
 
-async function get(app: App, path = '/stats', headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Headers }> {
+async function get(
+  app: App,
+  path = '/stats',
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string; headers: Headers }> {
   const response = await fetch(app.url + path, { headers });
   return { status: response.status, body: await response.text(), headers: response.headers };
 }
@@ -147,14 +155,20 @@ afterEach(async () => {
 async function start(framework: Framework, options: CacheOptions = {}): Promise<App> {
   const cache = createCache({ ttl: '1m', ...options });
   const app = await framework.start(cache);
-  cleanup.push(() => app.close(), () => cache.close());
+  cleanup.push(
+    () => app.close(),
+    () => cache.close(),
+  );
   return app;
 }
 
 /** The app on a cache of the test's own (a real one to watch or close, or a stand-in). */
 async function startOn(framework: Framework, cache: Cache, extra?: ExtraOptions): Promise<App> {
   const app = await framework.start(cache, extra);
-  cleanup.push(() => app.close(), () => cache.close?.());
+  cleanup.push(
+    () => app.close(),
+    () => cache.close?.(),
+  );
   return app;
 }
 
@@ -286,7 +300,10 @@ describe.each(frameworks)('cached() on $name', (framework) => {
       ['a bad option is no outage', withCode('bad tags', 'cache_config'), 500],
     ];
     for (const [what, error, status] of cases) {
-      const app = await startOn(framework, standIn(() => Promise.reject(error)));
+      const app = await startOn(
+        framework,
+        standIn(() => Promise.reject(error)),
+      );
       const res = await get(app);
       expect(res.status, what).toBe(status);
       expect(app.upstream.runs, what).toBe(status === 200 ? 1 : 0);
@@ -295,9 +312,15 @@ describe.each(frameworks)('cached() on $name', (framework) => {
 
   it('a cached response Node refuses (status 1000, a header value with a newline) is a 500 through the error handling; the server keeps serving', async () => {
     let value: unknown;
-    const app = await startOn(framework, standIn(async () => ({ value, stale: false, source: 'l2' })));
+    const app = await startOn(
+      framework,
+      standIn(async () => ({ value, stale: false, source: 'l2' })),
+    );
     const body = Buffer.from('kept');
-    for (const bad of [{ status: 1000, headers: {}, body }, { status: 200, headers: { 'x-bad': 'a\nb' }, body }]) {
+    for (const bad of [
+      { status: 1000, headers: {}, body },
+      { status: 200, headers: { 'x-bad': 'a\nb' }, body },
+    ]) {
       value = bad;
       const res = await get(app);
       expect(res.status).toBe(500);

@@ -99,7 +99,9 @@ let parentRedis: Redis;
 beforeAll(async () => {
   server = await RedisServer.start();
   workers = Array.from({ length: PROCESSES }, () => new Worker());
-  await Promise.all(workers.map((w) => w.call('init', { url: server.url, options: { namespace: 'mp', ttl: '1m', grace: '1h' } })));
+  await Promise.all(
+    workers.map((w) => w.call('init', { url: server.url, options: { namespace: 'mp', ttl: '1m', grace: '1h' } })),
+  );
   parentRedis = new Redis(server.url);
   parent = createCache({ redis: parentRedis, namespace: 'mp' });
   await busConnected(parent);
@@ -117,11 +119,17 @@ afterEach(() => {
 });
 
 /** Arms every process, then fires them together; returns every caller's outcome and the loader runs. */
-async function storm(key: string, loader: { loaderMs: number; fail?: boolean }): Promise<{ outcomes: StormResult['outcomes']; loaderRuns: number }> {
+async function storm(
+  key: string,
+  loader: { loaderMs: number; fail?: boolean },
+): Promise<{ outcomes: StormResult['outcomes']; loaderRuns: number }> {
   await Promise.all(workers.map((w) => w.call('arm', { key, callers: CALLERS, ...loader })));
   const results = await Promise.all(workers.map((w) => w.call<StormResult>('go')));
   // Replies and events share one ordered IPC channel per child: every 'loaded' is already logged.
-  const loaderRuns = workers.reduce((n, w) => n + w.events.filter((e) => e.event === 'loaded' && e.key === key).length, 0);
+  const loaderRuns = workers.reduce(
+    (n, w) => n + w.events.filter((e) => e.event === 'loaded' && e.key === key).length,
+    0,
+  );
   return { outcomes: results.flatMap((r) => r.outcomes), loaderRuns };
 }
 
@@ -141,7 +149,13 @@ describe('cache across processes', () => {
   it('upstream down with grace: every caller in every process gets the stale value, none an error', async () => {
     const key = newKey('down');
     // Written a minute "ago" with a 10 s ttl: expired now, well inside its hour of grace.
-    const past = createCache({ redis: parentRedis, namespace: 'mp', ttl: '10s', grace: '1h', clock: () => Date.now() - 60_000 });
+    const past = createCache({
+      redis: parentRedis,
+      namespace: 'mp',
+      ttl: '10s',
+      grace: '1h',
+      clock: () => Date.now() - 60_000,
+    });
     await past.set(key, { report: 'last good' });
     await past.close();
     const { outcomes, loaderRuns } = await storm(key, { loaderMs: 20, fail: true });
@@ -152,7 +166,7 @@ describe('cache across processes', () => {
     expect(loaderRuns).toBeLessThanOrEqual(PROCESSES);
   });
 
-  it('delete, set and deleteByTag in one process reach another process\'s L1', async () => {
+  it("delete, set and deleteByTag in one process reach another process's L1", async () => {
     const [child] = workers as [Worker];
     const key = newKey('shared');
     await child.call('getOrSet', { key, value: 'v1', tags: ['customer:7'] });

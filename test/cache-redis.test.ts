@@ -44,7 +44,8 @@ describe('cache on redis: tiers and the bus', () => {
     await Promise.all(opened.splice(0).map((c) => c.close()));
   });
 
-  const commandsProcessed = async (): Promise<number> => Number(/total_commands_processed:(\d+)/.exec(await server.cli('info', 'stats'))?.[1]);
+  const commandsProcessed = async (): Promise<number> =>
+    Number(/total_commands_processed:(\d+)/.exec(await server.cli('info', 'stats'))?.[1]);
 
   it('an L1 hit sends no command to Redis; an L2 hit refills L1', async () => {
     const a = await make();
@@ -61,7 +62,7 @@ describe('cache on redis: tiers and the bus', () => {
     expect((await commandsProcessed()) - before).toBe(1);
   });
 
-  it('delete, set, deleteByTag and clear reach the other instance\'s L1 over the bus', async () => {
+  it("delete, set, deleteByTag and clear reach the other instance's L1 over the bus", async () => {
     const a = await make();
     const b = await make();
     const key = newKey();
@@ -124,7 +125,7 @@ describe('cache on redis: tiers and the bus', () => {
     expect(bRan).toBe(false);
   });
 
-  it('when the lock holder\'s loader fails, a waiting instance takes over', async () => {
+  it("when the lock holder's loader fails, a waiting instance takes over", async () => {
     const a = await make({ pollInterval: '10s' });
     const b = await make({ pollInterval: '10s' });
     const key = newKey();
@@ -178,7 +179,7 @@ describe('cache on redis: tiers and the bus', () => {
     const redis = await client();
     const cache = createCache({ redis, namespace: 'extras' });
     await busConnected(cache);
-    const count = async (): Promise<number> => (await redis.client('LIST') as string).trim().split('\n').length;
+    const count = async (): Promise<number> => ((await redis.client('LIST')) as string).trim().split('\n').length;
     const withBus = await count();
     await cache.close();
     await until(async () => (await count()) === withBus - 1, 5_000, 'the bus connection to close');

@@ -27,7 +27,8 @@ export function cacheScenarios(name: string, tier: CacheTier): void {
       return cache;
     };
     /** A second instance on the same backend, or undefined when the tier shares nothing. */
-    const peer = async (options: CacheOptions = {}): Promise<Cache | undefined> => (tier.shared ? make(options) : undefined);
+    const peer = async (options: CacheOptions = {}): Promise<Cache | undefined> =>
+      tier.shared ? make(options) : undefined;
 
     beforeEach(() => {
       namespace = newKey('ns');
@@ -41,7 +42,11 @@ export function cacheScenarios(name: string, tier: CacheTier): void {
       const key = newKey();
       let runs = 0;
       expect(await cache.getOrSet(key, () => ++runs && { n: runs })).toEqual({ n: 1 });
-      expect(await cache.getOrSetEntry(key, () => ++runs && { n: runs })).toMatchObject({ value: { n: 1 }, source: 'l1', stale: false });
+      expect(await cache.getOrSetEntry(key, () => ++runs && { n: runs })).toMatchObject({
+        value: { n: 1 },
+        source: 'l1',
+        stale: false,
+      });
       expect(runs).toBe(1);
       expect(cache.stats().l1).toMatchObject({ hits: 1, misses: 1 });
       expect(cache.stats().loader.runs).toBe(1);
@@ -90,7 +95,9 @@ export function cacheScenarios(name: string, tier: CacheTier): void {
         return gate.promise;
       };
       const instances = b === undefined ? [a] : [a, b];
-      const calls = Array.from({ length: 60 }, (_, i) => (instances[i % instances.length] as Cache).getOrSet(key, loader));
+      const calls = Array.from({ length: 60 }, (_, i) =>
+        (instances[i % instances.length] as Cache).getOrSet(key, loader),
+      );
       await until(() => runs > 0, 5_000, 'the loader to start');
       gate.resolve('one value');
       expect(await Promise.all(calls)).toEqual(Array(60).fill('one value'));
@@ -105,13 +112,15 @@ export function cacheScenarios(name: string, tier: CacheTier): void {
       let runs = 0;
       const failure = new Error('upstream down');
       const calls = Array.from({ length: 10 }, () =>
-        cache.getOrSet(key, () => {
-          runs++;
-          return gate.promise;
-        }).then(
-          () => 'resolved',
-          (error: unknown) => error,
-        ),
+        cache
+          .getOrSet(key, () => {
+            runs++;
+            return gate.promise;
+          })
+          .then(
+            () => 'resolved',
+            (error: unknown) => error,
+          ),
       );
       await until(() => runs > 0, 5_000, 'the loader to start');
       gate.reject(failure);
@@ -130,7 +139,8 @@ export function cacheScenarios(name: string, tier: CacheTier): void {
       await cache.getOrSet(key, () => 'v1');
       clock.advance(59_999);
       expect(await cache.getOrSet(key, () => 'v2')).toBe('v1');
-      if (other !== undefined) expect(await other.getOrSetEntry(key, () => 'v2')).toMatchObject({ value: 'v1', source: 'l2' });
+      if (other !== undefined)
+        expect(await other.getOrSetEntry(key, () => 'v2')).toMatchObject({ value: 'v1', source: 'l2' });
       clock.advance(1);
       expect(await cache.get(key)).toBeUndefined();
       expect(await cache.getOrSetEntry(key, () => 'v2')).toMatchObject({ value: 'v2', source: 'loader', stale: false });
@@ -152,7 +162,11 @@ export function cacheScenarios(name: string, tier: CacheTier): void {
       expect(cache.stats().stale).toMatchObject({ served: 1, error: 1 });
       if (other !== undefined) {
         // A cold instance finds the expired value in Redis and serves it just the same.
-        expect(await other.getOrSetEntry(key, () => Promise.reject(new Error('down too')))).toMatchObject({ value: 'v1', stale: true, source: 'l2' });
+        expect(await other.getOrSetEntry(key, () => Promise.reject(new Error('down too')))).toMatchObject({
+          value: 'v1',
+          stale: true,
+          source: 'l2',
+        });
       }
       clock.advance(1);
       await expect(cache.getOrSet(key, () => Promise.reject(new Error('still down')))).rejects.toThrow('still down');
@@ -259,7 +273,13 @@ export function cacheScenarios(name: string, tier: CacheTier): void {
       // `other` now holds c in its memory tier: it drops it when the invalidation reaches it over
       // the bus, which is asynchronous. Wait for that event, not for time.
       if (other !== undefined) await busConnected(other);
-      const reached = other && nextEvent(other, 'invalidate', (e) => e.origin === 'remote' && e.kind === 'tags' && e.tags?.includes('region:eu') === true);
+      const reached =
+        other &&
+        nextEvent(
+          other,
+          'invalidate',
+          (e) => e.origin === 'remote' && e.kind === 'tags' && e.tags?.includes('region:eu') === true,
+        );
       await cache.deleteByTag(['region:eu', 'unused']);
       expect(await cache.get(c)).toBeUndefined();
       expect(await cache.get(d)).toBe('d');
@@ -378,7 +398,10 @@ export function cacheScenarios(name: string, tier: CacheTier): void {
 
     it('rejects bad per-call options with a TypeError naming the option', async () => {
       const cache = await make();
-      await expect(cache.getOrSet(newKey(), () => 1, { ttl: 'soon' })).rejects.toMatchObject({ name: 'CacheConfigError', option: 'ttl' });
+      await expect(cache.getOrSet(newKey(), () => 1, { ttl: 'soon' })).rejects.toMatchObject({
+        name: 'CacheConfigError',
+        option: 'ttl',
+      });
       await expect(cache.set(newKey(), 1, { tags: [''] })).rejects.toBeInstanceOf(TypeError);
       await expect(cache.getOrSet(newKey(), 'not a function' as never)).rejects.toMatchObject({ option: 'loader' });
       await expect(cache.getOrSet(42 as never, () => 1)).rejects.toMatchObject({ option: 'key' });

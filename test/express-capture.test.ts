@@ -14,10 +14,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 const servers: Server[] = [];
 afterEach(async () => {
   // closeAllConnections: a response left hanging fails its test, not the whole file.
-  await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => {
-    s.close(resolve);
-    s.closeAllConnections();
-  })));
+  await Promise.all(
+    servers.splice(0).map(
+      (s) =>
+        new Promise((resolve) => {
+          s.close(resolve);
+          s.closeAllConnections();
+        }),
+    ),
+  );
 });
 
 async function listen(app: express.Express): Promise<string> {
@@ -27,13 +32,24 @@ async function listen(app: express.Express): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-const post = (url: string, key: string) => fetch(url, { method: 'POST', headers: { 'idempotency-key': key, 'content-type': 'application/json' }, body: '{}' });
+const post = (url: string, key: string) =>
+  fetch(url, { method: 'POST', headers: { 'idempotency-key': key, 'content-type': 'application/json' }, body: '{}' });
 
-describe.each([['Express 5', express], ['Express 4', express4 as unknown as typeof express]])('%s response capture', (_name, framework) => {
+describe.each([
+  ['Express 5', express],
+  ['Express 4', express4 as unknown as typeof express],
+])('%s response capture', (_name, framework) => {
   it.each([
     ['an object', { 'content-type': 'text/plain', 'x-multi': ['1', '2'] }],
     ['a flat array with a repeated name', ['content-type', 'text/plain', 'x-multi', '1', 'x-multi', '2']],
-    ['an array of pairs', [['content-type', 'text/plain'], ['x-multi', '1'], ['x-multi', '2']]],
+    [
+      'an array of pairs',
+      [
+        ['content-type', 'text/plain'],
+        ['x-multi', '1'],
+        ['x-multi', '2'],
+      ],
+    ],
   ])('keeps every header given to writeHead as %s, first time and on replay', async (_form, headers) => {
     const app = framework();
     app.use(framework.json());

@@ -8,7 +8,10 @@ import request from 'supertest';
 import { idempotent } from '@idem/express';
 import { describe, expect, it } from 'vitest';
 
-describe.each([['Express 5', express], ['Express 4', express4 as unknown as typeof express]])('%s mounting', (_name, framework) => {
+describe.each([
+  ['Express 5', express],
+  ['Express 4', express4 as unknown as typeof express],
+])('%s mounting', (_name, framework) => {
   it('works as route middleware, with its own options per route', async () => {
     const app = framework();
     app.use(framework.json());

@@ -27,7 +27,10 @@ function rawRequest(app: ScenarioApp, head: string, body = '{}'): Promise<string
     socket.on('data', (chunk) => (data += chunk.toString('latin1')));
     socket.on('end', () => resolve(data));
     socket.on('error', reject);
-    socket.write(`${head}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, 'latin1');
+    socket.write(
+      `${head}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      'latin1',
+    );
   });
 }
 
@@ -49,7 +52,10 @@ describe.each(adapters)('hostile input: $name', (adapter) => {
     const long = await rawPost(app, '/echo', [['idempotency-key', 'k'.repeat(10_000)]]);
     expect(long.status).toBe(400);
     expect(JSON.parse(long.body).code).toBe('key_invalid');
-    const huge = await rawRequest(app, `POST /echo HTTP/1.1\r\nHost: x\r\nIdempotency-Key: ${'k'.repeat(20_000)}\r\nX-Pad: ${'p'.repeat(20_000)}\r\n`);
+    const huge = await rawRequest(
+      app,
+      `POST /echo HTTP/1.1\r\nHost: x\r\nIdempotency-Key: ${'k'.repeat(20_000)}\r\nX-Pad: ${'p'.repeat(20_000)}\r\n`,
+    );
     expect(huge).toMatch(/^HTTP\/1\.1 431/);
     expect(app.probe.count('echo')).toBe(0);
   });
@@ -58,7 +64,10 @@ describe.each(adapters)('hostile input: $name', (adapter) => {
     const app = await start();
     // A bare LF inside a header value is refused by Node's parser; an obs-fold continuation is
     // either refused or folded into the value. Either way nothing may be injected or executed.
-    const folded = await rawRequest(app, 'POST /echo HTTP/1.1\r\nHost: x\r\nIdempotency-Key: abc\r\n X-Injected: yes\r\n');
+    const folded = await rawRequest(
+      app,
+      'POST /echo HTTP/1.1\r\nHost: x\r\nIdempotency-Key: abc\r\n X-Injected: yes\r\n',
+    );
     const lf = await rawRequest(app, 'POST /echo HTTP/1.1\r\nHost: x\r\nIdempotency-Key: abc\nX-Injected: yes\r\n');
     for (const response of [folded, lf]) {
       const head = response.split('\r\n\r\n')[0] as string;
@@ -71,7 +80,11 @@ describe.each(adapters)('hostile input: $name', (adapter) => {
   it('invalid JSON is refused by the parser, runs nothing, and leaves the key free', async () => {
     const app = await start();
     const k = randomUUID();
-    const res = await fetch(`${app.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': k }, body: '{"a":' });
+    const res = await fetch(`${app.url}/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': k },
+      body: '{"a":',
+    });
     expect(res.status).toBe(400);
     expect(app.probe.count('echo')).toBe(0);
     const retry = await post(app, '/echo', { key: k, body: { a: 1 } });
@@ -84,7 +97,11 @@ describe.each(adapters)('hostile input: $name', (adapter) => {
     const k = randomUUID();
     // express.json() and @koa/bodyparser both refuse JSON over 1 MB by default.
     const big = JSON.stringify({ blob: 'x'.repeat(2 * 1024 * 1024) });
-    const res = await fetch(`${app.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': k }, body: big });
+    const res = await fetch(`${app.url}/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': k },
+      body: big,
+    });
     expect(res.status).toBe(413);
     expect(app.probe.count('echo')).toBe(0);
     expect((await post(app, '/echo', { key: k })).status).toBe(200);
@@ -125,13 +142,19 @@ describe('secrets never reach Redis', () => {
   });
 
   it.each(adapters)('$name: neither the Authorization header nor Set-Cookie is stored', async (adapter) => {
-    const app = await adapter.start({ idempotency: { store: redisStore({ client, prefix: `secrets-${randomUUID()}:` }) } });
+    const app = await adapter.start({
+      idempotency: { store: redisStore({ client, prefix: `secrets-${randomUUID()}:` }) },
+    });
     try {
       const token = `Bearer sk_live_${randomUUID()}`;
       const k = randomUUID();
       const first = await post(app, '/orders', { key: k, headers: { authorization: token }, body: { amount: 1 } });
       expect(first.headers.get('set-cookie')).toMatch(/session=s1/);
-      expect((await post(app, '/orders', { key: k, headers: { authorization: token }, body: { amount: 1 } })).headers.get('idempotent-replayed')).toBe('true');
+      expect(
+        (await post(app, '/orders', { key: k, headers: { authorization: token }, body: { amount: 1 } })).headers.get(
+          'idempotent-replayed',
+        ),
+      ).toBe('true');
       // Read every byte the store wrote.
       const keys: string[] = [];
       for await (const batch of client.scanStream({ match: '*', count: 100 })) keys.push(...(batch as string[]));
@@ -139,7 +162,10 @@ describe('secrets never reach Redis', () => {
       let everything = '';
       for (const key of keys) {
         const type = await client.type(key);
-        if (type === 'hash') everything += JSON.stringify(await client.hgetallBuffer(key).then((h) => Object.entries(h).map(([f, v]) => [f, v.toString('latin1')])));
+        if (type === 'hash')
+          everything += JSON.stringify(
+            await client.hgetallBuffer(key).then((h) => Object.entries(h).map(([f, v]) => [f, v.toString('latin1')])),
+          );
         else if (type === 'string') everything += (await client.getBuffer(key))?.toString('latin1') ?? '';
         else everything += `${type}:${key}`;
       }

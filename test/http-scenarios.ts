@@ -33,7 +33,11 @@ export async function post(app: ScenarioApp, path: string, options: PostOptions 
 }
 
 /** POSTs with raw header lines (repeated headers, latin1 bytes) through node:http. */
-export function rawPost(app: ScenarioApp, path: string, headerLines: [string, string][]): Promise<{ status: number; body: string; contentType: string | undefined }> {
+export function rawPost(
+  app: ScenarioApp,
+  path: string,
+  headerLines: [string, string][],
+): Promise<{ status: number; body: string; contentType: string | undefined }> {
   return new Promise((resolve, reject) => {
     const url = new URL(app.url + path);
     const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST' });
@@ -45,7 +49,13 @@ export function rawPost(app: ScenarioApp, path: string, headerLines: [string, st
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), contentType: res.headers['content-type'] }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks).toString(),
+          contentType: res.headers['content-type'],
+        }),
+      );
     });
     req.on('error', reject);
     req.end('{}');
@@ -57,17 +67,19 @@ function settled<T>(promises: Promise<T>[], count: number): Promise<void> {
   let done = 0;
   return new Promise((resolve) => {
     for (const p of promises) {
-      void p.finally(() => {
-        if (++done === count) resolve();
-      }).catch(() => {});
+      void p
+        .finally(() => {
+          if (++done === count) resolve();
+        })
+        .catch(() => {});
     }
   });
 }
 
-function expectProblem(res: { status: number; headers: Headers; json(): any }, status: number, code: string): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+function expectProblem(res: { status: number; headers: Headers; json(): unknown }, status: number, code: string): void {
   expect(res.status).toBe(status);
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  const problem = res.json();
+  const problem = res.json() as { title?: unknown; detail?: unknown };
   expect(problem).toMatchObject({ type: `urn:idem:problem:${code}`, status, code });
   expect(typeof problem.title).toBe('string');
   expect(typeof problem.detail).toBe('string');
@@ -85,10 +97,13 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
     afterEach(async () => {
       for (const app of apps) app.probe.gate.open();
       await Promise.all(apps.splice(0).map((a) => a.close()));
-      await Promise.all(stores.splice(0).map((s) => s.close?.()));
+      await Promise.all(stores.splice(0).map(async (s) => s.close?.()));
     });
 
-    async function start(idempotency: IdempotencyOptions<never> = {}, extra: Omit<ScenarioAppOptions, 'idempotency'> = {}): Promise<ScenarioApp> {
+    async function start(
+      idempotency: IdempotencyOptions<never> = {},
+      extra: Omit<ScenarioAppOptions, 'idempotency'> = {},
+    ): Promise<ScenarioApp> {
       let store = idempotency.store;
       if (store === undefined) {
         store = await (suite.createStore ?? (() => memoryStore()))();
@@ -111,7 +126,8 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
       expect(second.status).toBe(201);
       expect(second.body.equals(first.body)).toBe(true);
       expect(second.json()).toEqual({ id: 'ord_1', n: 1, body: { amount: 42 } });
-      for (const h of ['content-type', 'location', 'x-order-trace']) expect(second.headers.get(h)).toBe(first.headers.get(h));
+      for (const h of ['content-type', 'location', 'x-order-trace'])
+        expect(second.headers.get(h)).toBe(first.headers.get(h));
       expect(second.headers.get('idempotent-replayed')).toBe('true');
       expect(app.probe.count('orders')).toBe(1);
     });
@@ -193,7 +209,7 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
       expect(app.probe.count('slow')).toBe(1);
     });
 
-    it("a waiting duplicate gets 409 after waitTimeout while the first is still running", async () => {
+    it('a waiting duplicate gets 409 after waitTimeout while the first is still running', async () => {
       const app = await start({ concurrent: 'wait', waitTimeout: 150 });
       const k = key();
       const first = post(app, '/slow', { key: k });
@@ -257,7 +273,13 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
         ['empty', [['idempotency-key', '']]],
         ['empty sf-string', [['idempotency-key', '""']]],
         ['256 characters', [['idempotency-key', 'a'.repeat(256)]]],
-        ['sent twice', [['idempotency-key', 'a'], ['idempotency-key', 'b']]],
+        [
+          'sent twice',
+          [
+            ['idempotency-key', 'a'],
+            ['idempotency-key', 'b'],
+          ],
+        ],
         ['a list', [['idempotency-key', 'a, b']]],
         ['a list of sf-strings', [['idempotency-key', '"a", "b"']]],
         ['unterminated', [['idempotency-key', '"abc']]],
@@ -334,7 +356,9 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
     });
 
     it("another tenant's scope never sees the replay", async () => {
-      const app = await start({ scope: (req: { headers: Record<string, unknown> }) => req.headers['x-tenant'] } as never);
+      const app = await start({
+        scope: (req: { headers: Record<string, unknown> }) => req.headers['x-tenant'],
+      } as never);
       const k = key();
       const a = await post(app, '/orders', { key: k, headers: { 'x-tenant': 'acme' } });
       const b = await post(app, '/orders', { key: k, headers: { 'x-tenant': 'globex' } });
@@ -346,10 +370,12 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
     });
 
     it('a throwing scope function is a 500 through the framework and runs nothing; the server keeps serving', async () => {
-      const app = await start({ scope: (req: { headers: Record<string, unknown> }) => {
-        if (req.headers['x-tenant'] === undefined) throw new Error('no tenant');
-        return req.headers['x-tenant'];
-      } } as never);
+      const app = await start({
+        scope: (req: { headers: Record<string, unknown> }) => {
+          if (req.headers['x-tenant'] === undefined) throw new Error('no tenant');
+          return req.headers['x-tenant'];
+        },
+      } as never);
       expect((await post(app, '/orders', { key: key() })).status).toBe(500);
       expect(app.probe.count('orders')).toBe(0);
       expect((await post(app, '/orders', { key: key(), headers: { 'x-tenant': 'acme' } })).status).toBe(201);
@@ -413,8 +439,10 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
       const k = key();
       const controller = new AbortController();
       const aborted = fetch(`${app.url}/slow`, {
-        method: 'POST', signal: controller.signal,
-        headers: { 'content-type': 'application/json', 'idempotency-key': k }, body: '{}',
+        method: 'POST',
+        signal: controller.signal,
+        headers: { 'content-type': 'application/json', 'idempotency-key': k },
+        body: '{}',
       }).catch((e: unknown) => e);
       await app.probe.running('slow');
       const executed = new Promise<string>((resolve) => app.events.once('execute', (e) => resolve(e.outcome)));
@@ -435,7 +463,7 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
       expect(replay.headers.get('access-control-expose-headers')).toMatch(/Idempotent-Replayed/);
     });
 
-    it("a failing store answers 503 store_unavailable with Retry-After, runs nothing, and recovers (fail-closed)", async () => {
+    it('a failing store answers 503 store_unavailable with Retry-After, runs nothing, and recovers (fail-closed)', async () => {
       const store = chaosStore(await (suite.createStore ?? (() => memoryStore()))());
       stores.push(store);
       const app = await start({ store });
@@ -492,12 +520,21 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
     // regression: a status of 1000 or a header value with a newline ended the whole Express process
     for (const read of ['get', 'getOrClaim'] as const) {
       it(`a stored record that cannot be replayed is 500 record_invalid, runs nothing, and the server keeps serving (${read})`, async () => {
-        const store = forgingStore(await (suite.createStore ?? (() => memoryStore()))(), { getOrClaim: read === 'getOrClaim' });
+        const store = forgingStore(await (suite.createStore ?? (() => memoryStore()))(), {
+          getOrClaim: read === 'getOrClaim',
+        });
         stores.push(store);
         const app = await start({ store });
         const completed = (response: Record<string, unknown>) => ({
-          state: 'completed', fingerprint: null, completedAt: Date.now(),
-          response: { status: 200, headers: { 'content-type': 'text/plain' }, body: Buffer.from('forged'), ...response },
+          state: 'completed',
+          fingerprint: null,
+          completedAt: Date.now(),
+          response: {
+            status: 200,
+            headers: { 'content-type': 'text/plain' },
+            body: Buffer.from('forged'),
+            ...response,
+          },
         });
         const unreplayable: [string, unknown][] = [
           ['a status of 1000', completed({ status: 1000 })],

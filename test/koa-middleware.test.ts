@@ -11,10 +11,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 const servers: Server[] = [];
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => {
-    s.close(resolve);
-    s.closeAllConnections();
-  })));
+  await Promise.all(
+    servers.splice(0).map(
+      (s) =>
+        new Promise((resolve) => {
+          s.close(resolve);
+          s.closeAllConnections();
+        }),
+    ),
+  );
 });
 
 async function listen(app: Koa): Promise<string> {
@@ -24,14 +29,24 @@ async function listen(app: Koa): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-const post = (url: string, key: string) => fetch(url, { method: 'POST', headers: { 'idempotency-key': key, 'content-type': 'application/json' }, body: '{}' });
+const post = (url: string, key: string) =>
+  fetch(url, { method: 'POST', headers: { 'idempotency-key': key, 'content-type': 'application/json' }, body: '{}' });
 
 describe('Koa idempotent()', () => {
   it('returns a rejected promise, not a synchronous throw, when a user function throws', async () => {
-    const middleware = idempotent({ scope: () => {
-      throw new Error('scope failed');
-    } });
-    const ctx = { method: 'POST', headers: { 'idempotency-key': 'k1' }, path: '/orders', querystring: '', request: { body: {} }, req: { readableEnded: true, headers: {} } } as unknown as KoaContext;
+    const middleware = idempotent({
+      scope: () => {
+        throw new Error('scope failed');
+      },
+    });
+    const ctx = {
+      method: 'POST',
+      headers: { 'idempotency-key': 'k1' },
+      path: '/orders',
+      querystring: '',
+      request: { body: {} },
+      req: { readableEnded: true, headers: {} },
+    } as unknown as KoaContext;
     let result: Promise<void> | undefined;
     expect(() => {
       result = middleware(ctx, async () => {});

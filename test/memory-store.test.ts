@@ -9,7 +9,11 @@ storeConformance({ describe, it, afterEach }, 'memory', () => memoryStore(), {
       for (let i = 0; i < 10; i++) {
         const claim = await store.claim(`k${i}`, { fingerprint: null, lockTtl: 1_000 });
         if (!claim.acquired) throw new Error('claim failed');
-        await store.complete(claim.lease, { status: 200, headers: {}, body: new Uint8Array() }, { fingerprint: null, ttl: 60_000 });
+        await store.complete(
+          claim.lease,
+          { status: 200, headers: {}, body: new Uint8Array() },
+          { fingerprint: null, ttl: 60_000 },
+        );
       }
       expect(store.size).toBe(3);
       expect(await store.get('k0')).toBeUndefined();
@@ -23,7 +27,12 @@ storeConformance({ describe, it, afterEach }, 'memory', () => memoryStore(), {
       expect(running.acquired).toBe(true);
       for (let i = 0; i < 5; i++) {
         const claim = await store.claim(`done${i}`, { fingerprint: null, lockTtl: 1_000 });
-        if (claim.acquired) await store.complete(claim.lease, { status: 200, headers: {}, body: new Uint8Array() }, { fingerprint: null, ttl: 60_000 });
+        if (claim.acquired)
+          await store.complete(
+            claim.lease,
+            { status: 200, headers: {}, body: new Uint8Array() },
+            { fingerprint: null, ttl: 60_000 },
+          );
       }
       expect((await store.claim('running', { fingerprint: null, lockTtl: 60_000 })).acquired).toBe(false);
     });
@@ -33,7 +42,11 @@ storeConformance({ describe, it, afterEach }, 'memory', () => memoryStore(), {
       const store = memoryStore({ clock: () => now });
       const claim = await store.claim('k', { fingerprint: null, lockTtl: 1_000 });
       if (!claim.acquired) throw new Error('claim failed');
-      await store.complete(claim.lease, { status: 200, headers: {}, body: new Uint8Array() }, { fingerprint: null, ttl: 5_000 });
+      await store.complete(
+        claim.lease,
+        { status: 200, headers: {}, body: new Uint8Array() },
+        { fingerprint: null, ttl: 5_000 },
+      );
       now += 4_999;
       expect((await store.get('k'))?.state).toBe('completed');
       now += 1;

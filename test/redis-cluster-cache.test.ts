@@ -51,7 +51,8 @@ describe('cache on a Redis Cluster', () => {
       await writer.clear();
       // Another instance never read these keys, so only Redis could answer it the old value.
       const reader = await instance(namespaces[i] as string);
-      for (let k = 0; k < 5; k++) expect(await reader.getOrSet(`k${k}`, () => 'new'), `${namespaces[i]} k${k}`).toBe('new');
+      for (let k = 0; k < 5; k++)
+        expect(await reader.getOrSet(`k${k}`, () => 'new'), `${namespaces[i]} k${k}`).toBe('new');
     }
   });
 });

@@ -36,7 +36,9 @@ storeConformance({ describe, it, afterEach }, 'redis, 3-master Cluster', () => r
 
 /** Subscribers of a channel over every node (a regular SUBSCRIBE sits on one node of the Cluster). */
 async function subscribers(channel: string): Promise<number> {
-  const counts = await Promise.all(cluster.nodes.map(async (node) => Number((await node.cli('pubsub', 'numsub', channel)).split('\n')[1])));
+  const counts = await Promise.all(
+    cluster.nodes.map(async (node) => Number((await node.cli('pubsub', 'numsub', channel)).split('\n')[1])),
+  );
   return counts.reduce((a, b) => a + b, 0);
 }
 
@@ -60,7 +62,11 @@ describe('redis store on a Cluster: slots and admin', () => {
     const claim = await store.claim(key, { fingerprint: null, lockTtl: 10_000 });
     expect(claim.acquired).toBe(true);
     const node = cluster.nodes[0] as (typeof cluster.nodes)[number];
-    const slots = await Promise.all([`idem:{${key}}:rec`, `idem:{${key}}:lock`, `idem:{${key}}:done`].map(async (k) => (await node.cli('cluster', 'keyslot', k)).trim()));
+    const slots = await Promise.all(
+      [`idem:{${key}}:rec`, `idem:{${key}}:lock`, `idem:{${key}}:done`].map(async (k) =>
+        (await node.cli('cluster', 'keyslot', k)).trim(),
+      ),
+    );
     expect(new Set(slots).size).toBe(1);
     // The in-flight record is the lease there: no separate lock key on the records' nodes.
     expect(await client.hget(`idem:{${key}}:rec`, 's')).toBe('f');
@@ -73,10 +79,16 @@ describe('redis store on a Cluster: slots and admin', () => {
     opened.push(store);
     for (let i = 0; i < 90; i++) {
       const claim = await store.claim(`key-${i}`, { fingerprint: null, lockTtl: 10_000 });
-      if (claim.acquired) await store.complete(claim.lease, { status: 200, headers: {}, body: new Uint8Array([i]) }, { fingerprint: null, ttl: 60_000 });
+      if (claim.acquired)
+        await store.complete(
+          claim.lease,
+          { status: 200, headers: {}, body: new Uint8Array([i]) },
+          { fingerprint: null, ttl: 60_000 },
+        );
     }
     // The records are spread: every master holds some.
-    for (const node of cluster.nodes) expect((await node.cli('--scan', '--pattern', `${prefix}*`)).trim().split('\n').length).toBeGreaterThan(5);
+    for (const node of cluster.nodes)
+      expect((await node.cli('--scan', '--pattern', `${prefix}*`)).trim().split('\n').length).toBeGreaterThan(5);
     expect(await store.count()).toBe(90);
     expect(await store.clear()).toBe(90);
     expect(await store.count()).toBe(0);

@@ -14,7 +14,20 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RedisServer } from './harness/redis.mjs';
 
 /** Commands only our scripts run, inside Redis (with the lock on the records' node, the default). */
-const INSIDE_SCRIPTS = new Set(['hget', 'hmget', 'hset', 'pexpire', 'del', 'get', 'set', 'exists', 'publish', 'pttl', 'time', 'select']);
+const INSIDE_SCRIPTS = new Set([
+  'hget',
+  'hmget',
+  'hset',
+  'pexpire',
+  'del',
+  'get',
+  'set',
+  'exists',
+  'publish',
+  'pttl',
+  'time',
+  'select',
+]);
 /** Commands the measuring itself sends. */
 const MEASURING = new Set(['info', 'config|resetstat']);
 
@@ -44,7 +57,9 @@ afterAll(async () => {
 });
 
 /** Runs `act` and returns the commands clients sent (round trips) and those scripts ran inside. */
-async function measure(act: () => Promise<unknown>): Promise<{ sent: Record<string, number>; inside: Record<string, number>; roundTrips: number }> {
+async function measure(
+  act: () => Promise<unknown>,
+): Promise<{ sent: Record<string, number>; inside: Record<string, number>; roundTrips: number }> {
   await server.resetStats();
   await act();
   const stats = await server.commandStats();
@@ -61,10 +76,23 @@ async function measure(act: () => Promise<unknown>): Promise<{ sent: Record<stri
 
 it('a first execution costs at most five commands on a single node, and a replay one', async () => {
   const key = randomUUID();
-  const first = await measure(() => request(app).post('/orders').set('Idempotency-Key', key).send({ item: 'book' }).expect(201));
-  const replay = await measure(() => request(app).post('/orders').set('Idempotency-Key', key).send({ item: 'book' }).expect(201).expect('Idempotent-Replayed', 'true'));
-  console.info(`first execution: ${first.roundTrips} round trips ${JSON.stringify(first.sent)}, inside scripts ${JSON.stringify(first.inside)}`);
-  console.info(`replay: ${replay.roundTrips} round trip ${JSON.stringify(replay.sent)}, inside scripts ${JSON.stringify(replay.inside)}`);
+  const first = await measure(() =>
+    request(app).post('/orders').set('Idempotency-Key', key).send({ item: 'book' }).expect(201),
+  );
+  const replay = await measure(() =>
+    request(app)
+      .post('/orders')
+      .set('Idempotency-Key', key)
+      .send({ item: 'book' })
+      .expect(201)
+      .expect('Idempotent-Replayed', 'true'),
+  );
+  console.info(
+    `first execution: ${first.roundTrips} round trips ${JSON.stringify(first.sent)}, inside scripts ${JSON.stringify(first.inside)}`,
+  );
+  console.info(
+    `replay: ${replay.roundTrips} round trip ${JSON.stringify(replay.sent)}, inside scripts ${JSON.stringify(replay.inside)}`,
+  );
 
   // read + claim (one script), then store-if-owner (one script).
   expect(first.sent).toEqual({ evalsha: 2 });

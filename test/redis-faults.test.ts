@@ -7,7 +7,15 @@ import { randomUUID } from 'node:crypto';
 import { storageKey } from '@idem/core';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { App, executions, handlerStarted, post, storeErrors, type AppConfig, type Reply } from './fixtures/redis-apps.js';
+import {
+  App,
+  executions,
+  handlerStarted,
+  post,
+  storeErrors,
+  type AppConfig,
+  type Reply,
+} from './fixtures/redis-apps.js';
 import { until } from './fixtures/redis-helpers.js';
 import { RedisServer, startCluster, startMasters, type RedisCluster } from './harness/redis.mjs';
 
@@ -19,7 +27,12 @@ describe('app processes that die or freeze while holding a key', () => {
   let redis: Redis;
   const apps: App[] = [];
   const start = async (config: Partial<AppConfig> = {}): Promise<App> => {
-    const app = await App.start({ redis: { url: server.url }, store: { commandTimeout: 1_000, pollInterval: 100 }, idempotency: { lockTtl: 400 }, ...config });
+    const app = await App.start({
+      redis: { url: server.url },
+      store: { commandTimeout: 1_000, pollInterval: 100 },
+      idempotency: { lockTtl: 400 },
+      ...config,
+    });
     apps.push(app);
     return app;
   };
@@ -45,8 +58,10 @@ describe('app processes that die or freeze while holding a key', () => {
     expect(await first).toBeInstanceOf(Error);
 
     // Nobody renews the dead holder's lease: it lapses by itself.
-    await until(async () => (await redis.exists(recordKey(key))) === 0, 'the dead holder\'s lease to lapse', 5_000);
-    const retries = await Promise.all(Array.from({ length: 10 }, (_, i) => post((i % 2 ? b : c).port, '/work', { key, delayMs: 100 })));
+    await until(async () => (await redis.exists(recordKey(key))) === 0, "the dead holder's lease to lapse", 5_000);
+    const retries = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => post((i % 2 ? b : c).port, '/work', { key, delayMs: 100 })),
+    );
     const fresh = retries.filter((r) => r.status === 201 && r.headers['idempotent-replayed'] === undefined);
     expect(fresh).toHaveLength(1);
     for (const retry of retries) expect([201, 409]).toContain(retry.status);
@@ -55,14 +70,14 @@ describe('app processes that die or freeze while holding a key', () => {
     expect(holder.ran(key)).toHaveLength(1);
   });
 
-  it('a lease that lapses while the app is frozen (SIGSTOP past lockTtl): the late writer\'s result is not stored over the new owner\'s', async () => {
+  it("a lease that lapses while the app is frozen (SIGSTOP past lockTtl): the late writer's result is not stored over the new owner's", async () => {
     const [late, owner] = await Promise.all([start(), start()]);
     const key = randomUUID();
     const lateReply = post(late.port, '/work', { key, hold: true });
     await late.next((m) => m.type === 'ran' && m.key === key, 'the first process to run the handler');
 
     late.pause();
-    await until(async () => (await redis.exists(recordKey(key))) === 0, 'the frozen process\'s lease to lapse', 5_000);
+    await until(async () => (await redis.exists(recordKey(key))) === 0, "the frozen process's lease to lapse", 5_000);
 
     // A retry on another process becomes the new owner and is still running...
     const ownerReply = post(owner.port, '/work', { key, hold: true });
@@ -72,8 +87,14 @@ describe('app processes that die or freeze while holding a key', () => {
     late.resume();
     late.release(key);
     expect((await lateReply).status).toBe(201);
-    await late.next((m) => m.type === 'event' && m.name === 'leaseLost' && m.key !== undefined, 'the late process to report its lost lease');
-    await late.next((m) => m.type === 'event' && m.name === 'execute' && m.outcome === 'fenced', 'the late write to be fenced');
+    await late.next(
+      (m) => m.type === 'event' && m.name === 'leaseLost' && m.key !== undefined,
+      'the late process to report its lost lease',
+    );
+    await late.next(
+      (m) => m.type === 'event' && m.name === 'execute' && m.outcome === 'fenced',
+      'the late write to be fenced',
+    );
     expect(await redis.hget(recordKey(key), 's')).toBe('f');
 
     owner.release(key);
@@ -95,7 +116,11 @@ describe('Redis paused or killed under fail-closed and fail-open apps', () => {
 
   beforeAll(async () => {
     server = await RedisServer.start();
-    const base: AppConfig = { redis: { url: server.url }, store: { commandTimeout: 500, pollInterval: 100 }, idempotency: { lockTtl: 1_000 } };
+    const base: AppConfig = {
+      redis: { url: server.url },
+      store: { commandTimeout: 500, pollInterval: 100 },
+      idempotency: { lockTtl: 1_000 },
+    };
     [closed, open] = await Promise.all([
       App.start(base),
       App.start({ ...base, idempotency: { ...base.idempotency, onStoreError: 'fail-open' } }),
@@ -162,7 +187,12 @@ describe('three lock masters going down under app processes', () => {
 
   beforeAll(async () => {
     [records, masters] = await Promise.all([RedisServer.start(), startMasters(3)]);
-    const config: AppConfig = { redis: { url: records.url }, lockUrls: masters.map((m) => m.url), store: { commandTimeout: 500, pollInterval: 100 }, idempotency: { lockTtl: 1_000 } };
+    const config: AppConfig = {
+      redis: { url: records.url },
+      lockUrls: masters.map((m) => m.url),
+      store: { commandTimeout: 500, pollInterval: 100 },
+      idempotency: { lockTtl: 1_000 },
+    };
     apps = await Promise.all([App.start(config), App.start(config)]);
   });
   afterAll(async () => {
@@ -176,10 +206,12 @@ describe('three lock masters going down under app processes', () => {
 
     const key = randomUUID();
     let answered = 0;
-    const replies = Array.from({ length: 20 }, (_, i) => post((apps[i % 2] as App).port, '/work', { key, hold: true }).then((reply) => {
-      answered++;
-      return reply;
-    }));
+    const replies = Array.from({ length: 20 }, (_, i) =>
+      post((apps[i % 2] as App).port, '/work', { key, hold: true }).then((reply) => {
+        answered++;
+        return reply;
+      }),
+    );
     await handlerStarted(apps, key);
     await until(() => answered >= 19, '19 duplicates to be answered');
     for (const app of apps) app.release(key);
@@ -195,7 +227,10 @@ describe('three lock masters going down under app processes', () => {
     m2.resume();
     await m1.restart();
     const back = randomUUID();
-    await until(async () => (await post((apps[1] as App).port, '/work', { key: back })).status === 201, 'a 201 with the masters back');
+    await until(
+      async () => (await post((apps[1] as App).port, '/work', { key: back })).status === 201,
+      'a 201 with the masters back',
+    );
     expect(await executions(apps, back)).toBe(1);
   });
 });
@@ -211,7 +246,11 @@ describe('a Cluster node paused or killed under app processes', () => {
     cluster = await startCluster(3, { args: ['--cluster-require-full-coverage', 'no'] });
     probe = new Cluster(cluster.startupNodes, { clusterRetryStrategy: () => 50 });
     probe.on('error', () => {});
-    const config: AppConfig = { redis: { cluster: cluster.startupNodes }, store: { commandTimeout: 500, pollInterval: 100 }, idempotency: { lockTtl: 1_000 } };
+    const config: AppConfig = {
+      redis: { cluster: cluster.startupNodes },
+      store: { commandTimeout: 500, pollInterval: 100 },
+      idempotency: { lockTtl: 1_000 },
+    };
     apps = await Promise.all([App.start(config), App.start(config)]);
   });
   afterAll(async () => {
@@ -235,7 +274,7 @@ describe('a Cluster node paused or killed under app processes', () => {
     }
   }
 
-  it('paused node: its keys answer 503, the other masters\' keys run exactly once, also for waiters; recovers on resume', async () => {
+  it("paused node: its keys answer 503, the other masters' keys run exactly once, also for waiters; recovers on resume", async () => {
     const node = cluster.nodes[1] as RedisServer;
     const [onNode, healthy] = [await keyOn(node, '/work'), await keyOn(node, '/wait', true)];
     node.pause();
@@ -245,14 +284,22 @@ describe('a Cluster node paused or killed under app processes', () => {
       expect(await executions(apps, onNode)).toBe(0);
 
       // Duplicates of a key on a healthy master, waiting across both processes: one run, one answer.
-      const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => post((apps[i % 2] as App).port, '/wait', { key: healthy, delayMs: 200 })));
-      expect(replies.map((r) => r.status), storeErrors(apps)).toEqual(Array(10).fill(201));
+      const replies = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => post((apps[i % 2] as App).port, '/wait', { key: healthy, delayMs: 200 })),
+      );
+      expect(
+        replies.map((r) => r.status),
+        storeErrors(apps),
+      ).toEqual(Array(10).fill(201));
       expect(new Set(replies.map((r) => r.body.toString('base64'))).size).toBe(1);
       expect(await executions(apps, healthy)).toBe(1);
     } finally {
       node.resume();
     }
-    await until(async () => (await post((apps[1] as App).port, '/work', { key: onNode })).status === 201, 'the paused node\'s key to work again');
+    await until(
+      async () => (await post((apps[1] as App).port, '/work', { key: onNode })).status === 201,
+      "the paused node's key to work again",
+    );
     expect(await executions(apps, onNode)).toBe(1);
   });
 
@@ -262,7 +309,12 @@ describe('a Cluster node paused or killed under app processes', () => {
     await node.kill();
     expect((await post((apps[0] as App).port, '/work', { key })).status).toBe(503);
     await node.restart();
-    await until(async () => (await post((apps[0] as App).port, '/work', { key })).status === 201, 'the restarted node\'s key to work again', 20_000, 100);
+    await until(
+      async () => (await post((apps[0] as App).port, '/work', { key })).status === 201,
+      "the restarted node's key to work again",
+      20_000,
+      100,
+    );
     const replay = await post((apps[1] as App).port, '/work', { key });
     expect(replay.headers['idempotent-replayed']).toBe('true');
     expect(await executions(apps, key)).toBe(1);

@@ -41,7 +41,12 @@ const base: Partial<RedisStoreOptions> = { commandTimeout: 300, pollInterval: 10
 const body = (text: string): StoredResponse => ({ status: 201, headers: {}, body: new Uint8Array(Buffer.from(text)) });
 
 // A claim on several masters is a Redlock round first: this store has no getOrClaim.
-storeConformance({ describe, it, afterEach }, 'redis, three lock masters', () => redisStore({ client, lockClients, ...base }), { capabilities: { getOrClaim: false } });
+storeConformance(
+  { describe, it, afterEach },
+  'redis, three lock masters',
+  () => redisStore({ client, lockClients, ...base }),
+  { capabilities: { getOrClaim: false } },
+);
 
 redisStoreExtras('three lock masters', {
   client: () => client,
@@ -85,7 +90,10 @@ describe('three lock masters under failure', () => {
     (masters[1] as RedisServer).pause();
     (masters[2] as RedisServer).pause();
     const started = Date.now();
-    const error = await store.claim(randomUUID(), { fingerprint: null, lockTtl: 10_000 }).then(() => undefined, (e: unknown) => e);
+    const error = await store.claim(randomUUID(), { fingerprint: null, lockTtl: 10_000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(StoreError);
     expect(error).toBeInstanceOf(LockUnavailableError);
     expect(Date.now() - started).toBeLessThan(1_500);
@@ -93,7 +101,12 @@ describe('three lock masters under failure', () => {
 
   it('keeps a stored response when the lock release after it fails', async () => {
     const warnings: string[] = [];
-    const logger = { debug() {}, info() {}, error() {}, warn: (_: object, msg?: string) => void warnings.push(msg ?? '') };
+    const logger = {
+      debug() {},
+      info() {},
+      error() {},
+      warn: (_: object, msg?: string) => void warnings.push(msg ?? ''),
+    };
     const store = make({ logger });
     const key = randomUUID();
     const claim = await store.claim(key, { fingerprint: null, lockTtl: 10_000 });
@@ -118,7 +131,10 @@ describe('three lock masters under failure', () => {
     await expect(store.claim(randomUUID(), { fingerprint: null, lockTtl: 10_000 })).rejects.toBeInstanceOf(StoreError);
     await master.restart();
     await (masters[1] as RedisServer).restart();
-    const next = await until(() => store.claim(randomUUID(), { fingerprint: null, lockTtl: 10_000 }).catch(() => undefined), 'a claim after the masters returned');
+    const next = await until(
+      () => store.claim(randomUUID(), { fingerprint: null, lockTtl: 10_000 }).catch(() => undefined),
+      'a claim after the masters returned',
+    );
     expect(next.acquired).toBe(true);
   });
 
@@ -129,7 +145,10 @@ describe('three lock masters under failure', () => {
     if (!claim.acquired) throw new Error('claim failed');
     // Redlock's known weak spot: a majority of masters forget the lock.
     await Promise.all([(masters[1] as RedisServer).restart(), (masters[2] as RedisServer).restart()]);
-    const intruder = await until(() => store.claim(key, { fingerprint: null, lockTtl: 10_000 }).catch(() => undefined), 'an answer from the restarted masters');
+    const intruder = await until(
+      () => store.claim(key, { fingerprint: null, lockTtl: 10_000 }).catch(() => undefined),
+      'an answer from the restarted masters',
+    );
     expect(intruder).toMatchObject({ acquired: false, record: { state: 'in_flight' } });
     expect(await store.complete(claim.lease, body('holder'), { fingerprint: null, ttl: 60_000 })).toBe(true);
   });

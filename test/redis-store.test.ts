@@ -63,7 +63,12 @@ describe('redis store on a single node: admin and failures', () => {
     const store = make(client, { prefix: `scan${randomUUID().slice(0, 8)}:` });
     for (let i = 0; i < 1_200; i++) {
       const claim = await store.claim(`k${i}`, { fingerprint: null, lockTtl: 10_000 });
-      if (claim.acquired && i % 2 === 0) await store.complete(claim.lease, { status: 200, headers: {}, body: new Uint8Array() }, { fingerprint: null, ttl: 60_000 });
+      if (claim.acquired && i % 2 === 0)
+        await store.complete(
+          claim.lease,
+          { status: 200, headers: {}, body: new Uint8Array() },
+          { fingerprint: null, ttl: 60_000 },
+        );
     }
     await server.resetStats();
     expect(await store.count()).toBe(1_200);
@@ -86,7 +91,13 @@ describe('redis store on a single node: admin and failures', () => {
     expect(await client.exists(`app:kp:{${key}}:rec`)).toBe(1);
     expect(await client.exists(`app:kp:{${key}}:lock`)).toBe(0);
     expect((await store.claim(key, { fingerprint: 'fp', lockTtl: 10_000 })).acquired).toBe(false);
-    expect(await store.complete(claim.lease, { status: 200, headers: {}, body: new Uint8Array([7]) }, { fingerprint: 'fp', ttl: 60_000 })).toBe(true);
+    expect(
+      await store.complete(
+        claim.lease,
+        { status: 200, headers: {}, body: new Uint8Array([7]) },
+        { fingerprint: 'fp', ttl: 60_000 },
+      ),
+    ).toBe(true);
     expect(await client.hget(`app:kp:{${key}}:rec`, 's')).toBe('c');
     expect(await store.count()).toBe(1);
     expect(await store.clear()).toBe(1);
@@ -106,12 +117,23 @@ describe('redis store on a single node: admin and failures', () => {
     for (const [operation, call] of [
       ['get', () => store.get(key)],
       ['claim', () => store.claim(key, { fingerprint: null, lockTtl: 1_000 })],
-      ['complete', () => store.complete(claim.lease, { status: 200, headers: {}, body: new Uint8Array() }, { fingerprint: null, ttl: 60_000 })],
+      [
+        'complete',
+        () =>
+          store.complete(
+            claim.lease,
+            { status: 200, headers: {}, body: new Uint8Array() },
+            { fingerprint: null, ttl: 60_000 },
+          ),
+      ],
       ['waitFor', () => store.waitFor(done, 5_000)],
       ['extend', () => store.extend(claim.lease, 10_000)],
     ] as const) {
       const started = Date.now();
-      const error = await (call as () => Promise<unknown>)().then(() => undefined, (e: unknown) => e);
+      const error = await (call as () => Promise<unknown>)().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error, operation).toBeInstanceOf(StoreError);
       // A silent node is a timeout. (On one node the claim is a single script, not a Redlock
       // round: LockUnavailableError is for lock masters, see redis-quorum.test.ts.)
@@ -122,10 +144,17 @@ describe('redis store on a single node: admin and failures', () => {
     server.resume();
     // The same store, no restart: the next calls succeed.
     const fresh = randomUUID();
-    const next = await until(() => store.claim(fresh, { fingerprint: null, lockTtl: 10_000 }).catch(() => undefined), 'a claim after resume');
+    const next = await until(
+      () => store.claim(fresh, { fingerprint: null, lockTtl: 10_000 }).catch(() => undefined),
+      'a claim after resume',
+    );
     expect(next.acquired).toBe(true);
     // The claim that timed out while paused ran late; it must not block its key for a whole lease.
-    await until(async () => (await store.claim(key, { fingerprint: null, lockTtl: 10_000 })).acquired, 'the timed-out claim to be undone', 3_000);
+    await until(
+      async () => (await store.claim(key, { fingerprint: null, lockTtl: 10_000 })).acquired,
+      'the timed-out claim to be undone',
+      3_000,
+    );
   });
 
   it('fails fast while the server is down and recovers when it is back, on the same store', async () => {
@@ -138,10 +167,20 @@ describe('redis store on a single node: admin and failures', () => {
     await expect(store.claim(randomUUID(), { fingerprint: null, lockTtl: 10_000 })).rejects.toBeInstanceOf(StoreError);
     await server.restart();
     const key = randomUUID();
-    const claim = await until(() => store.claim(key, { fingerprint: 'fp', lockTtl: 10_000 }).catch(() => undefined), 'a claim after restart');
+    const claim = await until(
+      () => store.claim(key, { fingerprint: 'fp', lockTtl: 10_000 }).catch(() => undefined),
+      'a claim after restart',
+    );
     expect(claim.acquired).toBe(true);
     // Scripts were flushed by the restart; ioredis reloads them.
-    if (claim.acquired) expect(await store.complete(claim.lease, { status: 201, headers: {}, body: new Uint8Array([1]) }, { fingerprint: 'fp', ttl: 60_000 })).toBe(true);
+    if (claim.acquired)
+      expect(
+        await store.complete(
+          claim.lease,
+          { status: 201, headers: {}, body: new Uint8Array([1]) },
+          { fingerprint: 'fp', ttl: 60_000 },
+        ),
+      ).toBe(true);
     expect((await store.get(key))?.state).toBe('completed');
   });
 });

@@ -54,11 +54,16 @@ export async function runStampede(impl, { redis, processes = 4, callers = 250, t
     }
     return results;
   } finally {
-    await Promise.all(workers.map((w) => new Promise((resolve) => {
-      if (w.exitCode !== null) return resolve();
-      w.once('exit', resolve);
-      w.send({ type: 'exit' });
-      setTimeout(() => w.kill('SIGKILL'), 3_000).unref();
-    })));
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise((resolve) => {
+            if (w.exitCode !== null) return resolve();
+            w.once('exit', resolve);
+            w.send({ type: 'exit' });
+            setTimeout(() => w.kill('SIGKILL'), 3_000).unref();
+          }),
+      ),
+    );
   }
 }

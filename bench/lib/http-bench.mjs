@@ -28,34 +28,77 @@ export const LABELS = {
  * a script runs too, so for idem everything but these is inside a script. The other variants send
  * plain commands only: all of theirs are their own.
  */
-const CLIENT_COMMANDS = { 'idem-redis': new Set(['hgetall', 'evalsha', 'eval', 'eval_ro', 'evalsha_ro', 'script|load', 'subscribe', 'unsubscribe']) };
+const CLIENT_COMMANDS = {
+  'idem-redis': new Set([
+    'hgetall',
+    'evalsha',
+    'eval',
+    'eval_ro',
+    'evalsha_ro',
+    'script|load',
+    'subscribe',
+    'unsubscribe',
+  ]),
+};
 
 export const GROUPS = [
   {
-    id: 'express-passthrough', framework: 'express', scenario: 'passthrough', key: undefined, baseline: 'bare',
-    title: 'Express, passthrough (no key)', members: ['bare', 'idem-memory', 'ei-memory', 'ni-memory'],
+    id: 'express-passthrough',
+    framework: 'express',
+    scenario: 'passthrough',
+    key: undefined,
+    baseline: 'bare',
+    title: 'Express, passthrough (no key)',
+    members: ['bare', 'idem-memory', 'ei-memory', 'ni-memory'],
   },
   {
-    id: 'express-replay', framework: 'express', scenario: 'replay', key: 'bench-replay-express', baseline: 'bare',
-    title: 'Express, replay of a completed key', floor: 'floor-get',
+    id: 'express-replay',
+    framework: 'express',
+    scenario: 'replay',
+    key: 'bench-replay-express',
+    baseline: 'bare',
+    title: 'Express, replay of a completed key',
+    floor: 'floor-get',
     members: ['bare', 'floor-get', 'idem-memory', 'idem-redis', 'ei-memory', 'ei-redis', 'ni-memory', 'ni-redis'],
   },
   {
-    id: 'express-first', framework: 'express', scenario: 'first', key: 'unique', baseline: 'bare',
-    title: 'Express, first execution (a new key per request)', floor: 'floor-setnx',
+    id: 'express-first',
+    framework: 'express',
+    scenario: 'first',
+    key: 'unique',
+    baseline: 'bare',
+    title: 'Express, first execution (a new key per request)',
+    floor: 'floor-setnx',
     members: ['bare', 'floor-setnx', 'idem-memory', 'idem-redis', 'ei-memory', 'ei-redis', 'ni-memory', 'ni-redis'],
   },
   {
-    id: 'koa-passthrough', framework: 'koa', scenario: 'passthrough', key: undefined, baseline: 'bare',
-    title: 'Koa, passthrough (no key)', members: ['bare', 'idem-memory'],
+    id: 'koa-passthrough',
+    framework: 'koa',
+    scenario: 'passthrough',
+    key: undefined,
+    baseline: 'bare',
+    title: 'Koa, passthrough (no key)',
+    members: ['bare', 'idem-memory'],
   },
   {
-    id: 'koa-replay', framework: 'koa', scenario: 'replay', key: 'bench-replay-koa', baseline: 'bare',
-    title: 'Koa, replay of a completed key', floor: 'floor-get', members: ['bare', 'floor-get', 'idem-memory', 'idem-redis'],
+    id: 'koa-replay',
+    framework: 'koa',
+    scenario: 'replay',
+    key: 'bench-replay-koa',
+    baseline: 'bare',
+    title: 'Koa, replay of a completed key',
+    floor: 'floor-get',
+    members: ['bare', 'floor-get', 'idem-memory', 'idem-redis'],
   },
   {
-    id: 'koa-first', framework: 'koa', scenario: 'first', key: 'unique', baseline: 'bare',
-    title: 'Koa, first execution (a new key per request)', floor: 'floor-setnx', members: ['bare', 'floor-setnx', 'idem-memory', 'idem-redis'],
+    id: 'koa-first',
+    framework: 'koa',
+    scenario: 'first',
+    key: 'unique',
+    baseline: 'bare',
+    title: 'Koa, first execution (a new key per request)',
+    floor: 'floor-setnx',
+    members: ['bare', 'floor-setnx', 'idem-memory', 'idem-redis'],
   },
 ];
 
@@ -81,22 +124,36 @@ export async function runGroup(group, { redis, settings, log, profile = [], prof
   const profiles = {};
   // Responses each server gave (warm-up included), so a profile's time can be read per request.
   const served = Object.fromEntries(group.members.map((v) => [v, 0]));
-  await Promise.all(group.members.map(async (variant) => {
-    if (profile.includes(`${group.framework}/${variant}`) || profile.includes(variant)) profiles[variant] = join(profileDir, `${group.id}-${variant}.cpuprofile`);
-    servers[variant] = await startServer({ framework: group.framework, variant, redisUrl: redis.url });
-  }));
+  await Promise.all(
+    group.members.map(async (variant) => {
+      if (profile.includes(`${group.framework}/${variant}`) || profile.includes(variant))
+        profiles[variant] = join(profileDir, `${group.id}-${variant}.cpuprofile`);
+      servers[variant] = await startServer({ framework: group.framework, variant, redisUrl: redis.url });
+    }),
+  );
   const request = requestFor(group.key);
   try {
     // Replays need a completed record first (one per process: memory stores are per process).
     if (group.scenario === 'replay') {
       for (const server of Object.values(servers)) {
-        const response = await fetch(`${server.url}/orders`, { method: 'POST', headers: request.headers, body: request.body });
+        const response = await fetch(`${server.url}/orders`, {
+          method: 'POST',
+          headers: request.headers,
+          body: request.body,
+        });
         await response.arrayBuffer();
       }
     }
     // Warm-up: JIT, connection pools, lazy script loading. Not recorded.
     for (const variant of group.members) {
-      served[variant] += (await measure({ server: servers[variant], request, durationS: settings.warmupS, connections: settings.connections })).responses;
+      served[variant] += (
+        await measure({
+          server: servers[variant],
+          request,
+          durationS: settings.warmupS,
+          connections: settings.connections,
+        })
+      ).responses;
     }
 
     // Profiles cover the measured rounds only: counting starts here, after start-up and warm-up.
@@ -108,11 +165,19 @@ export async function runGroup(group, { redis, settings, log, profile = [], prof
     for (let round = 0; round < settings.rounds; round++) {
       const order = round % 2 === 0 ? group.members : [...group.members].reverse();
       for (const variant of order) {
-        const result = await measure({ server: servers[variant], request, durationS: settings.durationS, connections: settings.connections, redis: usesRedis(variant) ? redis : undefined });
+        const result = await measure({
+          server: servers[variant],
+          request,
+          durationS: settings.durationS,
+          connections: settings.connections,
+          redis: usesRedis(variant) ? redis : undefined,
+        });
         result.round = round;
         served[variant] += result.responses;
         rounds[variant].push(result);
-        log(`  ${group.id.padEnd(20)} r${round} ${variant.padEnd(12)} ${Math.round(result.rps).toString().padStart(6)} req/s  p99 ${String(result.p99).padStart(3)} ms  cpu ${result.serverCpuUs.toFixed(0).padStart(4)} µs/req${result.non2xx ? `  non-2xx ${result.non2xx} ${JSON.stringify(result.statusCodes)}` : ''}${result.errors ? `  errors ${result.errors}` : ''}`);
+        log(
+          `  ${group.id.padEnd(20)} r${round} ${variant.padEnd(12)} ${Math.round(result.rps).toString().padStart(6)} req/s  p99 ${String(result.p99).padStart(3)} ms  cpu ${result.serverCpuUs.toFixed(0).padStart(4)} µs/req${result.non2xx ? `  non-2xx ${result.non2xx} ${JSON.stringify(result.statusCodes)}` : ''}${result.errors ? `  errors ${result.errors}` : ''}`,
+        );
       }
     }
     for (const [variant, path] of Object.entries(profiles)) {
@@ -123,7 +188,13 @@ export async function runGroup(group, { redis, settings, log, profile = [], prof
     // answered: timed windows end with requests in flight whose commands were counted.
     const commands = {};
     for (const variant of group.members.filter(usesRedis)) {
-      const counted = await countCommands({ server: servers[variant], request, redis, connections: settings.connections, amount: settings.commandSample });
+      const counted = await countCommands({
+        server: servers[variant],
+        request,
+        redis,
+        connections: settings.connections,
+        amount: settings.commandSample,
+      });
       served[variant] += counted.requests;
       const all = Object.values(counted.commands).reduce((a, b) => a + b, 0);
       commands[variant] = {
@@ -144,7 +215,12 @@ export async function runGroup(group, { redis, settings, log, profile = [], prof
 function summarize(group, rounds, commands) {
   const members = {};
   for (const [variant, list] of Object.entries(rounds)) {
-    const okShare = list.reduce((a, r) => a + r.ok, 0) / Math.max(1, list.reduce((a, r) => a + r.responses, 0));
+    const okShare =
+      list.reduce((a, r) => a + r.ok, 0) /
+      Math.max(
+        1,
+        list.reduce((a, r) => a + r.responses, 0),
+      );
     members[variant] = {
       label: LABELS[variant],
       rps: medianOf(list, 'rps'),
@@ -163,7 +239,17 @@ function summarize(group, rounds, commands) {
         return acc;
       }, {}),
       errors: list.reduce((a, r) => a + r.errors + r.timeouts, 0),
-      rounds: list.map(({ round, rps, p50, p99, rss, serverCpuUs, redisCpuUs, responses: n, non2xx }) => ({ round, rps, p50, p99, rss, serverCpuUs, redisCpuUs, responses: n, non2xx })),
+      rounds: list.map(({ round, rps, p50, p99, rss, serverCpuUs, redisCpuUs, responses: n, non2xx }) => ({
+        round,
+        rps,
+        p50,
+        p99,
+        rss,
+        serverCpuUs,
+        redisCpuUs,
+        responses: n,
+        non2xx,
+      })),
     };
   }
   const ratioTo = (reference) => {

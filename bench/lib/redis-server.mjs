@@ -6,7 +6,17 @@
 import { RedisServer } from '../../test/harness/redis.mjs';
 
 /** Commands the bench (through redis-cli) sends itself; never counted as traffic. */
-const ADMIN = new Set(['config|resetstat', 'info', 'ping', 'client|setname', 'client|setinfo', 'flushall', 'dbsize', 'memory|usage', 'config|get']);
+const ADMIN = new Set([
+  'config|resetstat',
+  'info',
+  'ping',
+  'client|setname',
+  'client|setinfo',
+  'flushall',
+  'dbsize',
+  'memory|usage',
+  'config|get',
+]);
 
 /**
  * Starts redis-server (no persistence) and resolves once it accepts connections.

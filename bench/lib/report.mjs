@@ -48,11 +48,46 @@ export function headlineRows(results) {
   for (const framework of ['express', 'koa']) {
     const name = framework === 'express' ? 'Express' : 'Koa';
     const specs = [
-      { gid: `${framework}-passthrough`, store: 'memory', idem: 'idem-memory', ref: 'bare', label: `${name} passthrough (no key)`, min: 0.97 },
-      { gid: `${framework}-replay`, store: 'memory', idem: 'idem-memory', ref: 'bare', label: `${name} replay, memory store`, min: 0.95 },
-      { gid: `${framework}-replay`, store: 'redis', idem: 'idem-redis', ref: 'floor-get', label: `${name} replay, Redis store`, min: 0.95 },
-      { gid: `${framework}-first`, store: 'memory', idem: 'idem-memory', ref: 'bare', label: `${name} first execution, memory store`, min: null },
-      { gid: `${framework}-first`, store: 'redis', idem: 'idem-redis', ref: 'floor-setnx', label: `${name} first execution, Redis store`, min: 0.8 },
+      {
+        gid: `${framework}-passthrough`,
+        store: 'memory',
+        idem: 'idem-memory',
+        ref: 'bare',
+        label: `${name} passthrough (no key)`,
+        min: 0.97,
+      },
+      {
+        gid: `${framework}-replay`,
+        store: 'memory',
+        idem: 'idem-memory',
+        ref: 'bare',
+        label: `${name} replay, memory store`,
+        min: 0.95,
+      },
+      {
+        gid: `${framework}-replay`,
+        store: 'redis',
+        idem: 'idem-redis',
+        ref: 'floor-get',
+        label: `${name} replay, Redis store`,
+        min: 0.95,
+      },
+      {
+        gid: `${framework}-first`,
+        store: 'memory',
+        idem: 'idem-memory',
+        ref: 'bare',
+        label: `${name} first execution, memory store`,
+        min: null,
+      },
+      {
+        gid: `${framework}-first`,
+        store: 'redis',
+        idem: 'idem-redis',
+        ref: 'floor-setnx',
+        label: `${name} first execution, Redis store`,
+        min: 0.8,
+      },
     ];
     for (const s of specs) {
       const g = group(results, s.gid);
@@ -65,9 +100,13 @@ export function headlineRows(results) {
         idem: ratio(s.idem),
         idemRange: g.members[s.idem] ? pairRange(g, s.idem, s.ref) : undefined,
         idemCpu: g.members[s.idem] ? cpuRatio(g, s.idem, s.ref) : undefined,
-        idemAddedCpuUs: g.members[s.idem] ? median(g.members[s.idem].rounds.map((r, i) => r.serverCpuUs - g.members[s.ref].rounds[i].serverCpuUs)) : undefined,
+        idemAddedCpuUs: g.members[s.idem]
+          ? median(g.members[s.idem].rounds.map((r, i) => r.serverCpuUs - g.members[s.ref].rounds[i].serverCpuUs))
+          : undefined,
         peers: Object.fromEntries(PEERS[s.store].filter((p) => g.members[p]).map((p) => [p, ratio(p)])),
-        idemOverPeers: Object.fromEntries(PEERS[s.store].filter((p) => g.members[p]).map((p) => [p, pairRatio(g, s.idem, p)])),
+        idemOverPeers: Object.fromEntries(
+          PEERS[s.store].filter((p) => g.members[p]).map((p) => [p, pairRatio(g, s.idem, p)]),
+        ),
         min: s.min,
       });
     }
@@ -78,9 +117,11 @@ export function headlineRows(results) {
 /** Every target of the issue, with its measured value and verdict (null: not measured this run). */
 export function evaluate(results) {
   const targets = [];
-  const add = (id, text, value, met, unit = '×') => targets.push({ id, text, value: Number.isFinite(value) ? Math.round(value * 1000) / 1000 : value, unit, met });
+  const add = (id, text, value, met, unit = '×') =>
+    targets.push({ id, text, value: Number.isFinite(value) ? Math.round(value * 1000) / 1000 : value, unit, met });
   for (const row of headlineRows(results)) {
-    if (row.min !== null && row.idem !== undefined) add(`${row.id}-ratio`, `${row.label}: idem ≥ ${row.min}× ${row.reference}`, row.idem, row.idem >= row.min);
+    if (row.min !== null && row.idem !== undefined)
+      add(`${row.id}-ratio`, `${row.label}: idem ≥ ${row.min}× ${row.reference}`, row.idem, row.idem >= row.min);
     for (const [peer, ratio] of Object.entries(row.idemOverPeers)) {
       add(`${row.id}-vs-${peer}`, `${row.label}: idem ahead of ${LABELS[peer]}`, ratio, ratio > 1);
     }
@@ -90,25 +131,65 @@ export function evaluate(results) {
     const first = group(results, `${framework}-first`);
     if (replay?.members['idem-redis']) {
       const cmds = replay.members['idem-redis'].clientCommandsPerRequest;
-      add(`${framework}-replay-commands`, `${framework}: a Redis replay costs 1 command`, cmds, Math.round(cmds * 100) / 100 <= 1, 'cmd/req');
+      add(
+        `${framework}-replay-commands`,
+        `${framework}: a Redis replay costs 1 command`,
+        cmds,
+        Math.round(cmds * 100) / 100 <= 1,
+        'cmd/req',
+      );
       const added = replay.vsFloor['idem-redis'].addedCpuUs;
-      add(`${framework}-replay-cpu`, `${framework}: server CPU per Redis replay within 20 µs of the raw-GET floor`, added, added <= 20, 'µs');
+      add(
+        `${framework}-replay-cpu`,
+        `${framework}: server CPU per Redis replay within 20 µs of the raw-GET floor`,
+        added,
+        added <= 20,
+        'µs',
+      );
     }
     if (first?.members['idem-redis']) {
       const cmds = first.members['idem-redis'].clientCommandsPerRequest;
-      add(`${framework}-first-commands`, `${framework}: a first execution costs ≤ 5 commands`, cmds, Math.round(cmds * 100) / 100 <= 5, 'cmd/req');
+      add(
+        `${framework}-first-commands`,
+        `${framework}: a first execution costs ≤ 5 commands`,
+        cmds,
+        Math.round(cmds * 100) / 100 <= 5,
+        'cmd/req',
+      );
     }
   }
   if (results.cache) {
     const { l1, l2, stampede } = results.cache;
     const ops = (rows, id) => rows.find((r) => r.id === id)?.opsPerSecond;
-    add('cache-l1-vs-bentocache', 'cache: getOrSet L1 hit ahead of bentocache', ops(l1, 'idem') / ops(l1, 'bentocache'), ops(l1, 'idem') > ops(l1, 'bentocache'));
-    add('cache-l2-vs-bentocache', 'cache: getOrSet L2 hit ahead of bentocache', ops(l2, 'idem') / ops(l2, 'bentocache'), ops(l2, 'idem') > ops(l2, 'bentocache'));
+    add(
+      'cache-l1-vs-bentocache',
+      'cache: getOrSet L1 hit ahead of bentocache',
+      ops(l1, 'idem') / ops(l1, 'bentocache'),
+      ops(l1, 'idem') > ops(l1, 'bentocache'),
+    );
+    add(
+      'cache-l2-vs-bentocache',
+      'cache: getOrSet L2 hit ahead of bentocache',
+      ops(l2, 'idem') / ops(l2, 'bentocache'),
+      ops(l2, 'idem') > ops(l2, 'bentocache'),
+    );
     const runs = stampede.idem.map((t) => t.loaderRuns);
-    add('cache-stampede', 'cache: cold-key stampede over 4 processes runs the loader once', Math.max(...runs), runs.every((r) => r === 1), 'loader runs (worst trial)');
+    add(
+      'cache-stampede',
+      'cache: cold-key stampede over 4 processes runs the loader once',
+      Math.max(...runs),
+      runs.every((r) => r === 1),
+      'loader runs (worst trial)',
+    );
   }
   for (const storm of results.storms.filter((s) => s.pkg === 'idem')) {
-    add(`storm-${storm.id}`, `storm, ${storm.label}, ${storm.processes} process${storm.processes > 1 ? 'es' : ''}: exactly 1 execution, every client answered`, storm.executions, storm.executions === 1 && storm.answered === storm.clients, 'executions');
+    add(
+      `storm-${storm.id}`,
+      `storm, ${storm.label}, ${storm.processes} process${storm.processes > 1 ? 'es' : ''}: exactly 1 execution, every client answered`,
+      storm.executions,
+      storm.executions === 1 && storm.answered === storm.clients,
+      'executions',
+    );
   }
   return targets;
 }
@@ -128,23 +209,47 @@ function httpTable(g) {
     const cb = variant === g.baseline ? 0 : g.vsBaseline?.[variant]?.addedCpuUs;
     const cf = g.floor ? (variant === g.floor ? 0 : g.vsFloor?.[variant]?.addedCpuUs) : null;
     const cells = [
-      m.label, int(m.rps), fx(vb), ...(g.floor ? [fx(vf)] : []), fx(m.p50, 0), fx(m.p99, 0), fx(m.rssMB, 0), fx(m.serverCpuUs, 1), fx(cb, 1),
-      ...(g.floor ? [fx(cf, 1)] : []), m.redisCpuUs === null ? '–' : fx(m.redisCpuUs, 1),
-      m.clientCommandsPerRequest !== null ? fx(m.clientCommandsPerRequest) : m.commandsPerRequest === null ? '–' : fx(m.commandsPerRequest),
-      m.commandsPerRequest === null ? '–' : fx(m.commandsPerRequest), `${(m.okShare * 100).toFixed(1)}%`,
+      m.label,
+      int(m.rps),
+      fx(vb),
+      ...(g.floor ? [fx(vf)] : []),
+      fx(m.p50, 0),
+      fx(m.p99, 0),
+      fx(m.rssMB, 0),
+      fx(m.serverCpuUs, 1),
+      fx(cb, 1),
+      ...(g.floor ? [fx(cf, 1)] : []),
+      m.redisCpuUs === null ? '–' : fx(m.redisCpuUs, 1),
+      m.clientCommandsPerRequest !== null
+        ? fx(m.clientCommandsPerRequest)
+        : m.commandsPerRequest === null
+          ? '–'
+          : fx(m.commandsPerRequest),
+      m.commandsPerRequest === null ? '–' : fx(m.commandsPerRequest),
+      `${(m.okShare * 100).toFixed(1)}%`,
     ];
     lines.push(`| ${cells.join(' | ')} |`);
   }
   const mixes = Object.entries(g.members).filter(([, m]) => m.commandMix);
   if (mixes.length) {
-    lines.push('', '<details><summary>Redis command mix per request (INFO commandstats over a fixed-count window, commands run inside Lua included)</summary>', '');
+    lines.push(
+      '',
+      '<details><summary>Redis command mix per request (INFO commandstats over a fixed-count window, commands run inside Lua included)</summary>',
+      '',
+    );
     for (const [, m] of mixes) {
-      lines.push(`- ${m.label}: ${Object.entries(m.commandMix).sort((a, b) => b[1] - a[1]).map(([n, c]) => `${n} ${c.toFixed(2)}`).join(', ')}`);
+      lines.push(
+        `- ${m.label}: ${Object.entries(m.commandMix)
+          .sort((a, b) => b[1] - a[1])
+          .map(([n, c]) => `${n} ${c.toFixed(2)}`)
+          .join(', ')}`,
+      );
     }
     lines.push('', '</details>');
   }
   const odd = Object.entries(g.members).filter(([, m]) => m.okShare < 0.999 || m.errors > 0);
-  for (const [, m] of odd) lines.push('', `> ${m.label}: status codes ${JSON.stringify(m.statusCodes)}, socket errors/timeouts ${m.errors}.`);
+  for (const [, m] of odd)
+    lines.push('', `> ${m.label}: status codes ${JSON.stringify(m.statusCodes)}, socket errors/timeouts ${m.errors}.`);
   return lines.join('\n');
 }
 
@@ -155,8 +260,13 @@ export function renderHeadline(results, chartPath) {
   const targets = results.targets;
   const met = targets.filter((t) => t.met === true).length;
   const missed = targets.filter((t) => t.met === false);
-  out.push(`**${met} of ${targets.length} targets met${missed.length ? `; missed: ${missed.map((t) => t.id).join(', ')}` : ''}.** Throughput ratios (median over rounds of req/s ÷ the reference's req/s in the same round, with the lowest and highest round in brackets); higher is better, 1.00 = as fast as the reference.`, '');
-  out.push('| scenario | reference | idem (rounds) | express-idempotency | @node-idempotency | target | idem meets it | idem by server CPU | idem\'s extra server CPU |');
+  out.push(
+    `**${met} of ${targets.length} targets met${missed.length ? `; missed: ${missed.map((t) => t.id).join(', ')}` : ''}.** Throughput ratios (median over rounds of req/s ÷ the reference's req/s in the same round, with the lowest and highest round in brackets); higher is better, 1.00 = as fast as the reference.`,
+    '',
+  );
+  out.push(
+    "| scenario | reference | idem (rounds) | express-idempotency | @node-idempotency | target | idem meets it | idem by server CPU | idem's extra server CPU |",
+  );
   out.push('|---|---|--:|--:|--:|--:|---|--:|--:|');
   const verdict = (r) => {
     if (r.min === null) return '–';
@@ -171,12 +281,20 @@ export function renderHeadline(results, chartPath) {
       return entry ? fx(entry[1]) : 'n/a';
     };
     const range = r.idemRange ? ` (${fx(r.idemRange[0])}–${fx(r.idemRange[1])})` : '';
-    out.push(`| ${r.label} | ${r.reference} | **${fx(r.idem)}**${range} | ${peer('ei')} | ${peer('ni')} | ${r.min === null ? 'ahead of peers' : `≥ ${r.min}`} | ${verdict(r)} | ${fx(r.idemCpu)} | ${fx(r.idemAddedCpuUs, 1)} µs |`);
+    out.push(
+      `| ${r.label} | ${r.reference} | **${fx(r.idem)}**${range} | ${peer('ei')} | ${peer('ni')} | ${r.min === null ? 'ahead of peers' : `≥ ${r.min}`} | ${verdict(r)} | ${fx(r.idemCpu)} | ${fx(r.idemAddedCpuUs, 1)} µs |`,
+    );
   }
-  out.push('', '"idem by server CPU" is the reference\'s server CPU per request ÷ idem\'s (median of per-round ratios): what the throughput ratio would be if the server alone were the bottleneck. On 2 cores shared by autocannon, the server and Redis it is the steadier figure; the verdicts use the throughput ratios, as the issue states them.');
+  out.push(
+    '',
+    '"idem by server CPU" is the reference\'s server CPU per request ÷ idem\'s (median of per-round ratios): what the throughput ratio would be if the server alone were the bottleneck. On 2 cores shared by autocannon, the server and Redis it is the steadier figure; the verdicts use the throughput ratios, as the issue states them.',
+  );
   const storms = results.storms.filter((st) => st.processes > 1);
   if (storms.length) {
-    out.push('', `Duplicate storm, ${storms[0].clients} concurrent duplicates over ${storms[0].processes} processes sharing one Redis — handler executions: ${storms.map((st) => `${st.label} **${st.executions}**`).join('; ')}.`);
+    out.push(
+      '',
+      `Duplicate storm, ${storms[0].clients} concurrent duplicates over ${storms[0].processes} processes sharing one Redis — handler executions: ${storms.map((st) => `${st.label} **${st.executions}**`).join('; ')}.`,
+    );
   }
   out.push('', `![ratios chart](${chartPath})`);
   return out;
@@ -187,15 +305,21 @@ export function renderMarkdown(results, notes = '') {
   const { meta } = results;
   const out = [];
   out.push('# idem benchmark results', '');
-  out.push(`Run of ${meta.date} (${meta.mode} mode, ${meta.durationS} s) on ${meta.cpu}, ${meta.memoryGB} GB, ${meta.os}; Node ${meta.node}; redis-server ${meta.redis.split(' ')[0]}; commit ${meta.commit}${meta.packagesDirty ? ' (packages/ had uncommitted changes)' : ''}.`);
+  out.push(
+    `Run of ${meta.date} (${meta.mode} mode, ${meta.durationS} s) on ${meta.cpu}, ${meta.memoryGB} GB, ${meta.os}; Node ${meta.node}; redis-server ${meta.redis.split(' ')[0]}; commit ${meta.commit}${meta.packagesDirty ? ' (packages/ had uncommitted changes)' : ''}.`,
+  );
   out.push('');
-  const quiet = (m) => `load average ${m.loadavg.join(' / ')}, ${m.vitestProcesses} vitest process${m.vitestProcesses === 1 ? '' : 'es'}`;
+  const quiet = (m) =>
+    `load average ${m.loadavg.join(' / ')}, ${m.vitestProcesses} vitest process${m.vitestProcesses === 1 ? '' : 'es'}`;
   // /proc accounting is tick-based: a few seconds either way over a whole run is noise.
   const others = Math.max(0, meta.otherProcessesCores ?? 0);
   const othersS = Math.max(0, meta.otherProcessesCpuS ?? 0);
   const vitest = meta.machineBefore.vitestProcesses + (meta.machineAfter?.vitestProcesses ?? 0);
-  const noisy = vitest > 0 || (meta.otherProcessesCores === undefined ? meta.machineBefore.loadavg[0] >= 0.5 : others > 0.25);
-  out.push(`Machine at start: ${quiet(meta.machineBefore)}; at end (the bench's own processes included): ${quiet(meta.machineAfter)}. CPU time used outside the bench's own processes during the run: ${othersS.toFixed(1)} s, ${others.toFixed(2)} of a core on average (the machine's busy time from /proc/stat minus the CPU of the bench and of every process it started; tick-based, so ±1% of the run's CPU).${noisy ? ' **The machine was not quiet during this run: other work shared the 2 cores, so absolute numbers are lower and ratios noisier than on an idle machine.**' : ''}`);
+  const noisy =
+    vitest > 0 || (meta.otherProcessesCores === undefined ? meta.machineBefore.loadavg[0] >= 0.5 : others > 0.25);
+  out.push(
+    `Machine at start: ${quiet(meta.machineBefore)}; at end (the bench's own processes included): ${quiet(meta.machineAfter)}. CPU time used outside the bench's own processes during the run: ${othersS.toFixed(1)} s, ${others.toFixed(2)} of a core on average (the machine's busy time from /proc/stat minus the CPU of the bench and of every process it started; tick-based, so ±1% of the run's CPU).${noisy ? ' **The machine was not quiet during this run: other work shared the 2 cores, so absolute numbers are lower and ratios noisier than on an idle machine.**' : ''}`,
+  );
   out.push('');
 
   out.push('## Headline', '', ...renderHeadline(results, 'chart.svg'), '');
@@ -203,17 +327,27 @@ export function renderMarkdown(results, notes = '') {
 
   out.push('## Targets', '');
   out.push('| target | measured | verdict |', '|---|--:|---|');
-  for (const t of targets) out.push(`| ${t.text} | ${Number.isFinite(t.value) ? t.value : '–'} ${t.unit} | ${mark(t.met)} |`);
+  for (const t of targets)
+    out.push(`| ${t.text} | ${Number.isFinite(t.value) ? t.value : '–'} ${t.unit} | ${mark(t.met)} |`);
   out.push('');
 
   if (results.storms.length) {
     out.push('## Duplicate storm', '');
-    out.push(`${results.storms[0].clients} clients, each on its own TCP connection, all connected first and then sending the same POST with the same Idempotency-Key in one synchronous write loop, spread round-robin over the server processes (no load balancer). The handler takes ${meta.settings.stormDelayMs} ms. Executions are counted by the handlers (IPC counters summed over processes). Memory stores are per process, so their storm runs on one process.`, '');
-    out.push('| package / configuration | processes | handler executions | answers by status | distinct 2xx bodies | every client answered after | median answer |');
+    out.push(
+      `${results.storms[0].clients} clients, each on its own TCP connection, all connected first and then sending the same POST with the same Idempotency-Key in one synchronous write loop, spread round-robin over the server processes (no load balancer). The handler takes ${meta.settings.stormDelayMs} ms. Executions are counted by the handlers (IPC counters summed over processes). Memory stores are per process, so their storm runs on one process.`,
+      '',
+    );
+    out.push(
+      '| package / configuration | processes | handler executions | answers by status | distinct 2xx bodies | every client answered after | median answer |',
+    );
     out.push('|---|--:|--:|---|--:|--:|--:|');
     for (const s of results.storms) {
       const bad = s.pkg === 'idem' ? s.executions !== 1 : s.executions > 1;
-      out.push(`| ${s.label} | ${s.processes} | ${bad ? `**${s.executions}**` : s.executions} | ${Object.entries(s.statuses).map(([k, v]) => `${k}: ${v}`).join(', ')} | ${s.distinct2xxBodies} | ${fx(s.allAnsweredMs, 0)} ms | ${fx(s.medianAnswerMs, 0)} ms |`);
+      out.push(
+        `| ${s.label} | ${s.processes} | ${bad ? `**${s.executions}**` : s.executions} | ${Object.entries(s.statuses)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(', ')} | ${s.distinct2xxBodies} | ${fx(s.allAnsweredMs, 0)} ms | ${fx(s.medianAnswerMs, 0)} ms |`,
+      );
     }
     out.push('');
   }
@@ -225,17 +359,31 @@ export function renderMarkdown(results, notes = '') {
     const awaited = l1.find((r) => r.id === 'lru-get-await');
     out.push('L1 hit: one key, sequential calls in one process (interleaved rounds, median).', '');
     out.push('| implementation | ops/s | × bare lru-cache get | × awaited lru-cache get |', '|---|--:|--:|--:|');
-    for (const r of l1) out.push(`| ${r.label} | ${int(r.opsPerSecond)} | ${fx(r.opsPerSecond / bare.opsPerSecond, 3)} | ${fx(r.opsPerSecond / awaited.opsPerSecond)} |`);
+    for (const r of l1)
+      out.push(
+        `| ${r.label} | ${int(r.opsPerSecond)} | ${fx(r.opsPerSecond / bare.opsPerSecond, 3)} | ${fx(r.opsPerSecond / awaited.opsPerSecond)} |`,
+      );
     out.push('');
     const floor = l2.find((r) => r.id === 'floor-get');
     out.push('L2 hit: 1000 keys in Redis, an L1 of one entry so every read goes to Redis, 16 reads in flight.', '');
-    out.push('| implementation | ops/s | × raw GET floor | Redis commands/op (incl. inside Lua) |', '|---|--:|--:|--:|');
-    for (const r of l2) out.push(`| ${r.label} | ${int(r.opsPerSecond)} | ${fx(r.opsPerSecond / floor.opsPerSecond)} | ${fx(r.commandsPerOp)} |`);
+    out.push(
+      '| implementation | ops/s | × raw GET floor | Redis commands/op (incl. inside Lua) |',
+      '|---|--:|--:|--:|',
+    );
+    for (const r of l2)
+      out.push(
+        `| ${r.label} | ${int(r.opsPerSecond)} | ${fx(r.opsPerSecond / floor.opsPerSecond)} | ${fx(r.commandsPerOp)} |`,
+      );
     out.push('');
     out.push('Cold-key stampede: 4 processes × 250 concurrent getOrSet of one missing key, 50 ms loader.', '');
-    out.push('| implementation | loader runs per trial | distinct values served | every caller answered after |', '|---|---|---|---|');
+    out.push(
+      '| implementation | loader runs per trial | distinct values served | every caller answered after |',
+      '|---|---|---|---|',
+    );
     for (const [impl, trials] of Object.entries(stampede)) {
-      out.push(`| ${impl} | ${trials.map((t) => t.loaderRuns).join(', ')} | ${trials.map((t) => t.distinctValues).join(', ')} | ${trials.map((t) => `${fx(t.allAnsweredMs, 0)} ms`).join(', ')} |`);
+      out.push(
+        `| ${impl} | ${trials.map((t) => t.loaderRuns).join(', ')} | ${trials.map((t) => t.distinctValues).join(', ')} | ${trials.map((t) => `${fx(t.allAnsweredMs, 0)} ms`).join(', ')} |`,
+      );
     }
     out.push('');
   }
@@ -254,12 +402,17 @@ export function renderMarkdown(results, notes = '') {
     '- Server CPU: `process.cpuUsage()` of the server process, read over IPC before and after each window, divided by responses. redis-server CPU: utime + stime from `/proc/<pid>/stat` (10 ms ticks). On a 2-core machine where autocannon and Redis share the cores, CPU per request is the steadier figure.',
     `- Redis commands: after the timed rounds, each Redis variant gets a separate window of exactly ${s.commandSample} requests (all answered, then a 100 ms pause for writes made after answering), between \`CONFIG RESETSTAT\` and \`INFO commandstats\`; calls ÷ requests. Redis counts the commands a Lua script runs too; "client" counts what the client sent: for idem its EVALSHA/EVAL calls plus the few plain commands its store may send itself (HGETALL, SUBSCRIBE, UNSUBSCRIBE), everything else being run by its scripts; every peer and floor sends plain commands only. "incl. inside Lua" counts everything.`,
     '- Floors: "raw GET" is the bare app plus one ioredis `GET` per request; "raw SET NX + SET" is the bare app plus `SET key v PX 30000 NX` and then `SET key body PX 86400000` before answering.',
-    '- Peers, configured as their READMEs say: express-idempotency (default in-memory adapter; and `express-idempotency-redis-adapter` with `connectionConfig: { url }`), its handler checking `isHit(req)`; @node-idempotency/core with `MemoryStorageAdapter` or `RedisStorageAdapter({ url })`. **@node-idempotency\'s Express adapter is not published on npm, so the bench drives `@node-idempotency/core` through a line-by-line port of that adapter from the mahendraHegde/node-idempotency repository (`packages/plugin-express/src/middleware.ts`)**, in `bench/servers/variants.mjs`; the only deviation: errors that are not IdempotencyErrors are passed to `next()` instead of being swallowed.',
-    '- Every variant shares one JSON error handler (the peers\' READMEs ask for the app\'s own).',
+    "- Peers, configured as their READMEs say: express-idempotency (default in-memory adapter; and `express-idempotency-redis-adapter` with `connectionConfig: { url }`), its handler checking `isHit(req)`; @node-idempotency/core with `MemoryStorageAdapter` or `RedisStorageAdapter({ url })`. **@node-idempotency's Express adapter is not published on npm, so the bench drives `@node-idempotency/core` through a line-by-line port of that adapter from the mahendraHegde/node-idempotency repository (`packages/plugin-express/src/middleware.ts`)**, in `bench/servers/variants.mjs`; the only deviation: errors that are not IdempotencyErrors are passed to `next()` instead of being swallowed.",
+    "- Every variant shares one JSON error handler (the peers' READMEs ask for the app's own).",
     '',
   );
   out.push('## Versions', '');
-  out.push(Object.entries(meta.versions).map(([k, v]) => `${k} ${v ?? 'n/a'}`).join(' · '), '');
+  out.push(
+    Object.entries(meta.versions)
+      .map(([k, v]) => `${k} ${v ?? 'n/a'}`)
+      .join(' · '),
+    '',
+  );
   if (notes) out.push(notes.trim(), '');
   return `${out.join('\n')}\n`;
 }
@@ -278,32 +431,54 @@ export function renderChart(results) {
   const width = 900;
   const plotW = width - left - 70;
   const rowH = (r) => (1 + Object.keys(r.peers).length) * (bar + gap) + 14;
-  const maxRatio = Math.min(2, Math.max(1.2, ...rows.flatMap((r) => [r.idem, r.idemRange?.[1], ...Object.values(r.peers)]).filter(Number.isFinite))) * 1.05;
+  const maxRatio =
+    Math.min(
+      2,
+      Math.max(
+        1.2,
+        ...rows.flatMap((r) => [r.idem, r.idemRange?.[1], ...Object.values(r.peers)]).filter(Number.isFinite),
+      ),
+    ) * 1.05;
   const x = (v) => left + (Math.min(v, maxRatio) / maxRatio) * plotW;
   const top = 72;
   const plotBottom = top + rows.reduce((a, r) => a + rowH(r), 0);
   const height = plotBottom + 56;
   const esc = (t) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const parts = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
+  );
   parts.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
-  parts.push(`<text x="${left}" y="20" font-size="15" font-weight="600">Throughput relative to the reference (1.0 = as fast as it)</text>`);
-  parts.push(`<text x="${left}" y="38" fill="#555">${esc(`${results.meta.mode} run, ${results.meta.date.slice(0, 10)}, ${results.meta.cpu}`)}</text>`);
-  parts.push(`<text x="${left}" y="54" fill="#555">${esc("red tick: idem's target · whisker: idem's lowest and highest round")}</text>`);
+  parts.push(
+    `<text x="${left}" y="20" font-size="15" font-weight="600">Throughput relative to the reference (1.0 = as fast as it)</text>`,
+  );
+  parts.push(
+    `<text x="${left}" y="38" fill="#555">${esc(`${results.meta.mode} run, ${results.meta.date.slice(0, 10)}, ${results.meta.cpu}`)}</text>`,
+  );
+  parts.push(
+    `<text x="${left}" y="54" fill="#555">${esc("red tick: idem's target · whisker: idem's lowest and highest round")}</text>`,
+  );
   for (let t = 0; t <= maxRatio + 1e-9; t += 0.25) {
     const one = Math.abs(t - 1) < 1e-9;
-    parts.push(`<line x1="${x(t)}" y1="${top - 6}" x2="${x(t)}" y2="${plotBottom}" stroke="${one ? '#111' : '#e5e7eb'}" stroke-width="${one ? 1.5 : 1}"/>`);
+    parts.push(
+      `<line x1="${x(t)}" y1="${top - 6}" x2="${x(t)}" y2="${plotBottom}" stroke="${one ? '#111' : '#e5e7eb'}" stroke-width="${one ? 1.5 : 1}"/>`,
+    );
     parts.push(`<text x="${x(t)}" y="${plotBottom + 16}" text-anchor="middle" fill="#555">${t.toFixed(2)}</text>`);
   }
   series.forEach((s, i) => {
-    parts.push(`<rect x="${left + i * 170}" y="${plotBottom + 30}" width="12" height="12" fill="${s.color}"/><text x="${left + 16 + i * 170}" y="${plotBottom + 40}">${esc(s.label)}</text>`);
+    parts.push(
+      `<rect x="${left + i * 170}" y="${plotBottom + 30}" width="12" height="12" fill="${s.color}"/><text x="${left + 16 + i * 170}" y="${plotBottom + 40}">${esc(s.label)}</text>`,
+    );
   });
   let y = top;
   for (const r of rows) {
     const h = rowH(r);
     parts.push(`<text x="${left - 8}" y="${y + bar}" text-anchor="end" font-weight="600">${esc(r.label)}</text>`);
     parts.push(`<text x="${left - 8}" y="${y + bar + 14}" text-anchor="end" fill="#555">vs ${esc(r.reference)}</text>`);
-    const bars = [{ s: series[0], v: r.idem }, ...Object.entries(r.peers).map(([p, v]) => ({ s: series[p.startsWith('ei') ? 1 : 2], v }))];
+    const bars = [
+      { s: series[0], v: r.idem },
+      ...Object.entries(r.peers).map(([p, v]) => ({ s: series[p.startsWith('ei') ? 1 : 2], v })),
+    ];
     bars.forEach(({ s, v }, i) => {
       const by = y + i * (bar + gap);
       if (!Number.isFinite(v)) return;
@@ -313,15 +488,19 @@ export function renderChart(results) {
       if (i === 0 && r.idemRange !== undefined) {
         const [lo, hi] = r.idemRange.map(x);
         const mid = by + bar / 2;
-        parts.push(`<path d="M${lo} ${mid}H${hi}M${lo} ${by + 3}V${by + bar - 3}M${hi} ${by + 3}V${by + bar - 3}" stroke="#111" stroke-width="1.2" fill="none"/>`);
+        parts.push(
+          `<path d="M${lo} ${mid}H${hi}M${lo} ${by + 3}V${by + bar - 3}M${hi} ${by + 3}V${by + bar - 3}" stroke="#111" stroke-width="1.2" fill="none"/>`,
+        );
         labelX = Math.max(labelX, hi + 4);
       }
       parts.push(`<text x="${labelX}" y="${by + bar - 3}">${v.toFixed(2)}</text>`);
     });
-    if (r.min !== null) parts.push(`<line x1="${x(r.min)}" y1="${y - 2}" x2="${x(r.min)}" y2="${y + bar + 2}" stroke="#dc2626" stroke-width="3"/>`);
+    if (r.min !== null)
+      parts.push(
+        `<line x1="${x(r.min)}" y1="${y - 2}" x2="${x(r.min)}" y2="${y + bar + 2}" stroke="#dc2626" stroke-width="3"/>`,
+      );
     y += h;
   }
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }
-

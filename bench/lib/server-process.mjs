@@ -36,7 +36,8 @@ export async function startServer(cfg, options = {}) {
     if (message.type === 'stats') pending.shift()?.(message);
   });
   const ready = await new Promise((resolve, reject) => {
-    const onExit = (code) => reject(new Error(`server ${cfg.framework}/${cfg.variant} exited (${code}) before it was ready`));
+    const onExit = (code) =>
+      reject(new Error(`server ${cfg.framework}/${cfg.variant} exited (${code}) before it was ready`));
     child.once('exit', onExit);
     child.on('message', function onReady(message) {
       if (message.type !== 'ready') return;

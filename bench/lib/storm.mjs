@@ -44,25 +44,28 @@ function parseResponse(raw) {
 async function fire(ports, { total, key, timeoutMs }) {
   const sockets = await Promise.all(Array.from({ length: total }, (_, i) => openSocket(ports[i % ports.length])));
   const request = Buffer.from(
-    'POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n'
-    + `Content-Length: ${Buffer.byteLength(REQUEST_BODY)}\r\nIdempotency-Key: ${key}\r\nConnection: close\r\n\r\n${REQUEST_BODY}`,
+    'POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+      `Content-Length: ${Buffer.byteLength(REQUEST_BODY)}\r\nIdempotency-Key: ${key}\r\nConnection: close\r\n\r\n${REQUEST_BODY}`,
   );
   let started = 0n;
-  const answers = sockets.map((socket) => new Promise((resolve) => {
-    const chunks = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve({ status: 'timeout', body: '', ms: timeoutMs });
-    }, timeoutMs);
-    socket.on('data', (chunk) => chunks.push(chunk));
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(timer);
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const raw = Buffer.concat(chunks);
-      resolve(raw.length === 0 ? { status: 'reset', body: '', ms } : { ...parseResponse(raw), ms });
-    });
-  }));
+  const answers = sockets.map(
+    (socket) =>
+      new Promise((resolve) => {
+        const chunks = [];
+        const timer = setTimeout(() => {
+          socket.destroy();
+          resolve({ status: 'timeout', body: '', ms: timeoutMs });
+        }, timeoutMs);
+        socket.on('data', (chunk) => chunks.push(chunk));
+        socket.on('error', () => {});
+        socket.on('close', () => {
+          clearTimeout(timer);
+          const ms = Number(process.hrtime.bigint() - started) / 1e6;
+          const raw = Buffer.concat(chunks);
+          resolve(raw.length === 0 ? { status: 'reset', body: '', ms } : { ...parseResponse(raw), ms });
+        });
+      }),
+  );
   started = process.hrtime.bigint();
   for (const socket of sockets) socket.write(request);
   return Promise.all(answers);
@@ -73,12 +76,23 @@ async function fire(ports, { total, key, timeoutMs }) {
  * Returns executions (summed over the processes), status counts, distinct 2xx bodies and timings.
  */
 export async function runStorm(spec, { redis, total, timeoutMs = 30_000 }) {
-  const servers = await Promise.all(Array.from({ length: spec.processes }, () => startServer({
-    framework: spec.framework, variant: spec.variant, redisUrl: redis.url, concurrent: spec.concurrent, delayMs: spec.delayMs,
-  })));
+  const servers = await Promise.all(
+    Array.from({ length: spec.processes }, () =>
+      startServer({
+        framework: spec.framework,
+        variant: spec.variant,
+        redisUrl: redis.url,
+        concurrent: spec.concurrent,
+        delayMs: spec.delayMs,
+      }),
+    ),
+  );
   try {
     const key = `storm-${spec.id}-${Date.now()}`;
-    const answers = await fire(servers.map((s) => s.port), { total, key, timeoutMs });
+    const answers = await fire(
+      servers.map((s) => s.port),
+      { total, key, timeoutMs },
+    );
     // Let stores finish what they do after answering (fire-and-forget writes) before counting.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const stats = await Promise.all(servers.map((s) => s.stats()));
@@ -110,16 +124,92 @@ export async function runStorm(spec, { redis, total, timeoutMs = 30_000 }) {
 
 /** The storms: idem and every peer, each on the store it would share across processes. */
 export const STORMS = [
-  { id: 'idem-redis-reject', label: 'idem (Redis), concurrent: reject', framework: 'express', variant: 'idem-redis', processes: 4, concurrent: 'reject', pkg: 'idem' },
-  { id: 'idem-redis-wait', label: 'idem (Redis), concurrent: wait', framework: 'express', variant: 'idem-redis', processes: 4, concurrent: 'wait', pkg: 'idem' },
-  { id: 'idem-koa-redis-wait', label: 'idem on Koa (Redis), concurrent: wait', framework: 'koa', variant: 'idem-redis', processes: 4, concurrent: 'wait', pkg: 'idem' },
-  { id: 'ei-redis', label: 'express-idempotency (Redis adapter)', framework: 'express', variant: 'ei-redis', processes: 4, pkg: 'express-idempotency' },
-  { id: 'ni-redis', label: '@node-idempotency (Redis)', framework: 'express', variant: 'ni-redis', processes: 4, pkg: '@node-idempotency' },
-  { id: 'ni-redis-wait', label: '@node-idempotency (Redis), inProgressStrategy.wait', framework: 'express', variant: 'ni-redis', processes: 4, concurrent: 'wait', pkg: '@node-idempotency' },
+  {
+    id: 'idem-redis-reject',
+    label: 'idem (Redis), concurrent: reject',
+    framework: 'express',
+    variant: 'idem-redis',
+    processes: 4,
+    concurrent: 'reject',
+    pkg: 'idem',
+  },
+  {
+    id: 'idem-redis-wait',
+    label: 'idem (Redis), concurrent: wait',
+    framework: 'express',
+    variant: 'idem-redis',
+    processes: 4,
+    concurrent: 'wait',
+    pkg: 'idem',
+  },
+  {
+    id: 'idem-koa-redis-wait',
+    label: 'idem on Koa (Redis), concurrent: wait',
+    framework: 'koa',
+    variant: 'idem-redis',
+    processes: 4,
+    concurrent: 'wait',
+    pkg: 'idem',
+  },
+  {
+    id: 'ei-redis',
+    label: 'express-idempotency (Redis adapter)',
+    framework: 'express',
+    variant: 'ei-redis',
+    processes: 4,
+    pkg: 'express-idempotency',
+  },
+  {
+    id: 'ni-redis',
+    label: '@node-idempotency (Redis)',
+    framework: 'express',
+    variant: 'ni-redis',
+    processes: 4,
+    pkg: '@node-idempotency',
+  },
+  {
+    id: 'ni-redis-wait',
+    label: '@node-idempotency (Redis), inProgressStrategy.wait',
+    framework: 'express',
+    variant: 'ni-redis',
+    processes: 4,
+    concurrent: 'wait',
+    pkg: '@node-idempotency',
+  },
   // Memory stores are per process: exactly-once across processes is not theirs to give, so their
   // storm is 1000 duplicates on one process.
-  { id: 'idem-memory-reject', label: 'idem (memory), concurrent: reject', framework: 'express', variant: 'idem-memory', processes: 1, concurrent: 'reject', pkg: 'idem' },
-  { id: 'idem-memory-wait', label: 'idem (memory), concurrent: wait', framework: 'express', variant: 'idem-memory', processes: 1, concurrent: 'wait', pkg: 'idem' },
-  { id: 'ei-memory', label: 'express-idempotency (memory)', framework: 'express', variant: 'ei-memory', processes: 1, pkg: 'express-idempotency' },
-  { id: 'ni-memory', label: '@node-idempotency (memory)', framework: 'express', variant: 'ni-memory', processes: 1, pkg: '@node-idempotency' },
+  {
+    id: 'idem-memory-reject',
+    label: 'idem (memory), concurrent: reject',
+    framework: 'express',
+    variant: 'idem-memory',
+    processes: 1,
+    concurrent: 'reject',
+    pkg: 'idem',
+  },
+  {
+    id: 'idem-memory-wait',
+    label: 'idem (memory), concurrent: wait',
+    framework: 'express',
+    variant: 'idem-memory',
+    processes: 1,
+    concurrent: 'wait',
+    pkg: 'idem',
+  },
+  {
+    id: 'ei-memory',
+    label: 'express-idempotency (memory)',
+    framework: 'express',
+    variant: 'ei-memory',
+    processes: 1,
+    pkg: 'express-idempotency',
+  },
+  {
+    id: 'ni-memory',
+    label: '@node-idempotency (memory)',
+    framework: 'express',
+    variant: 'ni-memory',
+    processes: 1,
+    pkg: '@node-idempotency',
+  },
 ];

@@ -76,22 +76,49 @@ async function l1() {
   await bc.getOrSet({ key: 'k', factory: loader, ttl: '1h' });
   let sink = 0;
   const impls = [
-    { id: 'lru-get', label: 'lru-cache get (sync, bare)', isAsync: false, op: () => { sink += lru.get('k') === undefined ? 0 : 1; } },
-    { id: 'lru-get-await', label: 'lru-cache get, awaited', isAsync: true, op: async () => { sink += (await lru.get('k')) === undefined ? 0 : 1; } },
+    {
+      id: 'lru-get',
+      label: 'lru-cache get (sync, bare)',
+      isAsync: false,
+      op: () => {
+        sink += lru.get('k') === undefined ? 0 : 1;
+      },
+    },
+    {
+      id: 'lru-get-await',
+      label: 'lru-cache get, awaited',
+      isAsync: true,
+      op: async () => {
+        sink += (await lru.get('k')) === undefined ? 0 : 1;
+      },
+    },
     { id: 'idem', label: 'idem getOrSet (L1 hit)', isAsync: true, op: () => idem.getOrSet('k', loader) },
-    { id: 'bentocache', label: 'bentocache getOrSet (L1 hit)', isAsync: true, op: () => bc.getOrSet({ key: 'k', factory: loader, ttl: '1h' }) },
+    {
+      id: 'bentocache',
+      label: 'bentocache getOrSet (L1 hit)',
+      isAsync: true,
+      op: () => bc.getOrSet({ key: 'k', factory: loader, ttl: '1h' }),
+    },
   ];
   const windowMs = cfg.quick ? 100 : 300;
   const rounds = cfg.quick ? 3 : 5;
   for (const impl of impls) await opsPerSecond(impl.op, windowMs, impl.isAsync); // warm-up
   const samples = Object.fromEntries(impls.map((i) => [i.id, []]));
   for (let r = 0; r < rounds; r++) {
-    for (const impl of r % 2 ? [...impls].reverse() : impls) samples[impl.id].push(await opsPerSecond(impl.op, windowMs, impl.isAsync));
+    for (const impl of r % 2 ? [...impls].reverse() : impls)
+      samples[impl.id].push(await opsPerSecond(impl.op, windowMs, impl.isAsync));
   }
-  if (idem.stats().loader.runs !== 1) throw new Error(`idem loader ran ${idem.stats().loader.runs} times in the L1 bench`);
+  if (idem.stats().loader.runs !== 1)
+    throw new Error(`idem loader ran ${idem.stats().loader.runs} times in the L1 bench`);
   await idem.close();
   await bc.disconnectAll?.();
-  return impls.map((i) => ({ id: i.id, label: i.label, opsPerSecond: median(samples[i.id]), rounds: samples[i.id], sink: sink > 0 }));
+  return impls.map((i) => ({
+    id: i.id,
+    label: i.label,
+    opsPerSecond: median(samples[i.id]),
+    rounds: samples[i.id],
+    sink: sink > 0,
+  }));
 }
 
 async function l2() {
@@ -114,21 +141,31 @@ async function l2() {
     throw new Error('the loader must not run on an L2 hit');
   };
   const impls = [
-    { id: 'floor-get', label: 'raw ioredis GET + JSON.parse (floor)', read: async (k) => JSON.parse(await raw.getBuffer(`bench:l2floor:${k}`)) },
+    {
+      id: 'floor-get',
+      label: 'raw ioredis GET + JSON.parse (floor)',
+      read: async (k) => JSON.parse(await raw.getBuffer(`bench:l2floor:${k}`)),
+    },
     { id: 'idem', label: 'idem getOrSet (L2 hit)', read: (k) => idemReader.getOrSet(k, never) },
-    { id: 'bentocache', label: 'bentocache getOrSet (L2 hit)', read: (k) => bentoReader.getOrSet({ key: k, factory: never, ttl: '1h' }) },
+    {
+      id: 'bentocache',
+      label: 'bentocache getOrSet (L2 hit)',
+      read: (k) => bentoReader.getOrSet({ key: k, factory: never, ttl: '1h' }),
+    },
   ];
 
   async function window(impl, ms) {
     let ops = 0;
     const started = performance.now();
     const until = started + ms;
-    await Promise.all(Array.from({ length: concurrency }, async (_, lane) => {
-      for (let j = 0; performance.now() < until; j++) {
-        await impl.read(keys[(lane * 61 + j * concurrency) % N]);
-        ops++;
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: concurrency }, async (_, lane) => {
+        for (let j = 0; performance.now() < until; j++) {
+          await impl.read(keys[(lane * 61 + j * concurrency) % N]);
+          ops++;
+        }
+      }),
+    );
     return { ops, seconds: (performance.now() - started) / 1000 };
   }
 
@@ -143,17 +180,27 @@ async function l2() {
       const { ops, seconds } = await window(impl, windowMs);
       const info = await admin.info('commandstats');
       let calls = 0;
-      for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (!['config|resetstat', 'info'].includes(m[1])) calls += Number(m[2]);
+      for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+        if (!['config|resetstat', 'info'].includes(m[1])) calls += Number(m[2]);
       samples[impl.id].push(ops / seconds);
       commands[impl.id].push(calls / ops);
     }
   }
   const hits = idemReader.stats();
-  await Promise.all([idemWriter.close(), idemReader.close(), bentoWriter.disconnectAll?.(), bentoReader.disconnectAll?.()]);
+  await Promise.all([
+    idemWriter.close(),
+    idemReader.close(),
+    bentoWriter.disconnectAll?.(),
+    bentoReader.disconnectAll?.(),
+  ]);
   admin.disconnect();
   raw.disconnect();
   return impls.map((i) => ({
-    id: i.id, label: i.label, opsPerSecond: median(samples[i.id]), rounds: samples[i.id], commandsPerOp: median(commands[i.id]),
+    id: i.id,
+    label: i.label,
+    opsPerSecond: median(samples[i.id]),
+    rounds: samples[i.id],
+    commandsPerOp: median(commands[i.id]),
     ...(i.id === 'idem' ? { l1Hits: hits.l1.hits, l2Hits: hits.l2.hits, loaderRuns: hits.loader.runs } : {}),
   }));
 }
@@ -161,9 +208,10 @@ async function l2() {
 async function stampede() {
   let runs = 0;
   const instance = cfg.impl === 'idem' ? await idemCache() : await bento();
-  const get = cfg.impl === 'idem'
-    ? (key, loader) => instance.getOrSet(key, loader)
-    : (key, loader) => instance.getOrSet({ key, factory: loader, ttl: '1h' });
+  const get =
+    cfg.impl === 'idem'
+      ? (key, loader) => instance.getOrSet(key, loader)
+      : (key, loader) => instance.getOrSet({ key, factory: loader, ttl: '1h' });
   process.on('message', async (message) => {
     if (message.type === 'go') {
       const started = performance.now();
@@ -175,7 +223,13 @@ async function stampede() {
       };
       const settled = await Promise.allSettled(Array.from({ length: message.callers }, () => get(message.key, loader)));
       const values = new Set(settled.filter((s) => s.status === 'fulfilled').map((s) => s.value?.loadedBy));
-      process.send({ type: 'done', runs: runs - before, values: [...values], ms: performance.now() - started, errors: settled.filter((s) => s.status === 'rejected').length });
+      process.send({
+        type: 'done',
+        runs: runs - before,
+        values: [...values],
+        ms: performance.now() - started,
+        errors: settled.filter((s) => s.status === 'rejected').length,
+      });
     } else if (message.type === 'exit') {
       await (cfg.impl === 'idem' ? instance.close() : instance.disconnectAll?.());
       process.exit(0);
@@ -192,11 +246,14 @@ if (cfg.mode === 'stampede') {
     process.exit(1);
   });
 } else {
-  modes[cfg.mode]().then((rows) => {
-    process.send({ type: 'result', rows });
-    process.exit(0);
-  }, (error) => {
-    console.error(error);
-    process.exit(1);
-  });
+  modes[cfg.mode]().then(
+    (rows) => {
+      process.send({ type: 'result', rows });
+      process.exit(0);
+    },
+    (error) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
 }

@@ -32,7 +32,10 @@ async function main() {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 
   let session;
-  const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
+  const post = (method, params) =>
+    new Promise((resolve, reject) =>
+      session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
+    );
   process.on('message', async (message) => {
     if (message.type === 'profile-start') {
       session = new Session();
@@ -47,7 +50,12 @@ async function main() {
       process.send({ type: 'profiled' });
     } else if (message.type === 'stats') {
       const cpu = process.cpuUsage();
-      process.send({ type: 'stats', cpu: cpu.user + cpu.system, rss: process.memoryUsage.rss(), executions: counters.executions });
+      process.send({
+        type: 'stats',
+        cpu: cpu.user + cpu.system,
+        rss: process.memoryUsage.rss(),
+        executions: counters.executions,
+      });
     } else if (message.type === 'exit') {
       server.closeAllConnections?.();
       server.close();

@@ -37,7 +37,14 @@ export const counters = { executions: 0 };
 /** The order the handler "creates". The pid and the counter make every execution's body unique. */
 export function orderBody() {
   const n = ++counters.executions;
-  return { id: `ord_${process.pid}_${n}`, status: 'created', amount: 4200, currency: 'eur', item: 'book', customer: 'cus_123' };
+  return {
+    id: `ord_${process.pid}_${n}`,
+    status: 'created',
+    amount: 4200,
+    currency: 'eur',
+    item: 'book',
+    customer: 'cus_123',
+  };
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -74,7 +81,10 @@ async function niMiddleware(storage, options) {
       if (head) additional[header] = head;
     }
     try {
-      const isJson = (headers['content-type'] ?? headers['Content-Type'])?.toString()?.toLowerCase()?.includes('application/json');
+      const isJson = (headers['content-type'] ?? headers['Content-Type'])
+        ?.toString()
+        ?.toLowerCase()
+        ?.includes('application/json');
       if (isJson && typeof payload === 'string') payload = JSON.parse(payload);
     } catch {
       // as upstream: ignore
@@ -98,7 +108,8 @@ async function niMiddleware(storage, options) {
       }
       if (idempotencyResponse.additional?.statusCode) response.status(idempotencyResponse.additional.statusCode);
       const headers = {};
-      for (const cur of Object.values(headers2Cache)) if (idempotencyResponse?.additional?.[cur]) headers[cur] = idempotencyResponse.additional[cur];
+      for (const cur of Object.values(headers2Cache))
+        if (idempotencyResponse?.additional?.[cur]) headers[cur] = idempotencyResponse.additional[cur];
       setHeaders(response, { ...headers, 'Idempotent-Replayed': 'true' });
       if (idempotencyResponse.body) response.send(idempotencyResponse.body);
       else next(idempotencyResponse.error);
@@ -143,7 +154,10 @@ export async function buildExpress(cfg) {
     case 'idem-redis': {
       const client = redisClient(cfg);
       const store = redisStore({ client });
-      closers.push(() => store.close(), () => client.quit());
+      closers.push(
+        () => store.close(),
+        () => client.quit(),
+      );
       app.use(idempotent({ store, concurrent: cfg.concurrent ?? 'reject' }));
       break;
     }
@@ -248,7 +262,10 @@ export async function buildKoa(cfg) {
     case 'idem-redis': {
       const client = redisClient(cfg);
       const store = redisStore({ client });
-      closers.push(() => store.close(), () => client.quit());
+      closers.push(
+        () => store.close(),
+        () => client.quit(),
+      );
       app.use(idempotent({ store, concurrent: cfg.concurrent ?? 'reject' }));
       break;
     }
@@ -282,14 +299,20 @@ export async function buildKoa(cfg) {
     case 'idem-redis-nofp': {
       const client = redisClient(cfg);
       const store = redisStore({ client });
-      closers.push(() => store.close(), () => client.quit());
+      closers.push(
+        () => store.close(),
+        () => client.quit(),
+      );
       app.use(idempotent({ store, fingerprint: false }));
       break;
     }
     case 'store-only': {
       const client = redisClient(cfg);
       const store = redisStore({ client });
-      closers.push(() => store.close(), () => client.quit());
+      closers.push(
+        () => store.close(),
+        () => client.quit(),
+      );
       app.use(async function storeOnly(ctx, next) {
         const key = createHash('sha256').update(ctx.get('idempotency-key')).digest('hex');
         const claim = await store.getOrClaim(key, { fingerprint: null, lockTtl: 30_000 });
@@ -307,7 +330,11 @@ export async function buildKoa(cfg) {
         await next();
         const bytes = Buffer.from(JSON.stringify(ctx.body));
         ctx.body = bytes;
-        await store.complete(claim.lease, { status: ctx.status, headers: { 'content-type': ctx.response.get('content-type') }, body: bytes }, { fingerprint: null, ttl: DAY_MS });
+        await store.complete(
+          claim.lease,
+          { status: ctx.status, headers: { 'content-type': ctx.response.get('content-type') }, body: bytes },
+          { fingerprint: null, ttl: DAY_MS },
+        );
       });
       break;
     }

@@ -22,8 +22,14 @@ import { STANDALONE, listeningPort } from '../lib/server-process.mjs';
 const args = process.argv.slice(2);
 const options = Object.fromEntries(args.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')));
 const [framework, scenario, ...variants] = args.filter((a) => !a.startsWith('--'));
-if (!['express', 'koa'].includes(framework) || !['passthrough', 'replay', 'first'].includes(scenario) || variants.length === 0) {
-  console.error('usage: node bench/tools/cpu-per-request.mjs <express|koa> <passthrough|replay|first> <variant>… [--rounds=7] [--duration=2] [--connections=32]');
+if (
+  !['express', 'koa'].includes(framework) ||
+  !['passthrough', 'replay', 'first'].includes(scenario) ||
+  variants.length === 0
+) {
+  console.error(
+    'usage: node bench/tools/cpu-per-request.mjs <express|koa> <passthrough|replay|first> <variant>… [--rounds=7] [--duration=2] [--connections=32]',
+  );
   process.exit(2);
 }
 const rounds = Number(options.rounds ?? 7);
@@ -40,7 +46,19 @@ function cpu(pid) {
 
 function load(url, duration) {
   return new Promise((resolve, reject) => {
-    autocannon({ url, method: request.method, headers: request.headers, body: request.body, idReplacement: request.idReplacement, connections, duration, sampleInt: 50 }, (error, result) => (error ? reject(error) : resolve(result)));
+    autocannon(
+      {
+        url,
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+        idReplacement: request.idReplacement,
+        connections,
+        duration,
+        sampleInt: 50,
+      },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    );
   });
 }
 
@@ -48,7 +66,9 @@ const redis = await startRedis();
 const servers = [];
 try {
   for (const variant of variants) {
-    const child = spawn(process.execPath, [STANDALONE, framework, variant, redis.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [STANDALONE, framework, variant, redis.url], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const port = await listeningPort(child, variant);
     servers.push({ variant, child, url: `http://127.0.0.1:${port}${request.path}`, rounds: [] });
   }
@@ -64,7 +84,11 @@ try {
       const after = cpu(server.child.pid);
       const answered = result['2xx'];
       if (result.non2xx > 0) throw new Error(`${server.variant}: ${result.non2xx} answers were not 2xx`);
-      server.rounds.push({ user: (after.user - before.user) / answered, system: (after.system - before.system) / answered, rps: answered / durationS });
+      server.rounds.push({
+        user: (after.user - before.user) / answered,
+        system: (after.system - before.system) / answered,
+        rps: answered / durationS,
+      });
     }
   }
 } finally {
@@ -74,11 +98,15 @@ try {
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const base = servers[0];
-console.log(`${framework} ${scenario}: server CPU per request, median of ${rounds} interleaved rounds of ${durationS} s (${connections} connections)`);
+console.log(
+  `${framework} ${scenario}: server CPU per request, median of ${rounds} interleaved rounds of ${durationS} s (${connections} connections)`,
+);
 console.log('| variant | user µs | system µs | total µs | + vs first row | req/s |');
 console.log('|---|--:|--:|--:|--:|--:|');
 const totalOf = (server) => median(server.rounds.map((r) => r.user + r.system));
 for (const server of servers) {
   const total = totalOf(server);
-  console.log(`| ${server.variant} | ${median(server.rounds.map((r) => r.user)).toFixed(1)} | ${median(server.rounds.map((r) => r.system)).toFixed(1)} | ${total.toFixed(1)} | ${(total - totalOf(base)).toFixed(1)} | ${median(server.rounds.map((r) => r.rps)).toFixed(0)} |`);
+  console.log(
+    `| ${server.variant} | ${median(server.rounds.map((r) => r.user)).toFixed(1)} | ${median(server.rounds.map((r) => r.system)).toFixed(1)} | ${total.toFixed(1)} | ${(total - totalOf(base)).toFixed(1)} | ${median(server.rounds.map((r) => r.rps)).toFixed(0)} |`,
+  );
 }

@@ -26,8 +26,14 @@ const [framework, scenario, ...variants] = args.filter((a) => !a.startsWith('--'
 const warm = Number(options.warm ?? 3000);
 const measured = Number(options.measured ?? 5000);
 const redisUrl = options.redis ?? 'redis://127.0.0.1:6379';
-if (!['express', 'koa'].includes(framework) || !['passthrough', 'replay', 'first'].includes(scenario) || variants.length === 0) {
-  console.error('usage: node bench/tools/instructions.mjs <express|koa> <passthrough|replay|first> <variant>… [--warm=3000] [--measured=5000]');
+if (
+  !['express', 'koa'].includes(framework) ||
+  !['passthrough', 'replay', 'first'].includes(scenario) ||
+  variants.length === 0
+) {
+  console.error(
+    'usage: node bench/tools/instructions.mjs <express|koa> <passthrough|replay|first> <variant>… [--warm=3000] [--measured=5000]',
+  );
   process.exit(2);
 }
 const request = requestFor(scenario === 'first' ? 'unique' : scenario === 'replay' ? `instr-${Date.now()}` : undefined);
@@ -36,14 +42,40 @@ const request = requestFor(scenario === 'first' ? 'unique' : scenario === 'repla
 async function count(variant, amount) {
   const dir = mkdtempSync(join(tmpdir(), 'idem-instr-'));
   const out = join(dir, 'callgrind.out');
-  const child = spawn('valgrind', ['--tool=callgrind', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${out}`, process.execPath, STANDALONE, framework, variant, redisUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--smc-check=all-non-file',
+      '--separate-threads=yes',
+      `--callgrind-out-file=${out}`,
+      process.execPath,
+      STANDALONE,
+      framework,
+      variant,
+      redisUrl,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   try {
     const port = await listeningPort(child, variant);
     const url = `http://127.0.0.1:${port}${request.path}`;
     if (scenario === 'replay') await completeKey(url, request);
-    const result = await autocannon({ url, method: request.method, headers: request.headers, body: request.body, idReplacement: request.idReplacement, connections: 4, amount, timeout: 120 });
+    const result = await autocannon({
+      url,
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      idReplacement: request.idReplacement,
+      connections: 4,
+      amount,
+      timeout: 120,
+    });
     const ok = result['2xx'];
-    if (ok !== amount) throw new Error(`${variant}: ${ok} of ${amount} requests answered 2xx (${JSON.stringify(result.statusCodeStats)})`);
+    if (ok !== amount)
+      throw new Error(
+        `${variant}: ${ok} of ${amount} requests answered 2xx (${JSON.stringify(result.statusCodeStats)})`,
+      );
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;
@@ -71,9 +103,14 @@ for (const variant of variants) {
   const perRequest = (total.main - base.main) / measured;
   const allThreads = (total.all - base.all) / measured;
   rows.push({ variant, perRequest });
-  console.log(`${framework} ${scenario} ${variant.padEnd(12)} ${fmt(perRequest)} instructions per request on the main thread (${fmt(allThreads)} with V8's background threads)`);
+  console.log(
+    `${framework} ${scenario} ${variant.padEnd(12)} ${fmt(perRequest)} instructions per request on the main thread (${fmt(allThreads)} with V8's background threads)`,
+  );
 }
 if (rows.length > 1) {
   const [reference] = rows;
-  for (const row of rows.slice(1)) console.log(`${row.variant} ÷ ${reference.variant}: ${(row.perRequest / reference.perRequest).toFixed(2)}× the instructions (${(reference.perRequest / row.perRequest).toFixed(2)} as a throughput-like ratio)`);
+  for (const row of rows.slice(1))
+    console.log(
+      `${row.variant} ÷ ${reference.variant}: ${(row.perRequest / reference.perRequest).toFixed(2)}× the instructions (${(reference.perRequest / row.perRequest).toFixed(2)} as a throughput-like ratio)`,
+    );
 }

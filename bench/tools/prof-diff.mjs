@@ -18,7 +18,10 @@ function load(file) {
   profile.samples.forEach((id, i) => {
     const f = byId.get(id).callFrame;
     if (f.functionName === '(idle)') return;
-    const url = f.url.replace(/^file:\/\//, '').replace(/.*node_modules\//, 'nm:').replace(/.*\/work\/main\//, '');
+    const url = f.url
+      .replace(/^file:\/\//, '')
+      .replace(/.*node_modules\//, 'nm:')
+      .replace(/.*\/work\/main\//, '');
     const key = `${f.functionName || '(anonymous)'} ${url}:${f.lineNumber + 1}`;
     const dt = profile.timeDeltas[i] ?? 0;
     self.set(key, (self.get(key) ?? 0) + dt);
@@ -32,10 +35,19 @@ const B = load(b);
 console.log(`A: ${(A.busy / A.requests).toFixed(1)} µs/req busy over ${A.requests} requests`);
 console.log(`B: ${(B.busy / B.requests).toFixed(1)} µs/req busy over ${B.requests} requests`);
 const keys = new Set([...A.perReq.keys(), ...B.perReq.keys()]);
-const rows = [...keys].map((k) => [k, (B.perReq.get(k) ?? 0) - (A.perReq.get(k) ?? 0), A.perReq.get(k) ?? 0, B.perReq.get(k) ?? 0]);
+const rows = [...keys].map((k) => [
+  k,
+  (B.perReq.get(k) ?? 0) - (A.perReq.get(k) ?? 0),
+  A.perReq.get(k) ?? 0,
+  B.perReq.get(k) ?? 0,
+]);
 console.log('\nB − A, µs per request (self time), largest first:');
 const line = ([k, d, x, y]) => console.log(`${d.toFixed(2).padStart(7)}  (${x.toFixed(2)} → ${y.toFixed(2)})  ${k}`);
 rows.sort((p, q) => q[1] - p[1]);
 rows.slice(0, top).forEach(line);
 console.log('\nlargest savings (B spends less):');
-rows.slice(-Math.min(8, rows.length)).reverse().filter((r) => r[1] < 0).forEach(line);
+rows
+  .slice(-Math.min(8, rows.length))
+  .reverse()
+  .filter((r) => r[1] < 0)
+  .forEach(line);

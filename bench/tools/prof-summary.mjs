@@ -32,7 +32,10 @@ profile.samples.forEach((id, i) => {
 });
 const name = (n) => {
   const f = n.callFrame;
-  const url = f.url.replace(/^file:\/\//, '').replace(/.*node_modules\//, 'nm:').replace(/.*\/work\/main\//, '');
+  const url = f.url
+    .replace(/^file:\/\//, '')
+    .replace(/.*node_modules\//, 'nm:')
+    .replace(/.*\/work\/main\//, '');
   return `${f.functionName || '(anonymous)'} ${url}:${f.lineNumber + 1}`;
 };
 const selfBy = new Map();
@@ -53,9 +56,16 @@ for (const [id, t] of self) {
 const idle = [...selfBy].filter(([k]) => k.startsWith('(idle)')).reduce((a, [, t]) => a + t, 0);
 const busy = total - idle;
 // Shares of the busy (non-idle) time: a bench server idles while the others are measured.
-const pct = (t) => `${((t / busy) * 100).toFixed(1).padStart(5)}%${requests ? ` ${(t / requests).toFixed(2).padStart(6)} µs/req` : ''}`;
-console.log(`total ${(total / 1000).toFixed(0)} ms, busy ${(busy / 1000).toFixed(0)} ms${requests ? ` over ${requests} requests = ${(busy / requests).toFixed(1)} µs/req` : ''}; shares below are of busy time`);
+const pct = (t) =>
+  `${((t / busy) * 100).toFixed(1).padStart(5)}%${requests ? ` ${(t / requests).toFixed(2).padStart(6)} µs/req` : ''}`;
+console.log(
+  `total ${(total / 1000).toFixed(0)} ms, busy ${(busy / 1000).toFixed(0)} ms${requests ? ` over ${requests} requests = ${(busy / requests).toFixed(1)} µs/req` : ''}; shares below are of busy time`,
+);
 console.log('\nself time:');
-for (const [k, t] of [...selfBy].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(t)}  ${k}`);
+for (const [k, t] of [...selfBy]
+  .filter(([k]) => !k.startsWith('(idle)'))
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, top))
+  console.log(`${pct(t)}  ${k}`);
 console.log(`\ninclusive time of frames matching ${filter}:`);
 for (const [k, t] of [...inclBy].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(t)}  ${k}`);

@@ -2,7 +2,14 @@ import { createServer } from 'node:http';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { executionOf } from '@idem/core';
 import { idempotent } from '@idem/express';
-import { Probe, TIMEOUT_BODY, serve, type AdapterUnderTest, type ScenarioApp, type ScenarioAppOptions } from './scenario.js';
+import {
+  Probe,
+  TIMEOUT_BODY,
+  serve,
+  type AdapterUnderTest,
+  type ScenarioApp,
+  type ScenarioAppOptions,
+} from './scenario.js';
 
 type ExpressFactory = (() => Express) & { json: () => unknown; raw: (o?: object) => unknown };
 
@@ -41,7 +48,10 @@ export function expressAdapter(name: string, express: ExpressFactory): AdapterUn
         const n = probe.ran('orders');
         res.cookie('session', `s${n}`);
         res.set('X-Order-Trace', `trace-${n}`);
-        res.location(`/orders/${n}`).status(201).json({ id: `ord_${n}`, n, body: req.body });
+        res
+          .location(`/orders/${n}`)
+          .status(201)
+          .json({ id: `ord_${n}`, n, body: req.body });
       });
       app.post('/empty', (_req: Request, res: Response) => {
         const n = probe.ran('empty');

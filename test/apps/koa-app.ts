@@ -1,11 +1,18 @@
-import { createServer } from 'node:http';
 import { Readable } from 'node:stream';
 import bodyParser from '@koa/bodyparser';
 import Router from '@koa/router';
 import type Koa from 'koa';
 import { executionOf } from '@idem/core';
 import { idempotent } from '@idem/koa';
-import { Probe, TIMEOUT_BODY, serve, type AdapterUnderTest, type ScenarioApp, type ScenarioAppOptions } from './scenario.js';
+import {
+  Probe,
+  TIMEOUT_BODY,
+  koaServer,
+  serve,
+  type AdapterUnderTest,
+  type ScenarioApp,
+  type ScenarioAppOptions,
+} from './scenario.js';
 
 /** The scenario app on a given Koa (2 or 3), with @koa/router. */
 export function koaAdapter(name: string, KoaClass: typeof Koa): AdapterUnderTest {
@@ -120,7 +127,7 @@ export function koaAdapter(name: string, KoaClass: typeof Koa): AdapterUnderTest
         ctx.body = { key: executionOf(ctx)?.key ?? null };
       });
       app.use(router.routes());
-      return serve(createServer(app.callback()), probe, mw.events);
+      return serve(koaServer(app), probe, mw.events);
     },
   };
 }

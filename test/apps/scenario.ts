@@ -3,7 +3,7 @@
  * small app (same routes, same behaviour) with its own framework, and the suite drives it over
  * real HTTP. Counting happens in the handlers, so a test sees exactly how often each one ran.
  */
-import type { Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { IdempotencyEvents, IdempotencyOptions } from '@idem/core';
 
@@ -37,7 +37,9 @@ export class Probe {
   ran(route: string): number {
     const n = (this.calls.get(route) ?? 0) + 1;
     this.calls.set(route, n);
-    this.#runWaiters = this.#runWaiters.filter((w) => (w.route === route && n >= w.count ? (w.resolve(), false) : true));
+    this.#runWaiters = this.#runWaiters.filter((w) =>
+      w.route === route && n >= w.count ? (w.resolve(), false) : true,
+    );
     return n;
   }
   /** Resolves once the handler of `route` has started `count` times. */
@@ -51,7 +53,9 @@ export class Probe {
   /** A middleware in front of idempotency calls this for every request. */
   arrived(): void {
     this.#arrivals++;
-    this.#arrivalWaiters = this.#arrivalWaiters.filter((w) => (this.#arrivals >= w.count ? (w.resolve(), false) : true));
+    this.#arrivalWaiters = this.#arrivalWaiters.filter((w) =>
+      this.#arrivals >= w.count ? (w.resolve(), false) : true,
+    );
   }
   /** Resolves once `count` requests have reached the server. */
   arrivals(count: number): Promise<void> {
@@ -106,6 +110,15 @@ export interface AdapterUnderTest {
   start(options: ScenarioAppOptions): Promise<ScenarioApp>;
 }
 
+/**
+ * An HTTP server for a Koa app. Koa's callback settles its own promise (errors go to its
+ * onerror), so the request listener does not wait on it.
+ */
+export function koaServer(app: { callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void> }): Server {
+  const handle = app.callback();
+  return createServer((req, res) => void handle(req, res));
+}
+
 /** Listens on a free loopback port and wraps the server as a ScenarioApp. */
 export async function serve(server: Server, probe: Probe, events: IdempotencyEvents): Promise<ScenarioApp> {
   server.listen(0, '127.0.0.1');
@@ -116,9 +129,10 @@ export async function serve(server: Server, probe: Probe, events: IdempotencyEve
     url: `http://127.0.0.1:${port}`,
     probe,
     events,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -34,7 +34,9 @@ function written(value: unknown): string {
   if (typeof value === 'string') return `'${value}'`;
   if (Array.isArray(value)) return `[${value.map(written).join(', ')}]`;
   if (value !== null && typeof value === 'object') {
-    return `{ ${Object.entries(value).map(([k, v]) => `${k}: ${written(v)}`).join(', ')} }`;
+    return `{ ${Object.entries(value)
+      .map(([k, v]) => `${k}: ${written(v)}`)
+      .join(', ')} }`;
   }
   return String(value);
 }
@@ -45,7 +47,9 @@ export function expectDocumented(file: string, heading: string, defaults: Record
   for (const [name, value] of Object.entries(defaults)) {
     const cell = table.get(`${path}${name}`);
     expect(cell, `${file}: option ${path}${name} is not in the table under ${heading}`).toBeDefined();
-    expect(cell?.replaceAll('_', ''), `${file}: default of ${path}${name}`).toMatch(new RegExp(`^\`${escape(written(value))}\``));
+    expect(cell?.replaceAll('_', ''), `${file}: default of ${path}${name}`).toMatch(
+      new RegExp(`^\`${escape(written(value))}\``),
+    );
   }
 }
 

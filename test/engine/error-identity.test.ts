@@ -71,6 +71,8 @@ describe('error identity across copies of @idem/core', () => {
     expect(new other.StoreError('get', new Error('x'))).not.toBeInstanceOf(core.IdempotencyError);
     expect(new core.StoreError('get', new Error('x'))).not.toBeInstanceOf(RedisTimeoutError);
     expect(new Error('plain')).not.toBeInstanceOf(core.StoreError);
-    expect(Object.assign(new Error('look-alike'), { name: 'StoreError', operation: 'get' })).not.toBeInstanceOf(core.StoreError);
+    expect(Object.assign(new Error('look-alike'), { name: 'StoreError', operation: 'get' })).not.toBeInstanceOf(
+      core.StoreError,
+    );
   });
 });

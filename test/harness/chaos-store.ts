@@ -15,7 +15,8 @@ export interface ChaosStore extends IdempotencyStore {
 
 export function chaosStore(inner: IdempotencyStore): ChaosStore {
   const broken = new Set<Operation>();
-  const guard = <A extends unknown[], R>(operation: Operation, fn: (...args: A) => Promise<R>) =>
+  const guard =
+    <A extends unknown[], R>(operation: Operation, fn: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       if (broken.has(operation)) throw new Error(`chaos: ${operation} is down`);
       return fn(...args);

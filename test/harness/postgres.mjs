@@ -40,10 +40,12 @@ function binDir() {
   }
   const debian = '/usr/lib/postgresql';
   if (existsSync(debian)) {
-    for (const version of readdirSync(debian).sort((a, b) => Number(b) - Number(a))) candidates.push(join(debian, version, 'bin'));
+    for (const version of readdirSync(debian).sort((a, b) => Number(b) - Number(a)))
+      candidates.push(join(debian, version, 'bin'));
   }
   const found = candidates.find((dir) => existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'postgres')));
-  if (found === undefined) throw new Error('PostgreSQL server binaries not found: install them (apt-get install -y postgresql)');
+  if (found === undefined)
+    throw new Error('PostgreSQL server binaries not found: install them (apt-get install -y postgresql)');
   return found;
 }
 
@@ -84,7 +86,10 @@ function running(pid) {
  * @returns {number[]}
  */
 function childrenOf(postmaster) {
-  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => procStat(pid)?.ppid === postmaster);
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .filter((pid) => procStat(pid)?.ppid === postmaster);
 }
 
 /** One PostgreSQL server we started. */
@@ -116,12 +121,18 @@ export class PostgresServer {
     if (ids.uid !== undefined) chownSync(dir, ids.uid, ids.gid);
     const server = new PostgresServer(await freePort(), dir, bin);
     await new Promise((resolve, reject) => {
-      const init = spawn(join(bin, 'initdb'), ['-D', server.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions'], { ...ids, stdio: ['ignore', 'pipe', 'pipe'] });
+      const init = spawn(
+        join(bin, 'initdb'),
+        ['-D', server.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions'],
+        { ...ids, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let log = '';
       init.stdout.on('data', (d) => (log += d));
       init.stderr.on('data', (d) => (log += d));
       init.once('error', reject);
-      init.once('exit', (code) => (code === 0 ? resolve(undefined) : reject(new Error(`initdb failed (${code}):\n${log}`))));
+      init.once('exit', (code) =>
+        code === 0 ? resolve(undefined) : reject(new Error(`initdb failed (${code}):\n${log}`)),
+      );
     });
     await server.launch();
     return server;
@@ -151,13 +162,36 @@ export class PostgresServer {
   /** Starts the postmaster on the data folder and resolves once it is ready (after crash recovery too). @returns {Promise<void>} */
   launch() {
     const args = [
-      '-D', this.dataDir, '-p', String(this.port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
+      '-D',
+      this.dataDir,
+      '-p',
+      String(this.port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
       // Speed over durability against an OS crash: data still reaches the kernel, so a killed
       // postmaster loses nothing committed (synchronous_commit stays on for that reason).
-      '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300', '-c', 'shared_buffers=32MB',
-      '-c', 'log_min_messages=warning', '-c', 'logging_collector=off', '-c', 'log_line_prefix=',
+      '-c',
+      'fsync=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_connections=300',
+      '-c',
+      'shared_buffers=32MB',
+      '-c',
+      'log_min_messages=warning',
+      '-c',
+      'logging_collector=off',
+      '-c',
+      'log_line_prefix=',
     ];
-    const child = spawn(join(this.bin, 'postgres'), args, { ...runAs(), cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(join(this.bin, 'postgres'), args, {
+      ...runAs(),
+      cwd: this.dir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     this.child = child;
     this.paused = false;
     live.add(this);

@@ -91,9 +91,23 @@ export class RedisServer {
   /** @private @returns {Promise<void>} */
   launch() {
     const args = [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--daemonize', 'no', '--dir', this.dir, '--loglevel', 'notice',
-      ...(this.options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] : []),
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+      '--dir',
+      this.dir,
+      '--loglevel',
+      'notice',
+      ...(this.options.cluster
+        ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']
+        : []),
       ...(this.options.args ?? []),
     ];
     const child = spawn('redis-server', args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -121,7 +135,11 @@ export class RedisServer {
       child.once('error', (/** @type {NodeJS.ErrnoException} */ error) => {
         clearTimeout(timer);
         live.delete(this);
-        reject(error.code === 'ENOENT' ? new Error('redis-server is not on PATH: install it (apt-get install -y redis-server)') : error);
+        reject(
+          error.code === 'ENOENT'
+            ? new Error('redis-server is not on PATH: install it (apt-get install -y redis-server)')
+            : error,
+        );
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
@@ -222,7 +240,9 @@ export async function startMasters(count) {
  * @returns {Promise<RedisCluster>}
  */
 export async function startCluster(masters = 3, options = {}) {
-  const nodes = await Promise.all(Array.from({ length: masters }, () => RedisServer.start({ cluster: true, args: options.args ?? [] })));
+  const nodes = await Promise.all(
+    Array.from({ length: masters }, () => RedisServer.start({ cluster: true, args: options.args ?? [] })),
+  );
   const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
   await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes']);
   // The nodes agree on the slot map through gossip; the cluster is usable once every node says ok.

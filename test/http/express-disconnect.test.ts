@@ -61,14 +61,22 @@ function nextOutcome(app: ScenarioApp): Promise<ExecuteOutcome> {
 async function leaveDuring(app: ScenarioApp, path: string, key: string, run: number): Promise<void> {
   const controller = new AbortController();
   const request = fetch(app.url + path, {
-    method: 'POST', signal: controller.signal, headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: '{}',
-  }).then((res) => res.arrayBuffer()).catch(() => undefined);
+    method: 'POST',
+    signal: controller.signal,
+    headers: { 'content-type': 'application/json', 'idempotency-key': key },
+    body: '{}',
+  })
+    .then((res) => res.arrayBuffer())
+    .catch(() => undefined);
   await app.probe.running(path.slice(1), run);
   controller.abort();
   await request;
 }
 
-for (const [name, express] of [['Express 5', express5], ['Express 4', express4 as unknown as typeof express5]] as const) {
+for (const [name, express] of [
+  ['Express 5', express5],
+  ['Express 4', express4 as unknown as typeof express5],
+] as const) {
   describe(`connection closed before the response ended: ${name}`, () => {
     let app: ScenarioApp | undefined;
     afterEach(async () => {

@@ -18,5 +18,9 @@ beforeAll(() => {
 
 // A table per mode, so that the two never see each other's rows.
 const table = `conf_${randomUUID().slice(0, 8)}`;
-storeConformance({ describe, it, afterEach }, 'postgres (lease mode)', () => postgresStore({ pool, table: `${table}_lease`, pollInterval: 50 }));
-storeConformance({ describe, it, afterEach }, 'postgres (transactional mode)', () => postgresStore({ pool, table: `${table}_tx`, transactional: true, pollInterval: 50 }));
+storeConformance({ describe, it, afterEach }, 'postgres (lease mode)', () =>
+  postgresStore({ pool, table: `${table}_lease`, pollInterval: 50 }),
+);
+storeConformance({ describe, it, afterEach }, 'postgres (transactional mode)', () =>
+  postgresStore({ pool, table: `${table}_tx`, transactional: true, pollInterval: 50 }),
+);

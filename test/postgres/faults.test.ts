@@ -23,7 +23,13 @@ describe.each([false, true])('PostgreSQL faults (transactional: %s)', (transacti
   let app: ScenarioApp;
   beforeAll(async () => {
     pool = db.pool({ max: 10 });
-    store = postgresStore({ pool, table: `faults_${transactional}`, transactional, queryTimeout: QUERY_TIMEOUT, pollInterval: 50 });
+    store = postgresStore({
+      pool,
+      table: `faults_${transactional}`,
+      transactional,
+      queryTimeout: QUERY_TIMEOUT,
+      pollInterval: 50,
+    });
     app = await expressAdapter('Express 5', express as never).start({ idempotency: { store } });
   });
   afterAll(async () => {

@@ -16,9 +16,12 @@ describe('postgresStore options', () => {
     expect(() => postgresStore({ pool, tabel: 'x' } as never)).toThrow(/`tabel`/);
   });
 
-  it.each(['', 'a.b.c', 'idem records', 'x"; DROP TABLE users; --', '1abc', 'a'.repeat(49), 42])('refuses the table %j, naming the option', (table) => {
-    expect(() => postgresStore({ pool, table } as never)).toThrow(/`table`/);
-  });
+  it.each(['', 'a.b.c', 'idem records', 'x"; DROP TABLE users; --', '1abc', 'a'.repeat(49), 42])(
+    'refuses the table %j, naming the option',
+    (table) => {
+      expect(() => postgresStore({ pool, table } as never)).toThrow(/`table`/);
+    },
+  );
 
   it('accepts schema.table and quotes both parts', () => {
     expect(() => postgresStore({ pool, table: 'billing.Idem_Records' })).not.toThrow();

@@ -13,7 +13,7 @@ import type { IdempotencyOptions } from '@idem/core';
 import { idempotent as expressIdempotent } from '@idem/express';
 import { idempotent as koaIdempotent } from '@idem/koa';
 import { transactionOf, type TransactionClient } from '@idem/postgres';
-import { Probe, serve, type ScenarioApp } from '../apps/scenario.js';
+import { Probe, koaServer, serve, type ScenarioApp } from '../apps/scenario.js';
 
 /** The business tables; `payments.ref` is checked at COMMIT only. */
 export const PAYMENTS_SQL = `
@@ -40,7 +40,12 @@ async function pay(probe: Probe, attempt: Attempt): Promise<{ status: number; bo
   const { tx } = attempt;
   if (tx === undefined) return { status: 200, body: { n, unprotected: true } };
   const ref = attempt.fail === 'commit' ? 999 : 1;
-  await tx.query('INSERT INTO payments (key, n, amount, ref) VALUES ($1, $2, $3, $4)', [attempt.key, n, attempt.amount, ref]);
+  await tx.query('INSERT INTO payments (key, n, amount, ref) VALUES ($1, $2, $3, $4)', [
+    attempt.key,
+    n,
+    attempt.amount,
+    ref,
+  ]);
   if (attempt.hold) await probe.gate.wait();
   if (attempt.fail === 'throw') throw new Error('payment handler failed after its insert');
   if (attempt.fail === '500') return { status: 500, body: { error: 'upstream failed', n } };
@@ -49,7 +54,10 @@ async function pay(probe: Probe, attempt: Attempt): Promise<{ status: number; bo
 }
 
 /** Starts the app with `idempotency` (its store included) on a free port. */
-export async function startPayments(framework: Framework, idempotency: IdempotencyOptions<never>): Promise<ScenarioApp> {
+export async function startPayments(
+  framework: Framework,
+  idempotency: IdempotencyOptions<never>,
+): Promise<ScenarioApp> {
   const probe = new Probe();
   const options = { maxBodyBytes: 1000, ...idempotency };
   if (framework === 'express') {
@@ -60,8 +68,11 @@ export async function startPayments(framework: Framework, idempotency: Idempoten
     // Express 5 passes a rejected handler to its default error handler (500): the engine's abort path.
     app.post('/pay', async (req: Request, res: Response) => {
       const { status, body } = await pay(probe, {
-        key: req.get('idempotency-key'), fail: req.get('x-fail'), hold: req.get('x-hold') === '1',
-        amount: (req.body as { amount?: unknown }).amount, tx: transactionOf(req),
+        key: req.get('idempotency-key'),
+        fail: req.get('x-fail'),
+        hold: req.get('x-hold') === '1',
+        amount: (req.body as { amount?: unknown }).amount,
+        tx: transactionOf(req),
       });
       res.status(status).json(body);
     });
@@ -74,11 +85,14 @@ export async function startPayments(framework: Framework, idempotency: Idempoten
   app.use(mw);
   app.use(async (ctx) => {
     const { status, body } = await pay(probe, {
-      key: ctx.get('idempotency-key') || undefined, fail: ctx.get('x-fail') || undefined, hold: ctx.get('x-hold') === '1',
-      amount: (ctx.request.body as { amount?: unknown } | undefined)?.amount, tx: transactionOf(ctx),
+      key: ctx.get('idempotency-key') || undefined,
+      fail: ctx.get('x-fail') || undefined,
+      hold: ctx.get('x-hold') === '1',
+      amount: (ctx.request.body as { amount?: unknown } | undefined)?.amount,
+      tx: transactionOf(ctx),
     });
     ctx.status = status;
     ctx.body = body;
   });
-  return serve(createServer(app.callback()), probe, mw.events);
+  return serve(koaServer(app), probe, mw.events);
 }

@@ -18,7 +18,11 @@ describe('postgresStore schema and cleanup', () => {
   });
 
   it('with createTable: false a missing table is a store error, not a silent create', async () => {
-    const store = postgresStore({ pool: db.pool({ max: 2 }), table: `absent_${randomUUID().slice(0, 8)}`, createTable: false });
+    const store = postgresStore({
+      pool: db.pool({ max: 2 }),
+      table: `absent_${randomUUID().slice(0, 8)}`,
+      createTable: false,
+    });
     await expect(store.get('k')).rejects.toThrow(/does not exist/);
     await store.close();
   });

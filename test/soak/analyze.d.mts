@@ -43,7 +43,15 @@ export interface SoakLedgerLine {
 export type SoakChaosEvent =
   | { type: 'redis-pause'; from: number; to: number }
   | { type: 'redis-kill'; at: number; downAt: number; upAt: number }
-  | { type: 'app-kill'; slot: number; pid: number; framework: string; at: number; exitedAt: number; outstanding: number }
+  | {
+      type: 'app-kill';
+      slot: number;
+      pid: number;
+      framework: string;
+      at: number;
+      exitedAt: number;
+      outstanding: number;
+    }
   | { type: 'app-start'; slot: number; pid: number; framework: string; at: number }
   | { type: 'app-crash'; slot: number; pid: number; framework: string; at: number };
 
@@ -85,7 +93,20 @@ export interface SoakReport {
     unexpected: unknown[];
   };
   keys: { total: number; executed: number; seeingTwoResults: number };
-  executions: { total: number; outcomes: Record<string, number>; interruptedByKill: number; longerThanLease: number; unfinished: number; withoutKey: number; orphanOutcomes: number; leaseLost: number; leasesLost: number; leasesLostAtARestart: number; leasesLostWithoutRestart: unknown[]; storeErrors: Record<string, number> };
+  executions: {
+    total: number;
+    outcomes: Record<string, number>;
+    interruptedByKill: number;
+    longerThanLease: number;
+    unfinished: number;
+    withoutKey: number;
+    orphanOutcomes: number;
+    leaseLost: number;
+    leasesLost: number;
+    leasesLostAtARestart: number;
+    leasesLostWithoutRestart: unknown[];
+    storeErrors: Record<string, number>;
+  };
   doubles: {
     total: number;
     explained: { holderKilled: number; redisDataLoss: number; storeFailed: number };
@@ -93,16 +114,45 @@ export interface SoakReport {
     takeoverAfterKillMs: SoakStats;
     details: { key: string; cause: string; why: string }[];
   };
-  responses: { checked: number; replays: number; replayedAfterFailedStore: number; differing: number; details: { key: string; problems: string[] }[] };
-  stuck: { total: number; locksLeft: number | null; inFlightRecordsLeft: number | null; completedRecords: number | null; verifyNotAnswered201: number; details: unknown[] };
+  responses: {
+    checked: number;
+    replays: number;
+    replayedAfterFailedStore: number;
+    differing: number;
+    details: { key: string; problems: string[] }[];
+  };
+  stuck: {
+    total: number;
+    locksLeft: number | null;
+    inFlightRecordsLeft: number | null;
+    completedRecords: number | null;
+    verifyNotAnswered201: number;
+    details: unknown[];
+  };
   verify: { keys: number; replayed: number; executed: number };
-  chaos: { redisPauses: number; redisPauseMs: SoakStats; redisRestarts: number; redisDownMs: SoakStats; appKills: number; appKillsWithHandlersRunning: number; appCrashes: number };
+  chaos: {
+    redisPauses: number;
+    redisPauseMs: SoakStats;
+    redisRestarts: number;
+    redisDownMs: SoakStats;
+    appKills: number;
+    appKillsWithHandlersRunning: number;
+    appCrashes: number;
+  };
   latency: Record<string, SoakStats>;
 }
 
 /** What run.mjs writes to soak.json: the report with the run's settings. */
 export interface SoakFile extends SoakReport {
-  meta: { mode: 'quick' | 'full'; seed: number; loadSeconds: number; wallSeconds: number; lockTtl: number; commandTimeout: number; apps: { slot: number; framework: string }[] };
+  meta: {
+    mode: 'quick' | 'full';
+    seed: number;
+    loadSeconds: number;
+    wallSeconds: number;
+    lockTtl: number;
+    commandTimeout: number;
+    apps: { slot: number; framework: string }[];
+  };
 }
 
 /** Turns the ledgers of a run into its figures and invariants. */

@@ -27,7 +27,13 @@ function percentile(sorted, p) {
 
 function stats(values) {
   const sorted = [...values].sort((a, b) => a - b);
-  return { count: sorted.length, min: sorted.length ? sorted[0] : null, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.length ? sorted[sorted.length - 1] : null };
+  return {
+    count: sorted.length,
+    min: sorted.length ? sorted[0] : null,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted.length ? sorted[sorted.length - 1] : null,
+  };
 }
 
 function tally(items, keyOf) {
@@ -44,7 +50,8 @@ const keyId = (route, key) => `${route} ${key}`;
 /** The outcome a latency is filed under. */
 function outcomeOf(entry) {
   if (entry.error !== null) return entry.error === 'TIMEOUT' ? 'client timeout' : 'connection error';
-  if (entry.status >= 200 && entry.status < 300) return entry.replayed ? `${entry.status} replayed (${entry.route})` : `${entry.status} executed`;
+  if (entry.status >= 200 && entry.status < 300)
+    return entry.replayed ? `${entry.status} replayed (${entry.route})` : `${entry.status} executed`;
   // /work answers at once; /wait may first wait for the holder (409 after waitTimeout, 503 when
   // Redis fails while it waits), so its latencies say little about the fault itself.
   if (entry.status === 409 || entry.status === 503) return `${entry.status} ${entry.code} (${entry.route})`;
@@ -60,12 +67,23 @@ function outcomeOf(entry) {
  * @param {{ lockTtl: number, commandTimeout: number }} input.meta
  */
 export function analyze({ requests, ledger, chaos, stuck, meta }) {
-
   // --- executions, from the handler side ---
   const execs = new Map();
   for (const line of ledger) {
     if (line.e !== 'start') continue;
-    execs.set(line.x, { x: line.x, key: line.k, route: line.r, v: line.v, pid: line.pid, start: line.at, respondAt: null, sha: null, outcome: null, outcomeAt: null, sent: null });
+    execs.set(line.x, {
+      x: line.x,
+      key: line.k,
+      route: line.r,
+      v: line.v,
+      pid: line.pid,
+      start: line.at,
+      respondAt: null,
+      sha: null,
+      outcome: null,
+      outcomeAt: null,
+      sent: null,
+    });
   }
   let orphanOutcomes = 0;
   for (const line of ledger) {
@@ -76,7 +94,10 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
     else if (line.e === 'outcome') Object.assign(ex, { outcome: line.o, outcomeAt: line.at });
     else if (line.e === 'sent') ex.sent = line.at;
   }
-  const storeErrors = tally(ledger.filter((l) => l.e === 'store'), (l) => l.op);
+  const storeErrors = tally(
+    ledger.filter((l) => l.e === 'store'),
+    (l) => l.op,
+  );
   const leaseLines = ledger.filter((l) => l.e === 'lease');
 
   // --- chaos ---
@@ -136,22 +157,40 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
       } else if (cur.start < prevEnd) {
         cause = 'unexplained';
         why = 'overlapping executions with no Redis restart between them: the lease did not hold';
-      } else if (prev.outcome === null && kill && kill.at >= prev.start && kill.at <= cur.start && cur.start - kill.at < earliestTakeover && !inFault(kill.at - meta.lockTtl, kill.at)) {
+      } else if (
+        prev.outcome === null &&
+        kill &&
+        kill.at >= prev.start &&
+        kill.at <= cur.start &&
+        cur.start - kill.at < earliestTakeover &&
+        !inFault(kill.at - meta.lockTtl, kill.at)
+      ) {
         cause = 'unexplained';
         why = `holder pid ${prev.pid} SIGKILLed, but its key was taken over ${cur.start - kill.at} ms later, before its lease could lapse (renewed every ${Math.floor(meta.lockTtl / 3)} ms, no Redis fault before the kill)`;
       } else if (prev.outcome === null && kill && kill.at >= prev.start && kill.at <= cur.start) {
         cause = 'holder_killed';
         why = `holder pid ${prev.pid} SIGKILLed ${kill.at - prev.start} ms into its execution, before storing; retry ran ${cur.start - kill.at} ms after the kill`;
-      } else if ((prev.outcome === 'failed' || prev.outcome === 'store_error') && inFault((prev.respondAt ?? prev.start) - meta.commandTimeout, prev.outcomeAt)) {
+      } else if (
+        (prev.outcome === 'failed' || prev.outcome === 'store_error') &&
+        inFault((prev.respondAt ?? prev.start) - meta.commandTimeout, prev.outcomeAt)
+      ) {
         cause = 'store_failed';
         why = `the response could not be stored (${prev.outcome}) while Redis was paused or down`;
       } else {
         cause = 'unexplained';
-        why = prev.outcome === 'stored'
-          ? 'ran again after a stored response, with no Redis restart in between'
-          : `previous execution ended with outcome ${prev.outcome ?? 'none'}${kill ? '' : ' and its process was not killed'}`;
+        why =
+          prev.outcome === 'stored'
+            ? 'ran again after a stored response, with no Redis restart in between'
+            : `previous execution ended with outcome ${prev.outcome ?? 'none'}${kill ? '' : ' and its process was not killed'}`;
       }
-      doubles.push({ key: id, cause, why, previous: { ...prev }, execution: { ...cur }, takeoverAfterKillMs: cause === 'holder_killed' ? cur.start - kill.at : undefined });
+      doubles.push({
+        key: id,
+        cause,
+        why,
+        previous: { ...prev },
+        execution: { ...cur },
+        takeoverAfterKillMs: cause === 'holder_killed' ? cur.start - kill.at : undefined,
+      });
     }
   }
   const doubleCount = (cause) => doubles.filter((d) => d.cause === cause).length;
@@ -159,7 +198,11 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
 
   // --- responses: every 2xx must be the exact bytes of the execution it names ---
   const storedByKey = new Map();
-  for (const [id, list] of byKey) storedByKey.set(id, list.filter((e) => e.outcome === 'stored'));
+  for (const [id, list] of byKey)
+    storedByKey.set(
+      id,
+      list.filter((e) => e.outcome === 'stored'),
+    );
   const differing = [];
   const lateWrites = new Set();
   const resultsSeen = new Map();
@@ -172,8 +215,10 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
     else {
       if (ex.key !== r.key || ex.route !== r.route) problems.push(`body of another key (${ex.route} ${ex.key})`);
       if (ex.sha !== r.sha) problems.push('body bytes differ from what the handler produced');
-      if (r.status !== 201 || r.location !== `/things/${ex.x}` || !String(r.type).startsWith('application/json')) problems.push(`status/headers differ (${r.status}, ${r.location}, ${r.type})`);
-      if (r.replayed && ex.v !== r.v) problems.push(`replay of payload ${ex.v} answered a request with payload ${r.v} (should be 422)`);
+      if (r.status !== 201 || r.location !== `/things/${ex.x}` || !String(r.type).startsWith('application/json'))
+        problems.push(`status/headers differ (${r.status}, ${r.location}, ${r.type})`);
+      if (r.replayed && ex.v !== r.v)
+        problems.push(`replay of payload ${ex.v} answered a request with payload ${r.v} (should be 422)`);
       // A fenced write never lands. A store call that timed out may have (the script ran once Redis
       // answered again): its replay is right, though the execute event said 'failed'.
       if (r.replayed && ex.outcome === 'fenced') problems.push('replay of an execution whose write was fenced');
@@ -185,13 +230,16 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
     }
     if (!resultsSeen.has(id)) resultsSeen.set(id, new Set());
     resultsSeen.get(id).add(r.exec);
-    if (problems.length) differing.push({ key: id, exec: r.exec, slot: r.slot, replayed: r.replayed, t0: r.t0, problems });
+    if (problems.length)
+      differing.push({ key: id, exec: r.exec, slot: r.slot, replayed: r.replayed, t0: r.t0, problems });
   }
   const keysSeeingTwoResults = [...resultsSeen.values()].filter((s) => s.size > 1).length;
 
   // --- statuses ---
   const fiveHundreds = requests.filter((r) => r.status !== null && r.status >= 500);
-  const documented503 = fiveHundreds.filter((r) => r.status === 503 && r.code === 'store_unavailable' && String(r.type).startsWith('application/problem+json'));
+  const documented503 = fiveHundreds.filter(
+    (r) => r.status === 503 && r.code === 'store_unavailable' && String(r.type).startsWith('application/problem+json'),
+  );
   const undocumented5xx = fiveHundreds.filter((r) => !documented503.includes(r));
   const unexpected = [];
   for (const r of requests) {
@@ -199,8 +247,13 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
     let ok;
     if (r.kind === 'missing') ok = r.status === 400 && r.code === 'key_missing';
     else if (r.kind === 'invalid') ok = r.status === 400 && r.code === 'key_invalid';
-    else ok = r.status === 201 || (r.status === 409 && r.code === 'in_flight') || (r.kind === 'mismatch' && r.status === 422 && r.code === 'key_reused');
-    if (!ok && r.status < 500) unexpected.push({ key: keyId(r.route, r.key), kind: r.kind, status: r.status, code: r.code, phase: r.phase });
+    else
+      ok =
+        r.status === 201 ||
+        (r.status === 409 && r.code === 'in_flight') ||
+        (r.kind === 'mismatch' && r.status === 422 && r.code === 'key_reused');
+    if (!ok && r.status < 500)
+      unexpected.push({ key: keyId(r.route, r.key), kind: r.kind, status: r.status, code: r.code, phase: r.phase });
   }
   const connectionErrors = requests.filter((r) => r.error !== null);
   const byKill = connectionErrors.filter((r) => {
@@ -223,7 +276,9 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
     if (!latencyGroups.has(name)) latencyGroups.set(name, []);
     latencyGroups.get(name).push(r.t1 - r.t0);
   }
-  const latency = Object.fromEntries([...latencyGroups].sort((a, b) => b[1].length - a[1].length).map(([name, values]) => [name, stats(values)]));
+  const latency = Object.fromEntries(
+    [...latencyGroups].sort((a, b) => b[1].length - a[1].length).map(([name, values]) => [name, stats(values)]),
+  );
 
   const invariants = {
     unexplainedDoubleExecutions: doubleCount('unexplained'),
@@ -243,10 +298,15 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
       load: requests.length - verify.length,
       verify: verify.length,
       byKind: tally(requests, (r) => r.kind),
-      byFramework: tally(requests.filter((r) => r.status !== null && r.status >= 200 && r.status < 300), (r) => r.fw),
+      byFramework: tally(
+        requests.filter((r) => r.status !== null && r.status >= 200 && r.status < 300),
+        (r) => r.fw,
+      ),
       byAnswer: tally(requests, outcomeOf),
       documented503: documented503.length,
-      undocumented5xx: undocumented5xx.slice(0, 20).map((r) => ({ status: r.status, code: r.code, slot: r.slot, t0: r.t0 })),
+      undocumented5xx: undocumented5xx
+        .slice(0, 20)
+        .map((r) => ({ status: r.status, code: r.code, slot: r.slot, t0: r.t0 })),
       connectionErrors: connectionErrors.length,
       connectionErrorsAtAKill: byKill.length,
       connectionErrorsOther: connectionErrors.length - byKill.length,
@@ -254,7 +314,8 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
       unexpected: unexpected.slice(0, 20),
     },
     keys: {
-      total: new Set(requests.filter((r) => r.key !== null && r.kind !== 'invalid').map((r) => keyId(r.route, r.key))).size,
+      total: new Set(requests.filter((r) => r.key !== null && r.kind !== 'invalid').map((r) => keyId(r.route, r.key)))
+        .size,
       executed: byKey.size,
       seeingTwoResults: keysSeeingTwoResults,
     },
@@ -283,7 +344,13 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
       },
       unexplained: doubleCount('unexplained'),
       takeoverAfterKillMs: stats(killGaps),
-      details: doubles.map((d) => ({ key: d.key, cause: d.cause, why: d.why, previous: pickExec(d.previous), execution: pickExec(d.execution) })),
+      details: doubles.map((d) => ({
+        key: d.key,
+        cause: d.cause,
+        why: d.why,
+        previous: pickExec(d.previous),
+        execution: pickExec(d.execution),
+      })),
     },
     responses: {
       checked: requests.filter((r) => r.status !== null && r.status >= 200 && r.status < 300).length,
@@ -298,7 +365,13 @@ export function analyze({ requests, ledger, chaos, stuck, meta }) {
       inFlightRecordsLeft: stuck?.inFlight.length ?? null,
       completedRecords: stuck?.completed ?? null,
       verifyNotAnswered201: verifyStuck.length,
-      details: [...(stuck?.locks ?? []), ...(stuck?.inFlight ?? []), ...verifyStuck.slice(0, 20).map((r) => ({ key: keyId(r.route, r.key), status: r.status, code: r.code, error: r.error }))],
+      details: [
+        ...(stuck?.locks ?? []),
+        ...(stuck?.inFlight ?? []),
+        ...verifyStuck
+          .slice(0, 20)
+          .map((r) => ({ key: keyId(r.route, r.key), status: r.status, code: r.code, error: r.error })),
+      ],
     },
     verify: {
       keys: verifyFinal.size,

@@ -62,8 +62,17 @@ for (const [route, mw] of Object.entries(middleware)) {
     if (queue?.length === 0) open.delete(event.key);
     record({ e: 'outcome', x: exec, r: route, o: event.outcome, s: event.status });
   });
-  mw.events.on('leaseLost', (event) => record({ e: 'lease', r: route, x: open.get(event.key)?.[0], heldMs: event.heldMs }));
-  mw.events.on('storeError', (event) => record({ e: 'store', r: route, op: event.operation, msg: String(event.error?.cause?.message ?? event.error?.message) }));
+  mw.events.on('leaseLost', (event) =>
+    record({ e: 'lease', r: route, x: open.get(event.key)?.[0], heldMs: event.heldMs }),
+  );
+  mw.events.on('storeError', (event) =>
+    record({
+      e: 'store',
+      r: route,
+      op: event.operation,
+      msg: String(event.error?.cause?.message ?? event.error?.message),
+    }),
+  );
 }
 
 let runs = 0;
@@ -83,7 +92,15 @@ async function execute(route, key, body, headers) {
   // The ledger line comes first: whatever happens next, this execution is on record.
   record({ e: 'start', x: exec, k: key ?? null, r: route, v: body?.v ?? null });
   await sleep(Number(headers['x-work-ms'] ?? 0));
-  const text = JSON.stringify({ exec, key, route, framework, pid: process.pid, input: body, pad: 'p'.repeat(Number(headers['x-pad'] ?? 0)) });
+  const text = JSON.stringify({
+    exec,
+    key,
+    route,
+    framework,
+    pid: process.pid,
+    input: body,
+    pad: 'p'.repeat(Number(headers['x-pad'] ?? 0)),
+  });
   record({ e: 'respond', x: exec, sha: createHash('sha256').update(text).digest('hex') });
   return { exec, text };
 }
@@ -100,7 +117,12 @@ if (framework === 'koa') {
   const router = new Router();
   for (const [route, mw] of Object.entries(middleware)) {
     router.post(route, mw, async (ctx) => {
-      const { exec, text } = await execute(route, keyOf(ctx.get('idempotency-key') || undefined), ctx.request.body, ctx.headers);
+      const { exec, text } = await execute(
+        route,
+        keyOf(ctx.get('idempotency-key') || undefined),
+        ctx.request.body,
+        ctx.headers,
+      );
       ctx.res.once('finish', () => record({ e: 'sent', x: exec }));
       ctx.status = 201;
       ctx.set('Location', `/things/${exec}`);

@@ -10,7 +10,23 @@ import { request } from 'node:http';
  */
 export function post(app, { route, key, body, workMs = 0, pad = 0, timeoutMs = 20_000 }) {
   const payload = Buffer.from(JSON.stringify(body));
-  const entry = { slot: app.slot, fw: app.framework, pid: app.pid, route, key: key ?? null, t0: Date.now(), t1: 0, status: null, code: null, replayed: false, exec: null, sha: null, location: null, type: null, error: null };
+  const entry = {
+    slot: app.slot,
+    fw: app.framework,
+    pid: app.pid,
+    route,
+    key: key ?? null,
+    t0: Date.now(),
+    t1: 0,
+    status: null,
+    code: null,
+    replayed: false,
+    exec: null,
+    sha: null,
+    location: null,
+    type: null,
+    error: null,
+  };
   return new Promise((resolve) => {
     let done = false;
     const finish = (fields) => {
@@ -19,41 +35,48 @@ export function post(app, { route, key, body, workMs = 0, pad = 0, timeoutMs = 2
       Object.assign(entry, fields, { t1: Date.now() });
       resolve(entry);
     };
-    const req = request({
-      host: '127.0.0.1', port: app.port, path: route, method: 'POST', agent: app.agent,
-      headers: {
-        'content-type': 'application/json',
-        'content-length': payload.length,
-        ...(key !== undefined ? { 'idempotency-key': key } : {}),
-        // Test controls, not part of the fingerprint (see app.mjs).
-        'x-work-ms': String(workMs),
-        'x-pad': String(pad),
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: app.port,
+        path: route,
+        method: 'POST',
+        agent: app.agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': payload.length,
+          ...(key !== undefined ? { 'idempotency-key': key } : {}),
+          // Test controls, not part of the fingerprint (see app.mjs).
+          'x-work-ms': String(workMs),
+          'x-pad': String(pad),
+        },
       },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('error', (error) => finish({ error: error.code ?? error.message }));
-      res.on('end', () => {
-        const bytes = Buffer.concat(chunks);
-        let code = null;
-        if (String(res.headers['content-type'] ?? '').startsWith('application/problem+json')) {
-          try {
-            code = JSON.parse(bytes.toString()).code ?? null;
-          } catch {
-            code = 'unparsable';
+      (res) => {
+        const chunks = [];
+        res.on('data', (chunk) => chunks.push(chunk));
+        res.on('error', (error) => finish({ error: error.code ?? error.message }));
+        res.on('end', () => {
+          const bytes = Buffer.concat(chunks);
+          let code = null;
+          if (String(res.headers['content-type'] ?? '').startsWith('application/problem+json')) {
+            try {
+              code = JSON.parse(bytes.toString()).code ?? null;
+            } catch {
+              code = 'unparsable';
+            }
           }
-        }
-        finish({
-          status: res.statusCode,
-          code,
-          replayed: res.headers['idempotent-replayed'] === 'true',
-          exec: res.headers['x-exec'] ?? null,
-          sha: createHash('sha256').update(bytes).digest('hex'),
-          location: res.headers.location ?? null,
-          type: res.headers['content-type'] ?? null,
+          finish({
+            status: res.statusCode,
+            code,
+            replayed: res.headers['idempotent-replayed'] === 'true',
+            exec: res.headers['x-exec'] ?? null,
+            sha: createHash('sha256').update(bytes).digest('hex'),
+            location: res.headers.location ?? null,
+            type: res.headers['content-type'] ?? null,
+          });
         });
-      });
-    });
+      },
+    );
     req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('client timeout'), { code: 'TIMEOUT' })));
     req.on('error', (error) => finish({ error: error.code ?? error.message }));
     req.end(payload);

@@ -83,7 +83,11 @@ export function createLoad({ pool, random, requests, loadEnd, retryEnd, lockTtl,
   }
 
   function payload(v, n) {
-    return { v, order: { id: n, items: [{ sku: `sku-${n % 97}`, qty: (n % 5) + 1 }], note: v === 'a' ? 'first' : 'second' }, amount: n * 3 };
+    return {
+      v,
+      order: { id: n, items: [{ sku: `sku-${n % 97}`, qty: (n % 5) + 1 }], note: v === 'a' ? 'first' : 'second' },
+      amount: n * 3,
+    };
   }
 
   /** The same value with every object's keys inserted in a random order. */
@@ -136,7 +140,13 @@ export function createLoad({ pool, random, requests, loadEnd, retryEnd, lockTtl,
         continue;
       }
       target.outstanding++;
-      const entry = await post(target, { route: scn.route, key: scn.key, body: shuffled(scn.payloads[v]), workMs: scn.workMs, pad: scn.pad });
+      const entry = await post(target, {
+        route: scn.route,
+        key: scn.key,
+        body: shuffled(scn.payloads[v]),
+        workMs: scn.workMs,
+        pad: scn.pad,
+      });
       target.outstanding--;
       Object.assign(entry, { sid: scn.sid, kind: scn.kind, v, phase, attempt });
       requests.push(entry);
@@ -179,7 +189,10 @@ export function createLoad({ pool, random, requests, loadEnd, retryEnd, lockTtl,
       if (random() < 0.3) {
         // B while A is (probably) in flight: whichever claims first wins, the other gets 422.
         const [app1, app2] = spread(2);
-        await Promise.all([client(scn, { app: app1 }), sleep(between(5, 60)).then(() => client(scn, { v: 'b', app: app2 }))]);
+        await Promise.all([
+          client(scn, { app: app1 }),
+          sleep(between(5, 60)).then(() => client(scn, { v: 'b', app: app2 })),
+        ]);
       } else {
         await client(scn);
         await client(scn, { v: 'b' });

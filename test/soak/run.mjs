@@ -92,7 +92,10 @@ async function startApp(slot) {
     stdio: ['ignore', appLog, appLog, 'ipc'],
   });
   const ready = await new Promise((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`app ${slot} (${framework}) not ready after 15 s; see ${join(ledgerDir, 'apps.log')}`)), 15_000);
+    const timer = setTimeout(
+      () => reject(new Error(`app ${slot} (${framework}) not ready after 15 s; see ${join(ledgerDir, 'apps.log')}`)),
+      15_000,
+    );
     child.once('message', (message) => {
       clearTimeout(timer);
       resolveReady(message);
@@ -108,7 +111,11 @@ async function startApp(slot) {
     // Nobody asked it to go: a crash. Recorded (an invariant) and replaced, so the soak goes on.
     chaos.push({ type: 'app-crash', slot, pid: app.pid, framework, at: Date.now(), code, signal });
     log(`app ${slot} (${framework}, pid ${app.pid}) CRASHED (${code ?? signal}); restarting`);
-    if (slots[slot] === app) startApp(slot).then((next) => (slots[slot] = next), (error) => log(String(error)));
+    if (slots[slot] === app)
+      startApp(slot).then(
+        (next) => (slots[slot] = next),
+        (error) => log(String(error)),
+      );
   });
   slots[slot] = app;
   chaos.push({ type: 'app-start', slot, pid: app.pid, framework, at: Date.now() });
@@ -119,11 +126,21 @@ async function killApp(app) {
   app.killed = true;
   const at = Date.now();
   const outstanding = app.outstanding;
-  const exited = new Promise((done) => (app.child.exitCode !== null || app.child.signalCode !== null ? done() : app.child.once('exit', done)));
+  const exited = new Promise((done) =>
+    app.child.exitCode !== null || app.child.signalCode !== null ? done() : app.child.once('exit', done),
+  );
   app.child.kill('SIGKILL');
   await exited;
   app.agent.destroy();
-  chaos.push({ type: 'app-kill', slot: app.slot, pid: app.pid, framework: app.framework, at, exitedAt: Date.now(), outstanding });
+  chaos.push({
+    type: 'app-kill',
+    slot: app.slot,
+    pid: app.pid,
+    framework: app.framework,
+    at,
+    exitedAt: Date.now(),
+    outstanding,
+  });
   return outstanding;
 }
 
@@ -150,12 +167,15 @@ function schedule(loadMs) {
   // the keys of the last stretch, which the final check re-sends, outlive the last restart.
   const span = loadMs * 0.8;
   for (let k = 0; k < kills && redisEvents.length; k++) {
-    const part = redisEvents.filter((e) => e.t >= (k * span) / kills && e.t < ((k + 1) * span) / kills && e.type === 'pause');
+    const part = redisEvents.filter(
+      (e) => e.t >= (k * span) / kills && e.t < ((k + 1) * span) / kills && e.type === 'pause',
+    );
     const chosen = part[Math.floor(random() * part.length)];
     if (chosen) Object.assign(chosen, { type: 'kill', ms: Math.round(between(500, 2_000)) });
   }
   const appEvents = [];
-  for (let t = 2_000; t < loadMs - 2_500; t += between(2_500, 4_500)) appEvents.push({ t, restartMs: Math.round(between(200, 1_200)) });
+  for (let t = 2_000; t < loadMs - 2_500; t += between(2_500, 4_500))
+    appEvents.push({ t, restartMs: Math.round(between(200, 1_200)) });
   return { redisEvents, appEvents };
 }
 
@@ -187,7 +207,9 @@ async function runAppChaos(events, t0) {
     const live = pool.live();
     if (live.length < SLOTS.length) continue;
     // Mid-handler: the process with the most requests in flight.
-    const victim = live.reduce((a, b) => (b.outstanding > a.outstanding || (b.outstanding === a.outstanding && random() < 0.5) ? b : a));
+    const victim = live.reduce((a, b) =>
+      b.outstanding > a.outstanding || (b.outstanding === a.outstanding && random() < 0.5) ? b : a,
+    );
     const outstanding = await killApp(victim);
     log(`SIGKILL app ${victim.slot} (${victim.framework}, pid ${victim.pid}) with ${outstanding} requests in flight`);
     await sleep(event.restartMs);
@@ -259,22 +281,26 @@ async function redisVersion() {
 
 async function mapLimit(items, limit, fn) {
   let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
 }
 
 async function shutdown() {
   stopping = true;
-  await Promise.all(slots.map(async (app) => {
-    if (!app?.alive) return;
-    app.agent.destroy();
-    const exited = new Promise((done) => app.child.once('exit', done));
-    app.child.send({ type: 'shutdown' });
-    const timer = setTimeout(() => app.child.kill('SIGKILL'), 3_000);
-    await exited;
-    clearTimeout(timer);
-  }));
+  await Promise.all(
+    slots.map(async (app) => {
+      if (!app?.alive) return;
+      app.agent.destroy();
+      const exited = new Promise((done) => app.child.once('exit', done));
+      app.child.send({ type: 'shutdown' });
+      const timer = setTimeout(() => app.child.kill('SIGKILL'), 3_000);
+      await exited;
+      clearTimeout(timer);
+    }),
+  );
   await redis?.stop();
 }
 
@@ -297,14 +323,24 @@ async function main() {
   redis = await RedisServer.start();
   const version = await redisVersion();
   await Promise.all(SLOTS.map((_, slot) => startApp(slot)));
-  log(`redis-server ${version} on ${redis.port}; apps ${slots.map((a) => `${a.framework}:${a.port}`).join(', ')}; seed ${seed}; ledgers in ${ledgerDir}`);
+  log(
+    `redis-server ${version} on ${redis.port}; apps ${slots.map((a) => `${a.framework}:${a.port}`).join(', ')}; seed ${seed}; ledgers in ${ledgerDir}`,
+  );
 
   const requests = [];
   const loadMs = loadSeconds * 1_000;
   const t0 = Date.now();
   const loadEnd = t0 + loadMs;
   const { redisEvents, appEvents } = schedule(loadMs);
-  const load = createLoad({ pool, random, requests, loadEnd, retryEnd: loadEnd + drainMs, lockTtl: config.lockTtl, runId });
+  const load = createLoad({
+    pool,
+    random,
+    requests,
+    loadEnd,
+    retryEnd: loadEnd + drainMs,
+    lockTtl: config.lockTtl,
+    runId,
+  });
   const progress = setInterval(() => log(`${requests.length} requests`), 10_000);
   await Promise.all([load.run(workers), runRedisChaos(redisEvents, t0), runAppChaos(appEvents, t0)]);
   clearInterval(progress);
@@ -326,15 +362,32 @@ async function main() {
   const lastRestart = Math.max(0, ...chaos.filter((c) => c.type === 'redis-kill').map((c) => c.upAt));
   const firstSent = new Map();
   for (const r of requests) if (!firstSent.has(r.sid)) firstSent.set(r.sid, r.t0);
-  const keyed = load.scenarios.filter((s) => s.key !== undefined && s.kind !== 'invalid' && (firstSent.get(s.sid) ?? 0) > lastRestart);
-  await mapLimit(keyed, 16, (scn) => load.client(scn, { v: latest.get(`${scn.route} ${scn.key}`) ?? 'a', phase: 'verify', until: Date.now() + 5_000, retryConflicts: false }));
+  const keyed = load.scenarios.filter(
+    (s) => s.key !== undefined && s.kind !== 'invalid' && (firstSent.get(s.sid) ?? 0) > lastRestart,
+  );
+  await mapLimit(keyed, 16, (scn) =>
+    load.client(scn, {
+      v: latest.get(`${scn.route} ${scn.key}`) ?? 'a',
+      phase: 'verify',
+      until: Date.now() + 5_000,
+      retryConflicts: false,
+    }),
+  );
   log(`final check: ${keyed.length} keys`);
 
   await shutdown();
   const meta = {
-    mode: quick ? 'quick' : 'full', seed, loadSeconds, wallSeconds: Math.round((Date.now() - started) / 1000),
-    finishedAt: new Date().toISOString(), node: process.versions.node, cpus: cpus().length, redisVersion: version,
-    apps: SLOTS.map((framework, slot) => ({ slot, framework })), workers, ...config,
+    mode: quick ? 'quick' : 'full',
+    seed,
+    loadSeconds,
+    wallSeconds: Math.round((Date.now() - started) / 1000),
+    finishedAt: new Date().toISOString(),
+    node: process.versions.node,
+    cpus: cpus().length,
+    redisVersion: version,
+    apps: SLOTS.map((framework, slot) => ({ slot, framework })),
+    workers,
+    ...config,
     // The machine may be shared: its 1-minute load average before and after, for reading latencies.
     loadAverage: { before: Number(loadBefore.toFixed(2)), after: Number(loadavg()[0].toFixed(2)) },
   };
@@ -346,7 +399,11 @@ async function main() {
 function write(meta, requests, chaosEvents, stuck, target) {
   const { lines: ledger, broken } = readLedgers();
   const report = analyze({ requests, ledger, chaos: chaosEvents, stuck, meta });
-  const ordered = { meta: { ...meta, brokenLedgerLines: broken }, ...report, chaosEvents: chaosEvents.filter((c) => c.type !== 'app-start') };
+  const ordered = {
+    meta: { ...meta, brokenLedgerLines: broken },
+    ...report,
+    chaosEvents: chaosEvents.filter((c) => c.type !== 'app-start'),
+  };
   mkdirSync(target, { recursive: true });
   writeFileSync(join(target, 'soak.json'), `${JSON.stringify(ordered, null, 2)}\n`);
   writeFileSync(join(target, 'SOAK.md'), markdown(ordered));
@@ -362,9 +419,12 @@ if (args.analyze) {
   process.exit(write(meta, requests, events, stuck, resolve(args.out ?? ledgerDir)));
 }
 
-main().then((code) => process.exit(code), async (error) => {
-  console.error(error);
-  console.error(`raw ledgers kept in ${ledgerDir}`);
-  await shutdown().catch(() => {});
-  process.exit(2);
-});
+main().then(
+  (code) => process.exit(code),
+  async (error) => {
+    console.error(error);
+    console.error(`raw ledgers kept in ${ledgerDir}`);
+    await shutdown().catch(() => {});
+    process.exit(2);
+  },
+);

@@ -20,7 +20,11 @@ app.post('/orders/:id', expressIdempotent({ required: true }), (req, res) => {
 });
 const typed = expressIdempotent<Request>({ scope: (req) => req.get('x-tenant') });
 app.post('/typed', typed, (_req, res) => res.end());
-typed.events.on('execute', (e) => e.outcome satisfies 'stored' | 'not_cacheable' | 'too_large' | 'failed' | 'fenced' | 'max_hold' | 'store_error');
+typed.events.on(
+  'execute',
+  (e) =>
+    e.outcome satisfies 'stored' | 'not_cacheable' | 'too_large' | 'failed' | 'fenced' | 'max_hold' | 'store_error',
+);
 
 const koa = new Koa();
 const router = new Router();

@@ -39,10 +39,20 @@ export function createApp({ processor, logger, store }: AppConfig): Koa {
 
   router.post('/payments', payments, async (ctx) => {
     const { amount, currency, customer } = (ctx.request.body ?? {}) as Record<string, unknown>;
-    if (!Number.isInteger(amount) || (amount as number) <= 0 || typeof currency !== 'string' || typeof customer !== 'string') {
+    if (
+      !Number.isInteger(amount) ||
+      (amount as number) <= 0 ||
+      typeof currency !== 'string' ||
+      typeof customer !== 'string'
+    ) {
       ctx.status = 400;
       ctx.type = 'application/problem+json';
-      ctx.body = { type: 'about:blank', title: 'Invalid payment', status: 400, detail: 'amount (positive integer, minor units), currency and customer are required' };
+      ctx.body = {
+        type: 'about:blank',
+        title: 'Invalid payment',
+        status: 400,
+        detail: 'amount (positive integer, minor units), currency and customer are required',
+      };
       return;
     }
     const charge = await processor.charge({ amount: amount as number, currency, customer });

@@ -32,7 +32,10 @@ describe('koa-payments', () => {
     const processor = fakeProcessor(5);
     const server = createApp({ processor, logger }).callback();
     await request(server).post('/payments').set('Idempotency-Key', 'pay-2').send(body);
-    const other = await request(server).post('/payments').set('Idempotency-Key', 'pay-2').send({ ...body, amount: 5000 });
+    const other = await request(server)
+      .post('/payments')
+      .set('Idempotency-Key', 'pay-2')
+      .send({ ...body, amount: 5000 });
     expect(other.status).toBe(422);
     expect(processor.charges).toBe(1);
   });

@@ -51,11 +51,18 @@ export function createApp(config: Config, deps: AppDeps = {}): Service {
   const startedAt = Date.now();
 
   // After a failed CRM call, serve stale for 10 s before calling it again: a failing upstream is not hammered.
-  const cache = createCache({ redis: backend.redis, namespace: 'llm-extraction', graceBackoff: '10s', logger: contextualLogger(logger) });
+  const cache = createCache({
+    redis: backend.redis,
+    namespace: 'llm-extraction',
+    graceBackoff: '10s',
+    logger: contextualLogger(logger),
+  });
   cache.events.on('load', ({ ok }) => metrics.customerDirectoryCalls.inc({ outcome: ok ? 'ok' : 'error' }));
   const baseCustomers = customerService({
     cache,
-    directory: deps.directory ?? simulatedDirectory({ latencyMs: config.customers.latencyMs, failureRate: config.customers.failureRate }),
+    directory:
+      deps.directory ??
+      simulatedDirectory({ latencyMs: config.customers.latencyMs, failureRate: config.customers.failureRate }),
     ttlMs: config.customers.ttlMs,
     graceMs: config.customers.graceMs,
   });
@@ -65,11 +72,18 @@ export function createApp(config: Config, deps: AppDeps = {}): Service {
       try {
         lookup = await baseCustomers.get(id);
       } catch (error) {
-        (currentContext()?.log ?? logger).error({ err: (error as Error).cause ?? error, customerId: id }, 'customer lookup failed and nothing is cached');
+        (currentContext()?.log ?? logger).error(
+          { err: (error as Error).cause ?? error, customerId: id },
+          'customer lookup failed and nothing is cached',
+        );
         throw error;
       }
       metrics.customerLookups.inc({ source: lookup.source, stale: String(lookup.stale) });
-      if (lookup.stale) (currentContext()?.log ?? logger).warn({ customerId: id }, 'customer directory failing or slow; served the cached record (stale)');
+      if (lookup.stale)
+        (currentContext()?.log ?? logger).warn(
+          { customerId: id },
+          'customer directory failing or slow; served the cached record (stale)',
+        );
       return lookup;
     },
   };
@@ -87,7 +101,13 @@ export function createApp(config: Config, deps: AppDeps = {}): Service {
 
   app.get('/customers/:id', async (req: Request, res: Response) => {
     const id = String(req.params.id).trim();
-    if (id === '' || id.length > 128) throw new ProblemError(400, 'invalid_request', 'Invalid customer id', 'The customer id must be 1 to 128 characters.');
+    if (id === '' || id.length > 128)
+      throw new ProblemError(
+        400,
+        'invalid_request',
+        'Invalid customer id',
+        'The customer id must be 1 to 128 characters.',
+      );
     const { customer, source, stale, expiresAt } = await customers.get(id);
     res.json({ customer, cache: { source, stale, expires_at: new Date(expiresAt).toISOString() } });
   });
@@ -98,9 +118,17 @@ export function createApp(config: Config, deps: AppDeps = {}): Service {
     res.status(reachable ? 200 : 503).json({
       status: !reachable ? 'unavailable' : backend.fallbackReason === undefined ? 'ok' : 'degraded',
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
-      store: { kind: backend.kind, reachable, ...(backend.fallbackReason === undefined ? {} : { fallback_reason: backend.fallbackReason }) },
+      store: {
+        kind: backend.kind,
+        reachable,
+        ...(backend.fallbackReason === undefined ? {} : { fallback_reason: backend.fallbackReason }),
+      },
       llm: { provider: llm.name, model: llm.model },
-      customer_cache: { l1_entries: stats.l1.size, redis: backend.redis === undefined ? 'off' : stats.l2.breaker === 'closed' ? 'ok' : `breaker ${stats.l2.breaker}` },
+      customer_cache: {
+        l1_entries: stats.l1.size,
+        redis:
+          backend.redis === undefined ? 'off' : stats.l2.breaker === 'closed' ? 'ok' : `breaker ${stats.l2.breaker}`,
+      },
     });
   });
 
@@ -109,7 +137,14 @@ export function createApp(config: Config, deps: AppDeps = {}): Service {
   });
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
-    next(new ProblemError(404, 'not_found', 'Not found', `No route for ${req.method} ${req.path}. Try POST /extract, POST /analyze, GET /customers/:id, GET /health or GET /metrics.`));
+    next(
+      new ProblemError(
+        404,
+        'not_found',
+        'Not found',
+        `No route for ${req.method} ${req.path}. Try POST /extract, POST /analyze, GET /customers/:id, GET /health or GET /metrics.`,
+      ),
+    );
   });
   app.use(problemHandler());
 

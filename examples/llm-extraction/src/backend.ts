@@ -51,7 +51,10 @@ export function memoryBackend(fallbackReason?: string): Backend {
     redis: undefined,
     fallbackReason,
     ping: async () => true,
-    describe: () => (fallbackReason === undefined ? 'memory (this process only; set REDIS_URL to share across instances)' : `memory — FALLBACK, Redis unreachable: ${fallbackReason}`),
+    describe: () =>
+      fallbackReason === undefined
+        ? 'memory (this process only; set REDIS_URL to share across instances)'
+        : `memory — FALLBACK, Redis unreachable: ${fallbackReason}`,
     close: async () => {
       await store.close?.();
     },
@@ -69,7 +72,11 @@ export interface ConnectOptions {
  * does not answer within `connectTimeoutMs` — the memory store (logged at error level when it is
  * a fallback).
  */
-export async function connectBackend(redisUrl: string | undefined, logger: Logger, options: ConnectOptions = {}): Promise<Backend> {
+export async function connectBackend(
+  redisUrl: string | undefined,
+  logger: Logger,
+  options: ConnectOptions = {},
+): Promise<Backend> {
   if (redisUrl === undefined) return memoryBackend();
   const connectTimeoutMs = options.connectTimeoutMs ?? 3_000;
   const where = redactUrl(redisUrl);
@@ -92,13 +99,19 @@ export async function connectBackend(redisUrl: string | undefined, logger: Logge
   });
 
   try {
-    await withTimeout(client.connect().then(() => client.ping()), connectTimeoutMs, 'connecting to Redis');
+    await withTimeout(
+      client.connect().then(() => client.ping()),
+      connectTimeoutMs,
+      'connecting to Redis',
+    );
   } catch (error) {
     client.disconnect();
     // connect() itself rejects with "Connection is closed."; the socket's error says why.
     const reason = `${where}: ${(connectError ?? (error as Error)).message}`;
-    logger.error({ err: connectError ?? error, redis: where },
-      `REDIS_URL is set but Redis is unreachable (${reason}). FALLING BACK TO THE IN-MEMORY STORE: duplicates are caught only within this one process, and records vanish on restart. Start Redis or fix REDIS_URL, then restart.`);
+    logger.error(
+      { err: connectError ?? error, redis: where },
+      `REDIS_URL is set but Redis is unreachable (${reason}). FALLING BACK TO THE IN-MEMORY STORE: duplicates are caught only within this one process, and records vanish on restart. Start Redis or fix REDIS_URL, then restart.`,
+    );
     return memoryBackend(reason);
   }
   connected = true;
@@ -109,7 +122,11 @@ export async function connectBackend(redisUrl: string | undefined, logger: Logge
     store,
     redis: client,
     fallbackReason: undefined,
-    ping: () => withTimeout(client.ping(), 500, 'Redis PING').then(() => true, () => false),
+    ping: () =>
+      withTimeout(client.ping(), 500, 'Redis PING').then(
+        () => true,
+        () => false,
+      ),
     describe: () => `redis at ${where} (locks via Redlock, shared by every instance)`,
     close: async () => {
       await store.close();

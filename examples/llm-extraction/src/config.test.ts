@@ -4,23 +4,55 @@ import { ConfigError, loadConfig } from './config.js';
 describe('loadConfig', () => {
   it('defaults to port 3000, the memory store, 24 h results and the built-in model at 1500 ms', () => {
     const config = loadConfig({}, { isTTY: false });
-    expect(config).toMatchObject({ port: 3000, redisUrl: undefined, resultTtlMs: 24 * 3_600_000, llm: { provider: 'builtin', latencyMs: 1500 }, logFormat: 'json' });
+    expect(config).toMatchObject({
+      port: 3000,
+      redisUrl: undefined,
+      resultTtlMs: 24 * 3_600_000,
+      llm: { provider: 'builtin', latencyMs: 1500 },
+      logFormat: 'json',
+    });
   });
 
   it('switches to the OpenAI-compatible provider when OPENAI_API_KEY is set', () => {
-    const config = loadConfig({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: 'http://localhost:11434/v1/', OPENAI_MODEL: 'llama3' });
-    expect(config.llm).toEqual({ provider: 'openai', apiKey: 'sk-test', baseUrl: 'http://localhost:11434/v1', model: 'llama3', timeoutMs: 60_000 });
+    const config = loadConfig({
+      OPENAI_API_KEY: 'sk-test',
+      OPENAI_BASE_URL: 'http://localhost:11434/v1/',
+      OPENAI_MODEL: 'llama3',
+    });
+    expect(config.llm).toEqual({
+      provider: 'openai',
+      apiKey: 'sk-test',
+      baseUrl: 'http://localhost:11434/v1',
+      model: 'llama3',
+      timeoutMs: 60_000,
+    });
   });
 
   it('reads REDIS_URL, CACHE_TTL_HOURS and LLM_LATENCY_MS', () => {
-    const config = loadConfig({ REDIS_URL: 'redis://localhost:6379', CACHE_TTL_HOURS: '0.5', LLM_LATENCY_MS: '0', PORT: '8080' });
-    expect(config).toMatchObject({ port: 8080, redisUrl: 'redis://localhost:6379', resultTtlMs: 1_800_000, llm: { provider: 'builtin', latencyMs: 0 } });
+    const config = loadConfig({
+      REDIS_URL: 'redis://localhost:6379',
+      CACHE_TTL_HOURS: '0.5',
+      LLM_LATENCY_MS: '0',
+      PORT: '8080',
+    });
+    expect(config).toMatchObject({
+      port: 8080,
+      redisUrl: 'redis://localhost:6379',
+      resultTtlMs: 1_800_000,
+      llm: { provider: 'builtin', latencyMs: 0 },
+    });
   });
 
   it('reports every invalid variable at once, naming it and what it got', () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: 'abc', REDIS_URL: 'localhost:6379', CACHE_TTL_HOURS: '0', LLM_LATENCY_MS: '-1', LOG_FORMAT: 'xml' });
+      loadConfig({
+        PORT: 'abc',
+        REDIS_URL: 'localhost:6379',
+        CACHE_TTL_HOURS: '0',
+        LLM_LATENCY_MS: '-1',
+        LOG_FORMAT: 'xml',
+      });
     } catch (e) {
       error = e;
     }

@@ -57,14 +57,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { isTT
     return value === undefined || value === '' ? undefined : value;
   }
 
-  function number(name: string, fallback: number, { min, max = Infinity, integer = false }: { min: number | 'positive'; max?: number; integer?: boolean }): number {
+  function number(
+    name: string,
+    fallback: number,
+    { min, max = Infinity, integer = false }: { min: number | 'positive'; max?: number; integer?: boolean },
+  ): number {
     const raw = read(name);
     if (raw === undefined) return fallback;
     const value = Number(raw);
     const low = min === 'positive' ? value > 0 : value >= min;
     if (!Number.isFinite(value) || !low || value > max || (integer && !Number.isInteger(value))) {
       const kind = integer ? 'an integer' : 'a number';
-      const range = min === 'positive' ? `a positive number` : max === Infinity ? `${kind} of at least ${min}` : `${kind} from ${min} to ${max}`;
+      const range =
+        min === 'positive'
+          ? `a positive number`
+          : max === Infinity
+            ? `${kind} of at least ${min}`
+            : `${kind} from ${min} to ${max}`;
       problems.push(`${name} must be ${range}, got ${JSON.stringify(raw)}`);
       return fallback;
     }
@@ -93,7 +102,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { isTT
   if (apiKey === undefined) {
     llm = { provider: 'builtin', latencyMs: number('LLM_LATENCY_MS', 1500, { min: 0, max: 600_000, integer: true }) };
   } else {
-    const baseUrl = url('OPENAI_BASE_URL', ['http:', 'https:'], 'https://api.openai.com/v1') ?? 'https://api.openai.com/v1';
+    const baseUrl =
+      url('OPENAI_BASE_URL', ['http:', 'https:'], 'https://api.openai.com/v1') ?? 'https://api.openai.com/v1';
     llm = {
       provider: 'openai',
       apiKey,
@@ -116,13 +126,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { isTT
   };
 
   const logLevel = read('LOG_LEVEL') ?? 'info';
-  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  if (!LOG_LEVELS.includes(logLevel))
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   const format = read('LOG_FORMAT');
-  if (format !== undefined && format !== 'pretty' && format !== 'json') problems.push(`LOG_FORMAT must be pretty or json, got ${JSON.stringify(format)}`);
-  const logFormat = format === 'pretty' || format === 'json' ? format : (options.isTTY ?? process.stdout.isTTY) ? 'pretty' : 'json';
+  if (format !== undefined && format !== 'pretty' && format !== 'json')
+    problems.push(`LOG_FORMAT must be pretty or json, got ${JSON.stringify(format)}`);
+  const logFormat =
+    format === 'pretty' || format === 'json' ? format : (options.isTTY ?? process.stdout.isTTY) ? 'pretty' : 'json';
 
   if (problems.length > 0) throw new ConfigError(problems);
-  return { port, redisUrl, resultTtlMs: Math.round(ttlHours * 3_600_000), llm, pricing, customers, logLevel, logFormat };
+  return {
+    port,
+    redisUrl,
+    resultTtlMs: Math.round(ttlHours * 3_600_000),
+    llm,
+    pricing,
+    customers,
+    logLevel,
+    logFormat,
+  };
 }
 
 /**

@@ -31,7 +31,20 @@ export interface SimulatedDirectoryOptions {
   random?: () => number;
 }
 
-const NAMES = ['Acme Corp', 'Globex', 'Initech', 'Umbrella Health', 'Stark Logistics', 'Wayne Foods', 'Hooli', 'Vandelay Imports', 'Soylent Labs', 'Tyrell Systems', 'Cyberdyne Retail', 'Wonka Brands'];
+const NAMES = [
+  'Acme Corp',
+  'Globex',
+  'Initech',
+  'Umbrella Health',
+  'Stark Logistics',
+  'Wayne Foods',
+  'Hooli',
+  'Vandelay Imports',
+  'Soylent Labs',
+  'Tyrell Systems',
+  'Cyberdyne Retail',
+  'Wonka Brands',
+];
 const TIERS: Customer['tier'][] = ['enterprise', 'growth', 'starter'];
 const MANAGERS = ['Priya Raman', 'Tom Becker', 'Ana Souza', 'Kenji Sato'];
 
@@ -78,7 +91,12 @@ export interface CustomerService {
  * const customers = customerService({ cache: createCache({ redis }), directory: simulatedDirectory(), ttlMs: 300_000, graceMs: 86_400_000 });
  * const { customer, stale } = await customers.get('cust-42');
  */
-export function customerService(options: { cache: Cache; directory: CustomerDirectory; ttlMs: number; graceMs: number }): CustomerService {
+export function customerService(options: {
+  cache: Cache;
+  directory: CustomerDirectory;
+  ttlMs: number;
+  graceMs: number;
+}): CustomerService {
   const { cache, directory, ttlMs, graceMs } = options;
   return {
     async get(id) {
@@ -94,8 +112,13 @@ export function customerService(options: { cache: Cache; directory: CustomerDire
         });
         return { customer: entry.value, source: entry.source, stale: entry.stale, expiresAt: entry.expiresAt };
       } catch (error) {
-        throw new ProblemError(502, 'customer_directory_unavailable', 'Customer directory unavailable',
-          `The customer directory could not be reached and customer ${JSON.stringify(id)} is not cached; retry shortly.`, { cause: error });
+        throw new ProblemError(
+          502,
+          'customer_directory_unavailable',
+          'Customer directory unavailable',
+          `The customer directory could not be reached and customer ${JSON.stringify(id)} is not cached; retry shortly.`,
+          { cause: error },
+        );
       }
     },
   };

@@ -8,7 +8,10 @@
  * requests then go round-robin across them and the metrics are summed.
  */
 
-const bases = (process.env.BASE_URL ?? 'http://localhost:3000').split(',').map((b) => b.trim().replace(/\/+$/, '')).filter((b) => b !== '');
+const bases = (process.env.BASE_URL ?? 'http://localhost:3000')
+  .split(',')
+  .map((b) => b.trim().replace(/\/+$/, ''))
+  .filter((b) => b !== '');
 const run = Date.now().toString(36);
 let failures = 0;
 
@@ -33,15 +36,29 @@ function transcript(topic: string): string {
 }
 
 function meeting(id: string, overrides: Record<string, string> = {}): Record<string, unknown> {
-  return { transcript: transcript('analytics'), metadata: { meeting_id: id, customer_id: 'cust-42', meet_date: '2025-03-14', ...overrides } };
+  return {
+    transcript: transcript('analytics'),
+    metadata: { meeting_id: id, customer_id: 'cust-42', meet_date: '2025-03-14', ...overrides },
+  };
 }
 
 async function post(path: string, body: unknown, index = 0): Promise<Call> {
   const base = bases[index % bases.length]!;
   const started = performance.now();
-  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
-  return { status: res.status, ms: performance.now() - started, replayed: res.headers.get('idempotent-replayed') === 'true', body: text, requestId: res.headers.get('x-request-id'), base };
+  return {
+    status: res.status,
+    ms: performance.now() - started,
+    replayed: res.headers.get('idempotent-replayed') === 'true',
+    body: text,
+    requestId: res.headers.get('x-request-id'),
+    base,
+  };
 }
 
 /** Samples of every instance's /metrics, as `name{labels}` → value, summed across instances. */
@@ -81,15 +98,23 @@ function check(ok: boolean, what: string): void {
 async function main(): Promise<void> {
   console.log(`idem llm-extraction demo against ${bases.join(', ')}\n`);
   for (const base of bases) {
-    let health: { status: string; store: { kind: string; fallback_reason?: string }; llm: { provider: string; model: string } };
+    let health: {
+      status: string;
+      store: { kind: string; fallback_reason?: string };
+      llm: { provider: string; model: string };
+    };
     try {
-      health = await (await fetch(`${base}/health`)).json() as typeof health;
+      health = (await (await fetch(`${base}/health`)).json()) as typeof health;
     } catch {
-      console.error(`✗ nothing answers at ${base}. Start the service first (npm start, in another terminal), or set BASE_URL.`);
+      console.error(
+        `✗ nothing answers at ${base}. Start the service first (npm start, in another terminal), or set BASE_URL.`,
+      );
       process.exit(1);
     }
     const fallback = health.store.fallback_reason === undefined ? '' : ` (FALLBACK: ${health.store.fallback_reason})`;
-    console.log(`   ${base}: ${health.status}, store ${health.store.kind}${fallback}, model ${health.llm.provider}/${health.llm.model}`);
+    console.log(
+      `   ${base}: ${health.status}, store ${health.store.kind}${fallback}, model ${health.llm.provider}/${health.llm.model}`,
+    );
   }
   const before = await scrape();
 
@@ -112,13 +137,20 @@ async function main(): Promise<void> {
   console.log(`   POST /extract → ${variant.status} in ${ms(variant.ms)}   Idempotent-Replayed: ${variant.replayed}`);
   check(variant.replayed && variant.body === first.body, 'normalised to the same key and replayed');
 
-  console.log(`\n4. Ten concurrent duplicates of a new meeting${bases.length > 1 ? `, spread over ${bases.length} instances` : ''}`);
+  console.log(
+    `\n4. Ten concurrent duplicates of a new meeting${bases.length > 1 ? `, spread over ${bases.length} instances` : ''}`,
+  );
   const started = performance.now();
   const burst = await Promise.all(Array.from({ length: 10 }, (_, i) => post('/extract', meeting(`demo-${run}-b`), i)));
   const wall = performance.now() - started;
   const ran = burst.filter((c) => !c.replayed).length;
-  console.log(`   10 × POST /extract → ${[...new Set(burst.map((c) => c.status))].join(', ')} in ${ms(wall)} wall time: ${ran} ran the model, ${10 - ran} waited and got its result replayed`);
-  check(burst.every((c) => c.status === 200), 'all answered 200');
+  console.log(
+    `   10 × POST /extract → ${[...new Set(burst.map((c) => c.status))].join(', ')} in ${ms(wall)} wall time: ${ran} ran the model, ${10 - ran} waited and got its result replayed`,
+  );
+  check(
+    burst.every((c) => c.status === 200),
+    'all answered 200',
+  );
   check(new Set(burst.map((c) => c.body)).size === 1, 'all ten bodies identical');
   check(ran === 1, 'exactly one ran the model');
 
@@ -129,15 +161,27 @@ async function main(): Promise<void> {
   check(bad.status === 400, '400 application/problem+json');
 
   const after = await scrape();
-  const delta = (name: string, filter?: (labels: string) => boolean): number => sum(after, name, filter) - sum(before, name, filter);
+  const delta = (name: string, filter?: (labels: string) => boolean): number =>
+    sum(after, name, filter) - sum(before, name, filter);
   const calls = delta('llm_calls_total', (l) => l.includes('outcome="ok"'));
   console.log(`\n6. What it cost: ${calls} model calls for ${3 + burst.length} valid requests`);
   check(calls === 2, 'two model calls: one per meeting (llm_calls_total)');
   check(delta('idempotency_replays_total') === 11, 'eleven replays (idempotency_replays_total)');
-  console.log(`   estimated spend $${delta('llm_cost_usd_total').toFixed(6)}, saved by replays $${delta('llm_cost_saved_usd_total').toFixed(6)}`);
+  console.log(
+    `   estimated spend $${delta('llm_cost_usd_total').toFixed(6)}, saved by replays $${delta('llm_cost_saved_usd_total').toFixed(6)}`,
+  );
 
   console.log(`\n/metrics${bases.length > 1 ? ' (summed over the instances)' : ''}, totals since the service started:`);
-  const shown = ['llm_calls_total', 'idempotency_executions_total', 'idempotency_replays_total', 'idempotency_conflicts_total', 'llm_cost_usd_total', 'llm_cost_saved_usd_total', 'http_request_duration_seconds_count', 'http_request_duration_seconds_sum'];
+  const shown = [
+    'llm_calls_total',
+    'idempotency_executions_total',
+    'idempotency_replays_total',
+    'idempotency_conflicts_total',
+    'llm_cost_usd_total',
+    'llm_cost_saved_usd_total',
+    'http_request_duration_seconds_count',
+    'http_request_duration_seconds_sum',
+  ];
   for (const name of shown) {
     for (const [series, value] of after) {
       if (!series.startsWith(`${name}{`) && series !== name) continue;

@@ -47,7 +47,12 @@ export function idempotencyKeyOf(task: Task, payload: MeetingPayload): string {
 /** 415 unless the body is JSON; then validates it into `req.meeting` (400 problem when invalid). */
 function validateMeeting(req: Request, _res: Response, next: NextFunction): void {
   if (!req.is('application/json')) {
-    throw new ProblemError(415, 'unsupported_media_type', 'Unsupported media type', 'Send the meeting as JSON, with Content-Type: application/json.');
+    throw new ProblemError(
+      415,
+      'unsupported_media_type',
+      'Unsupported media type',
+      'Send the meeting as JSON, with Content-Type: application/json.',
+    );
   }
   req.meeting = parseMeetingPayload(req.body);
   next();
@@ -88,12 +93,16 @@ function idempotency(task: Task, deps: ExtractionDeps): IdempotentMiddleware {
     .on('replay', ({ key, status, ageMs, durationMs }) => {
       metrics.replays.inc({ route });
       // A record younger than this request was completed while it waited: a concurrent duplicate.
-      const what = ageMs < durationMs ? `waited ${durationMs} ms for the call already running, then replayed its response` : `replayed the stored response (${age(ageMs)} old)`;
+      const what =
+        ageMs < durationMs
+          ? `waited ${durationMs} ms for the call already running, then replayed its response`
+          : `replayed the stored response (${age(ageMs)} old)`;
       log().info({ key, status, ageMs, durationMs }, `${what}; no model call`);
     })
     .on('execute', ({ key, status, outcome, durationMs }) => {
       metrics.executions.inc({ route, outcome });
-      const what = outcome === 'stored' ? 'response stored for replay' : `response not stored (${outcome}); a retry runs again`;
+      const what =
+        outcome === 'stored' ? 'response stored for replay' : `response not stored (${outcome}); a retry runs again`;
       log().info({ key, status, outcome, durationMs }, `handler ran: ${what}`);
     })
     // The engine logs these itself, through the same request-scoped logger; here they are counted.
@@ -122,10 +131,19 @@ function runTask(task: Task, deps: ExtractionDeps): RequestHandler {
       const code = error instanceof LlmError ? error.code : 'llm_error';
       metrics.llmCalls.inc({ ...labels, model: llm.model, outcome: code });
       metrics.llmDuration.observe(labels, (performance.now() - started) / 1000);
-      if (error instanceof LlmError) req.log.error({ err: error, code, upstreamStatus: error.upstreamStatus, upstream: error.upstream }, `model call failed: ${error.message}`);
+      if (error instanceof LlmError)
+        req.log.error(
+          { err: error, code, upstreamStatus: error.upstreamStatus, upstream: error.upstream },
+          `model call failed: ${error.message}`,
+        );
       // 502: idempotency stores no 5xx, so the client's retry calls the model again.
-      throw new ProblemError(502, 'llm_failed', 'Model call failed',
-        error instanceof LlmError ? error.message : 'The model call failed; retry shortly.', { cause: error, extensions: { llm_error: code } });
+      throw new ProblemError(
+        502,
+        'llm_failed',
+        'Model call failed',
+        error instanceof LlmError ? error.message : 'The model call failed; retry shortly.',
+        { cause: error, extensions: { llm_error: code } },
+      );
     }
     const modelMs = Math.round(performance.now() - started);
     const cost = estimateCostUsd(result.usage, config.pricing);
@@ -134,7 +152,16 @@ function runTask(task: Task, deps: ExtractionDeps): RequestHandler {
     metrics.llmTokens.inc({ ...labels, type: 'prompt' }, result.usage.promptTokens);
     metrics.llmTokens.inc({ ...labels, type: 'completion' }, result.usage.completionTokens);
     metrics.llmCost.inc(labels, cost);
-    req.log.info({ model: result.model, modelMs, promptTokens: result.usage.promptTokens, completionTokens: result.usage.completionTokens, costUsd: cost }, 'model call done');
+    req.log.info(
+      {
+        model: result.model,
+        modelMs,
+        promptTokens: result.usage.promptTokens,
+        completionTokens: result.usage.completionTokens,
+        costUsd: cost,
+      },
+      'model call done',
+    );
 
     res.setHeader(COST_HEADER, String(cost));
     res.json({
@@ -144,7 +171,11 @@ function runTask(task: Task, deps: ExtractionDeps): RequestHandler {
       customer: stale ? { ...customer, stale: true } : customer,
       [task === 'extract' ? 'extraction' : 'analysis']: result.output,
       model: { provider: llm.name, name: result.model },
-      usage: { prompt_tokens: result.usage.promptTokens, completion_tokens: result.usage.completionTokens, estimated_cost_usd: cost },
+      usage: {
+        prompt_tokens: result.usage.promptTokens,
+        completion_tokens: result.usage.completionTokens,
+        estimated_cost_usd: cost,
+      },
       model_ms: modelMs,
       generated_at: new Date().toISOString(),
       // Replays carry the ID of the request that paid for the call, not their own (that is in X-Request-ID).

@@ -13,7 +13,10 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Lo
   const options = { level: config.logLevel, base: { service: 'llm-extraction' } };
   if (config.logFormat === 'json') return pino(options);
   // A stream rather than a transport: no worker thread, and nothing is lost on a fast exit.
-  return pino(options, pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service', singleLine: true }));
+  return pino(
+    options,
+    pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service', singleLine: true }),
+  );
 }
 
 /** A logger that writes nothing, the default when the app is embedded (tests). */

@@ -42,18 +42,48 @@ export function createMetrics(): Metrics {
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     }),
-    replays: new Counter({ name: 'idempotency_replays_total', help: 'Stored responses replayed instead of running the handler', labelNames: ['route'], registers }),
+    replays: new Counter({
+      name: 'idempotency_replays_total',
+      help: 'Stored responses replayed instead of running the handler',
+      labelNames: ['route'],
+      registers,
+    }),
     executions: new Counter({
       name: 'idempotency_executions_total',
       help: 'Handler runs, by what became of the response (stored, not_cacheable, failed, …)',
       labelNames: ['route', 'outcome'],
       registers,
     }),
-    conflicts: new Counter({ name: 'idempotency_conflicts_total', help: 'Duplicates answered 409 because the first was still running after the wait timeout', labelNames: ['route'], registers }),
-    mismatches: new Counter({ name: 'idempotency_mismatches_total', help: 'Keys reused with a different request body (422)', labelNames: ['route'], registers }),
-    storeErrors: new Counter({ name: 'idempotency_store_errors_total', help: 'Idempotency store failures, by operation', labelNames: ['route', 'operation'], registers }),
-    leaseLost: new Counter({ name: 'idempotency_lease_lost_total', help: 'In-flight leases lost while the handler ran', labelNames: ['route'], registers }),
-    llmCalls: new Counter({ name: 'llm_calls_total', help: 'Model calls, by outcome (ok or an llm_* error code)', labelNames: ['provider', 'model', 'task', 'outcome'], registers }),
+    conflicts: new Counter({
+      name: 'idempotency_conflicts_total',
+      help: 'Duplicates answered 409 because the first was still running after the wait timeout',
+      labelNames: ['route'],
+      registers,
+    }),
+    mismatches: new Counter({
+      name: 'idempotency_mismatches_total',
+      help: 'Keys reused with a different request body (422)',
+      labelNames: ['route'],
+      registers,
+    }),
+    storeErrors: new Counter({
+      name: 'idempotency_store_errors_total',
+      help: 'Idempotency store failures, by operation',
+      labelNames: ['route', 'operation'],
+      registers,
+    }),
+    leaseLost: new Counter({
+      name: 'idempotency_lease_lost_total',
+      help: 'In-flight leases lost while the handler ran',
+      labelNames: ['route'],
+      registers,
+    }),
+    llmCalls: new Counter({
+      name: 'llm_calls_total',
+      help: 'Model calls, by outcome (ok or an llm_* error code)',
+      labelNames: ['provider', 'model', 'task', 'outcome'],
+      registers,
+    }),
     llmDuration: new Histogram({
       name: 'llm_call_duration_seconds',
       help: 'Model call duration',
@@ -61,11 +91,36 @@ export function createMetrics(): Metrics {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
       registers,
     }),
-    llmTokens: new Counter({ name: 'llm_tokens_total', help: 'Tokens consumed by model calls', labelNames: ['provider', 'task', 'type'], registers }),
-    llmCost: new Counter({ name: 'llm_cost_usd_total', help: 'Estimated cost of model calls in USD', labelNames: ['provider', 'task'], registers }),
-    llmCostSaved: new Counter({ name: 'llm_cost_saved_usd_total', help: 'Estimated model cost replays did not pay again, in USD', labelNames: ['route'], registers }),
-    customerLookups: new Counter({ name: 'customer_lookups_total', help: 'Customer lookups, by where the answer came from (l1, l2, loader) and whether it was stale', labelNames: ['source', 'stale'], registers }),
-    customerDirectoryCalls: new Counter({ name: 'customer_directory_calls_total', help: 'Calls to the customer directory (the slow upstream behind the cache)', labelNames: ['outcome'], registers }),
+    llmTokens: new Counter({
+      name: 'llm_tokens_total',
+      help: 'Tokens consumed by model calls',
+      labelNames: ['provider', 'task', 'type'],
+      registers,
+    }),
+    llmCost: new Counter({
+      name: 'llm_cost_usd_total',
+      help: 'Estimated cost of model calls in USD',
+      labelNames: ['provider', 'task'],
+      registers,
+    }),
+    llmCostSaved: new Counter({
+      name: 'llm_cost_saved_usd_total',
+      help: 'Estimated model cost replays did not pay again, in USD',
+      labelNames: ['route'],
+      registers,
+    }),
+    customerLookups: new Counter({
+      name: 'customer_lookups_total',
+      help: 'Customer lookups, by where the answer came from (l1, l2, loader) and whether it was stale',
+      labelNames: ['source', 'stale'],
+      registers,
+    }),
+    customerDirectoryCalls: new Counter({
+      name: 'customer_directory_calls_total',
+      help: 'Calls to the customer directory (the slow upstream behind the cache)',
+      labelNames: ['outcome'],
+      registers,
+    }),
   };
 }
 
@@ -93,7 +148,13 @@ export function observeRequests(metrics: Metrics): RequestHandler {
       metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode), idempotency }, seconds);
       const cost = Number(res.getHeader(COST_HEADER.toLowerCase()));
       if (replayed && Number.isFinite(cost) && cost > 0) metrics.llmCostSaved.inc({ route }, cost);
-      const line = { method: req.method, url: req.originalUrl, status: res.statusCode, ms: Math.round(seconds * 1000), idempotency };
+      const line = {
+        method: req.method,
+        url: req.originalUrl,
+        status: res.statusCode,
+        ms: Math.round(seconds * 1000),
+        idempotency,
+      };
       const problem = typeof res.locals.problem === 'string' ? ` — ${res.locals.problem}` : '';
       const message = `${req.method} ${req.originalUrl} ${res.statusCode}${replayed ? ' (replayed)' : ''} in ${line.ms} ms${problem}`;
       if (QUIET_ROUTES.has(route)) req.log.debug(line, message);

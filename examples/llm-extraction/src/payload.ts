@@ -37,7 +37,8 @@ export function normaliseDate(value: string): string | undefined {
   const date = new Date(Date.UTC(y, m - 1, d));
   // Date.UTC rolls 2024-02-30 over to March; a day that does not exist is an error, not a guess.
   if (date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return undefined;
-  if (match[4] !== undefined && (Number(match[4]) > 23 || Number(match[5]) > 59 || Number(match[6] ?? 0) > 59)) return undefined;
+  if (match[4] !== undefined && (Number(match[4]) > 23 || Number(match[5]) > 59 || Number(match[6] ?? 0) > 59))
+    return undefined;
   return date.toISOString().slice(0, 10);
 }
 
@@ -49,7 +50,8 @@ function identifier(value: unknown, pointer: string, errors: FieldError[]): stri
   }
   const trimmed = value.trim();
   if (trimmed === '') errors.push({ pointer, detail: 'must not be empty' });
-  else if (trimmed.length > MAX_ID_CHARS) errors.push({ pointer, detail: `must be at most ${MAX_ID_CHARS} characters` });
+  else if (trimmed.length > MAX_ID_CHARS)
+    errors.push({ pointer, detail: `must be at most ${MAX_ID_CHARS} characters` });
   return trimmed;
 }
 
@@ -73,11 +75,15 @@ export function parseMeetingPayload(body: unknown): MeetingPayload {
 
   let transcript = '';
   if (typeof body.transcript !== 'string') {
-    errors.push({ pointer: '/transcript', detail: body.transcript === undefined ? 'is required' : `must be a string, got ${typeName(body.transcript)}` });
+    errors.push({
+      pointer: '/transcript',
+      detail: body.transcript === undefined ? 'is required' : `must be a string, got ${typeName(body.transcript)}`,
+    });
   } else {
     transcript = body.transcript.trim();
     if (transcript === '') errors.push({ pointer: '/transcript', detail: 'must not be empty' });
-    else if (transcript.length > MAX_TRANSCRIPT_CHARS) errors.push({ pointer: '/transcript', detail: `must be at most ${MAX_TRANSCRIPT_CHARS} characters` });
+    else if (transcript.length > MAX_TRANSCRIPT_CHARS)
+      errors.push({ pointer: '/transcript', detail: `must be at most ${MAX_TRANSCRIPT_CHARS} characters` });
   }
 
   const metadata = body.metadata;
@@ -85,16 +91,29 @@ export function parseMeetingPayload(body: unknown): MeetingPayload {
   let customer_id = '';
   let meet_date = '';
   if (!isObject(metadata)) {
-    errors.push({ pointer: '/metadata', detail: metadata === undefined ? 'is required: { meeting_id, customer_id, meet_date }' : `must be an object, got ${typeName(metadata)}` });
+    errors.push({
+      pointer: '/metadata',
+      detail:
+        metadata === undefined
+          ? 'is required: { meeting_id, customer_id, meet_date }'
+          : `must be an object, got ${typeName(metadata)}`,
+    });
   } else {
     meeting_id = identifier(metadata.meeting_id, '/metadata/meeting_id', errors);
     customer_id = identifier(metadata.customer_id, '/metadata/customer_id', errors);
     const rawDate = metadata.meet_date;
     if (typeof rawDate !== 'string') {
-      errors.push({ pointer: '/metadata/meet_date', detail: rawDate === undefined ? 'is required' : `must be a string, got ${typeName(rawDate)}` });
+      errors.push({
+        pointer: '/metadata/meet_date',
+        detail: rawDate === undefined ? 'is required' : `must be a string, got ${typeName(rawDate)}`,
+      });
     } else {
       const date = normaliseDate(rawDate);
-      if (date === undefined) errors.push({ pointer: '/metadata/meet_date', detail: `must be an ISO 8601 date such as 2024-05-01 or 2024-05-01T09:30:00Z, got ${JSON.stringify(rawDate)}` });
+      if (date === undefined)
+        errors.push({
+          pointer: '/metadata/meet_date',
+          detail: `must be an ISO 8601 date such as 2024-05-01 or 2024-05-01T09:30:00Z, got ${JSON.stringify(rawDate)}`,
+        });
       else meet_date = date;
     }
   }

@@ -28,7 +28,13 @@ export class ProblemError extends Error {
   readonly title: string;
   readonly extensions: Record<string, unknown>;
 
-  constructor(status: number, code: ServiceProblemCode, title: string, detail: string, options: { cause?: unknown; extensions?: Record<string, unknown> } = {}) {
+  constructor(
+    status: number,
+    code: ServiceProblemCode,
+    title: string,
+    detail: string,
+    options: { cause?: unknown; extensions?: Record<string, unknown> } = {},
+  ) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ProblemError';
     this.status = status;
@@ -40,15 +46,18 @@ export class ProblemError extends Error {
 
 /** Writes `error` as a problem+json response; `instance` is the request ID, so a report can be matched to the logs. */
 export function sendProblem(res: Response, error: ProblemError, requestId: string): void {
-  res.status(error.status).type('application/problem+json').json({
-    type: `urn:llm-extraction:problem:${error.code}`,
-    title: error.title,
-    status: error.status,
-    detail: error.message,
-    code: error.code,
-    instance: `urn:request:${requestId}`,
-    ...error.extensions,
-  });
+  res
+    .status(error.status)
+    .type('application/problem+json')
+    .json({
+      type: `urn:llm-extraction:problem:${error.code}`,
+      title: error.title,
+      status: error.status,
+      detail: error.message,
+      code: error.code,
+      instance: `urn:request:${requestId}`,
+      ...error.extensions,
+    });
 }
 
 /** Body-parser errors carry these; see body-parser's README. */
@@ -73,12 +82,22 @@ export function problemHandler(): ErrorRequestHandler {
       if (type === 'entity.parse.failed') {
         problem = new ProblemError(400, 'malformed_json', 'Malformed JSON', 'The request body is not valid JSON.');
       } else if (type === 'entity.too.large') {
-        problem = new ProblemError(413, 'payload_too_large', 'Payload too large', 'The request body is larger than the service accepts (2 MB).');
+        problem = new ProblemError(
+          413,
+          'payload_too_large',
+          'Payload too large',
+          'The request body is larger than the service accepts (2 MB).',
+        );
       } else if (typeof status === 'number' && status >= 400 && status < 500) {
         problem = new ProblemError(status, 'invalid_request', 'Invalid request', 'The request could not be read.');
       } else {
         req.log.error({ err: error }, 'unhandled error');
-        problem = new ProblemError(500, 'internal_error', 'Internal error', 'Something went wrong; the request ID is in the logs.');
+        problem = new ProblemError(
+          500,
+          'internal_error',
+          'Internal error',
+          'Something went wrong; the request ID is in the logs.',
+        );
       }
     }
     // For the request's completion log line (metrics.ts): why it failed, not just that it did.

@@ -37,10 +37,15 @@ async function main(): Promise<void> {
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
 
-  logger.info({ port, store: backend.kind, llm: service.llm.name, model: service.llm.model }, `llm-extraction listening on http://localhost:${port}`);
+  logger.info(
+    { port, store: backend.kind, llm: service.llm.name, model: service.llm.model },
+    `llm-extraction listening on http://localhost:${port}`,
+  );
   logger.info(`store: ${backend.describe()}`);
   logger.info(`llm:   ${describeLlm(config.llm)}`);
-  logger.info(`results are replayed for ${config.resultTtlMs / 3_600_000} h (CACHE_TTL_HOURS); try it: npm run demo (in another terminal)`);
+  logger.info(
+    `results are replayed for ${config.resultTtlMs / 3_600_000} h (CACHE_TTL_HOURS); try it: npm run demo (in another terminal)`,
+  );
 
   let stopping = false;
   async function stop(signal: string): Promise<void> {

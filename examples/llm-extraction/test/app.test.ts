@@ -11,7 +11,17 @@ import { testConfig } from '../src/config.js';
 import type { CustomerDirectory } from '../src/customers.js';
 import { idempotencyKeyOf } from '../src/extraction.js';
 import { parseMeetingPayload } from '../src/payload.js';
-import { closeServer, fakeLlm, listen, meeting, memoryLogger, metricValue, waitTracker, type FakeLlm, type WaitTracker } from './helpers.js';
+import {
+  closeServer,
+  fakeLlm,
+  listen,
+  meeting,
+  memoryLogger,
+  metricValue,
+  waitTracker,
+  type FakeLlm,
+  type WaitTracker,
+} from './helpers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -31,7 +41,11 @@ describe('llm-extraction on the memory store', () => {
     waits = waitTracker();
     const log = memoryLogger();
     lines = log.lines;
-    service = createApp(testConfig(), { backend: { ...backend, store: waits.wrap(backend.store) }, llm, logger: log.logger });
+    service = createApp(testConfig(), {
+      backend: { ...backend, store: waits.wrap(backend.store) },
+      llm,
+      logger: log.logger,
+    });
     ({ server } = await listen(service.app));
   });
 
@@ -43,11 +57,22 @@ describe('llm-extraction on the memory store', () => {
   describe('validation', () => {
     it('answers a bad payload 400 with a problem listing every invalid field, and calls no model', async () => {
       const before = llm.calls;
-      const res = await request(server).post('/extract').send({ transcript: '  ', metadata: { meeting_id: 7.5, meet_date: '2024-02-30' } });
+      const res = await request(server)
+        .post('/extract')
+        .send({ transcript: '  ', metadata: { meeting_id: 7.5, meet_date: '2024-02-30' } });
       expect(res.status).toBe(400);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(res.body).toMatchObject({ type: 'urn:llm-extraction:problem:invalid_request', status: 400, code: 'invalid_request' });
-      expect(res.body.errors.map((e: { pointer: string }) => e.pointer)).toEqual(['/transcript', '/metadata/meeting_id', '/metadata/customer_id', '/metadata/meet_date']);
+      expect(res.body).toMatchObject({
+        type: 'urn:llm-extraction:problem:invalid_request',
+        status: 400,
+        code: 'invalid_request',
+      });
+      expect(res.body.errors.map((e: { pointer: string }) => e.pointer)).toEqual([
+        '/transcript',
+        '/metadata/meeting_id',
+        '/metadata/customer_id',
+        '/metadata/meet_date',
+      ]);
       expect(res.body.detail).toContain('4 fields are invalid');
       expect(llm.calls).toBe(before);
     });
@@ -55,13 +80,18 @@ describe('llm-extraction on the memory store', () => {
     it('answers a missing metadata object, a non-object body, malformed JSON and a non-JSON body with problems', async () => {
       const noMeta = await request(server).post('/extract').send({ transcript: 'hi' });
       expect(noMeta.status).toBe(400);
-      expect(noMeta.body.errors).toEqual([{ pointer: '/metadata', detail: 'is required: { meeting_id, customer_id, meet_date }' }]);
+      expect(noMeta.body.errors).toEqual([
+        { pointer: '/metadata', detail: 'is required: { meeting_id, customer_id, meet_date }' },
+      ]);
 
       const array = await request(server).post('/analyze').send([1, 2]);
       expect(array.status).toBe(400);
       expect(array.body.errors).toEqual([{ pointer: '', detail: 'must be a JSON object, got an array' }]);
 
-      const malformed = await request(server).post('/extract').set('content-type', 'application/json').send('{"transcript":');
+      const malformed = await request(server)
+        .post('/extract')
+        .set('content-type', 'application/json')
+        .send('{"transcript":');
       expect(malformed.status).toBe(400);
       expect(malformed.body.code).toBe('malformed_json');
 
@@ -72,7 +102,9 @@ describe('llm-extraction on the memory store', () => {
 
     it('stores nothing for a rejected request: the valid retry runs the model', async () => {
       const id = fresh();
-      const bad = await request(server).post('/extract').send({ ...meeting(id), transcript: 42 });
+      const bad = await request(server)
+        .post('/extract')
+        .send({ ...meeting(id), transcript: 42 });
       expect(bad.status).toBe(400);
       const before = llm.calls;
       const good = await request(server).post('/extract').send(meeting(id));
@@ -103,8 +135,12 @@ describe('llm-extraction on the memory store', () => {
     it('derives the same key from trimmed ids and any ISO form of the same day', async () => {
       const id = fresh();
       const before = llm.calls;
-      const first = await request(server).post('/extract').send(meeting(id, { meet_date: '2024-05-01' }));
-      const variant = await request(server).post('/extract').send(meeting(`  ${id}\t`, { customer_id: ' cust-1 ', meet_date: '2024-05-01T23:30:00-05:00' }));
+      const first = await request(server)
+        .post('/extract')
+        .send(meeting(id, { meet_date: '2024-05-01' }));
+      const variant = await request(server)
+        .post('/extract')
+        .send(meeting(`  ${id}\t`, { customer_id: ' cust-1 ', meet_date: '2024-05-01T23:30:00-05:00' }));
       expect(variant.headers['idempotent-replayed']).toBe('true');
       expect(variant.text).toBe(first.text);
       expect(first.body.meeting).toEqual({ meeting_id: id, customer_id: 'cust-1', meet_date: '2024-05-01' });
@@ -116,7 +152,9 @@ describe('llm-extraction on the memory store', () => {
       const before = llm.calls;
       const extract = await request(server).post('/extract').send(meeting(id));
       const analyze = await request(server).post('/analyze').send(meeting(id));
-      const nextDay = await request(server).post('/extract').send(meeting(id, { meet_date: '2024-05-02' }));
+      const nextDay = await request(server)
+        .post('/extract')
+        .send(meeting(id, { meet_date: '2024-05-02' }));
       expect([extract.status, analyze.status, nextDay.status]).toEqual([200, 200, 200]);
       expect(analyze.headers['idempotent-replayed']).toBeUndefined();
       expect(nextDay.headers['idempotent-replayed']).toBeUndefined();
@@ -130,7 +168,9 @@ describe('llm-extraction on the memory store', () => {
       const before = llm.calls;
       waits.reset();
       const release = llm.hold();
-      const responses = Promise.all(Array.from({ length: 10 }, () => request(server).post('/extract').send(meeting(id))));
+      const responses = Promise.all(
+        Array.from({ length: 10 }, () => request(server).post('/extract').send(meeting(id))),
+      );
       // Release the model only once the nine others are provably waiting on the in-flight key.
       try {
         await waits.waiters(9);
@@ -148,7 +188,9 @@ describe('llm-extraction on the memory store', () => {
     it('answers 422 when the same meeting comes back with a different transcript', async () => {
       const id = fresh();
       await request(server).post('/extract').send(meeting(id));
-      const changed = await request(server).post('/extract').send(meeting(id, { transcript: 'Alice: something else entirely.' }));
+      const changed = await request(server)
+        .post('/extract')
+        .send(meeting(id, { transcript: 'Alice: something else entirely.' }));
       expect(changed.status).toBe(422);
       expect(changed.body.code).toBe('key_reused');
     });
@@ -162,7 +204,11 @@ describe('llm-extraction on the memory store', () => {
       const failed = await request(server).post('/extract').send(meeting(id));
       expect(failed.status).toBe(502);
       expect(failed.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(failed.body).toMatchObject({ code: 'llm_failed', llm_error: 'llm_upstream_error', detail: 'The model API failed (HTTP 500); retry later.' });
+      expect(failed.body).toMatchObject({
+        code: 'llm_failed',
+        llm_error: 'llm_upstream_error',
+        detail: 'The model API failed (HTTP 500); retry later.',
+      });
       // What the provider said stays in the logs.
       expect(JSON.stringify(failed.body)).not.toContain('boom');
 
@@ -199,7 +245,9 @@ describe('llm-extraction on the memory store', () => {
       await request(server).post('/extract').set('X-Request-ID', `${id}-again`).send(meeting(id));
 
       const first = lines.filter((l) => l.requestId === `${id}-first`).map((l) => l.msg);
-      expect(first).toEqual(expect.arrayContaining(['calling the model', 'model call done', 'handler ran: response stored for replay']));
+      expect(first).toEqual(
+        expect.arrayContaining(['calling the model', 'model call done', 'handler ran: response stored for replay']),
+      );
       const again = lines.filter((l) => l.requestId === `${id}-again`);
       const replay = again.find((l) => String(l.msg).startsWith('replayed the stored response'));
       expect(replay).toMatchObject({ status: 200, key: expect.stringMatching(/^[0-9a-f]{64}$/) });
@@ -215,7 +263,11 @@ describe('llm-extraction on the memory store', () => {
     it('reports the store and the model', async () => {
       const res = await request(server).get('/health');
       expect(res.status).toBe(200);
-      expect(res.body).toMatchObject({ status: 'ok', store: { kind: 'memory', reachable: true }, llm: { provider: 'fake', model: 'fake-1' } });
+      expect(res.body).toMatchObject({
+        status: 'ok',
+        store: { kind: 'memory', reachable: true },
+        llm: { provider: 'fake', model: 'fake-1' },
+      });
       expect(res.body.uptime_s).toEqual(expect.any(Number));
     });
 
@@ -237,13 +289,19 @@ describe('llm-extraction on the memory store', () => {
         expect(metricValue(text, 'llm_calls_total', { task: 'analyze', outcome: 'llm_upstream_error' })).toBe(1);
         expect(metricValue(text, 'idempotency_replays_total', { route: '/extract' })).toBe(3);
         expect(metricValue(text, 'idempotency_executions_total', { route: '/extract', outcome: 'stored' })).toBe(1);
-        expect(metricValue(text, 'idempotency_executions_total', { route: '/analyze', outcome: 'not_cacheable' })).toBe(1);
+        expect(metricValue(text, 'idempotency_executions_total', { route: '/analyze', outcome: 'not_cacheable' })).toBe(
+          1,
+        );
         expect(metricValue(text, 'llm_tokens_total', { task: 'extract', type: 'prompt' })).toBe(1000);
         // 1000 prompt tokens at $0.15/M + 200 completion tokens at $0.60/M = $0.00027 per call.
         expect(metricValue(text, 'llm_cost_usd_total', { task: 'extract' })).toBeCloseTo(0.00027, 9);
         expect(metricValue(text, 'llm_cost_saved_usd_total', { route: '/extract' })).toBeCloseTo(3 * 0.00027, 9);
-        expect(metricValue(text, 'http_request_duration_seconds_count', { route: '/extract', idempotency: 'replay' })).toBe(3);
-        expect(metricValue(text, 'http_request_duration_seconds_count', { route: '/extract', idempotency: 'miss' })).toBe(1);
+        expect(
+          metricValue(text, 'http_request_duration_seconds_count', { route: '/extract', idempotency: 'replay' }),
+        ).toBe(3);
+        expect(
+          metricValue(text, 'http_request_duration_seconds_count', { route: '/extract', idempotency: 'miss' }),
+        ).toBe(1);
         expect(metricValue(text, 'customer_directory_calls_total', { outcome: 'ok' })).toBe(1);
       } finally {
         await app.close();
@@ -286,14 +344,25 @@ describe('customer lookups through @idem/cache', () => {
   it('serves the last known record, marked stale, when the directory fails after it expired', async () => {
     const crm = directory();
     const config = testConfig();
-    service = createApp({ ...config, customers: { ...config.customers, ttlMs: 1 } }, { llm: fakeLlm(), directory: crm });
+    service = createApp(
+      { ...config, customers: { ...config.customers, ttlMs: 1 } },
+      { llm: fakeLlm(), directory: crm },
+    );
     await request(service.app).get('/customers/c-2');
     crm.down = true;
     // The 1 ms TTL has passed once the next macrotask runs after 5 ms.
     await new Promise((resolve) => setTimeout(resolve, 5));
-    const res = await request(service.app).post('/extract').send(meeting('stale-1', { customer_id: 'c-2' }));
+    const res = await request(service.app)
+      .post('/extract')
+      .send(meeting('stale-1', { customer_id: 'c-2' }));
     expect(res.status).toBe(200);
-    expect(res.body.customer).toEqual({ id: 'c-2', name: 'Customer c-2', tier: 'growth', account_manager: 'Ana', stale: true });
+    expect(res.body.customer).toEqual({
+      id: 'c-2',
+      name: 'Customer c-2',
+      tier: 'growth',
+      account_manager: 'Ana',
+      stale: true,
+    });
     expect(crm.calls).toBe(2);
   });
 
@@ -302,12 +371,16 @@ describe('customer lookups through @idem/cache', () => {
     const llm = fakeLlm();
     service = createApp(testConfig(), { llm, directory: crm });
     crm.down = true;
-    const failed = await request(service.app).post('/extract').send(meeting('crm-1', { customer_id: 'c-3' }));
+    const failed = await request(service.app)
+      .post('/extract')
+      .send(meeting('crm-1', { customer_id: 'c-3' }));
     expect(failed.status).toBe(502);
     expect(failed.body.code).toBe('customer_directory_unavailable');
     expect(llm.calls).toBe(0);
     crm.down = false;
-    const retry = await request(service.app).post('/extract').send(meeting('crm-1', { customer_id: 'c-3' }));
+    const retry = await request(service.app)
+      .post('/extract')
+      .send(meeting('crm-1', { customer_id: 'c-3' }));
     expect(retry.status).toBe(200);
     expect(retry.headers['idempotent-replayed']).toBeUndefined();
   });

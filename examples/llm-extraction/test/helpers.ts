@@ -51,7 +51,10 @@ export function fakeLlm(): FakeLlm {
       if (gate !== undefined) await gate;
       if (failures > 0) {
         failures--;
-        throw new LlmError('llm_upstream_error', 'The model API failed (HTTP 500); retry later.', { upstreamStatus: 500, upstream: 'boom' });
+        throw new LlmError('llm_upstream_error', 'The model API failed (HTTP 500); retry later.', {
+          upstreamStatus: 500,
+          upstream: 'boom',
+        });
       }
       const output = input.task === 'extract' ? extractFacts(input) : analyzeConversation(input);
       return { output, model: 'fake-1', usage: { promptTokens: 1000, completionTokens: 200 } };
@@ -95,7 +98,9 @@ export function waitTracker(): WaitTracker {
         // Only bounds a failure: when the code under test is right, this resolves at once.
         const timer = setTimeout(() => {
           listeners.delete(check);
-          reject(new Error(`only ${waiting.size} of ${n} requests waited for the in-flight key within ${timeoutMs} ms`));
+          reject(
+            new Error(`only ${waiting.size} of ${n} requests waited for the in-flight key within ${timeoutMs} ms`),
+          );
         }, timeoutMs);
         function check(): void {
           if (waiting.size < n) return;
@@ -115,7 +120,8 @@ export function memoryLogger(level = 'debug'): { logger: Logger; lines: Record<s
   const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n'))
+        if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
@@ -137,10 +143,19 @@ export function closeServer(server: Server): Promise<void> {
 }
 
 /** A valid request body for `meetingId`. */
-export function meeting(meetingId: string, overrides: { transcript?: string; customer_id?: string; meet_date?: string } = {}): Record<string, unknown> {
+export function meeting(
+  meetingId: string,
+  overrides: { transcript?: string; customer_id?: string; meet_date?: string } = {},
+): Record<string, unknown> {
   return {
-    transcript: overrides.transcript ?? 'Alice: We agreed to ship on Monday.\nBob: I will send the release notes by Friday. I am worried about the delay?',
-    metadata: { meeting_id: meetingId, customer_id: overrides.customer_id ?? 'cust-1', meet_date: overrides.meet_date ?? '2024-05-01' },
+    transcript:
+      overrides.transcript ??
+      'Alice: We agreed to ship on Monday.\nBob: I will send the release notes by Friday. I am worried about the delay?',
+    metadata: {
+      meeting_id: meetingId,
+      customer_id: overrides.customer_id ?? 'cust-1',
+      meet_date: overrides.meet_date ?? '2024-05-01',
+    },
   };
 }
 
@@ -149,7 +164,8 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   let total = 0;
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
 }

@@ -50,7 +50,13 @@ describe('two instances sharing Redis', () => {
     const before = totalCalls();
     waits.reset();
     const releases = instances.map((i) => i.llm.hold());
-    const responses = Promise.all(Array.from({ length: 10 }, (_, n) => request(instances[n % 2]!.server).post('/extract').send(meeting('shared-1'))));
+    const responses = Promise.all(
+      Array.from({ length: 10 }, (_, n) =>
+        request(instances[n % 2]!.server)
+          .post('/extract')
+          .send(meeting('shared-1')),
+      ),
+    );
     try {
       await waits.waiters(9);
     } finally {
@@ -73,7 +79,9 @@ describe('two instances sharing Redis', () => {
     const [a, b] = instances as [Instance, Instance];
     const first = await request(a.server).post('/analyze').send(meeting('shared-2'));
     const before = totalCalls();
-    const replay = await request(b.server).post('/analyze').send(meeting(' shared-2 ', { meet_date: '2024-05-01T10:00:00Z' }));
+    const replay = await request(b.server)
+      .post('/analyze')
+      .send(meeting(' shared-2 ', { meet_date: '2024-05-01T10:00:00Z' }));
     expect(first.status).toBe(200);
     expect(replay.headers['idempotent-replayed']).toBe('true');
     expect(replay.text).toBe(first.text);
@@ -92,7 +100,11 @@ describe('two instances sharing Redis', () => {
   it('reports Redis in /health', async () => {
     const res = await request(instances[0]!.server).get('/health');
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ status: 'ok', store: { kind: 'redis', reachable: true }, customer_cache: { redis: 'ok' } });
+    expect(res.body).toMatchObject({
+      status: 'ok',
+      store: { kind: 'redis', reachable: true },
+      customer_cache: { redis: 'ok' },
+    });
   });
 });
 

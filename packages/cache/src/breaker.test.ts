@@ -2,10 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { CircuitBreaker } from './breaker.js';
 import type { BreakerState } from './types.js';
 
-function breaker(threshold = 3, cooldown = 1_000): { b: CircuitBreaker; advance: (ms: number) => void; changes: string[] } {
+function breaker(
+  threshold = 3,
+  cooldown = 1_000,
+): { b: CircuitBreaker; advance: (ms: number) => void; changes: string[] } {
   let now = 0;
   const changes: string[] = [];
-  const b = new CircuitBreaker({ threshold, cooldown }, () => now, (state: BreakerState, previous: BreakerState) => changes.push(`${previous}->${state}`));
+  const b = new CircuitBreaker(
+    { threshold, cooldown },
+    () => now,
+    (state: BreakerState, previous: BreakerState) => changes.push(`${previous}->${state}`),
+  );
   return { b, advance: (ms) => (now += ms), changes };
 }
 
@@ -38,11 +45,21 @@ describe('CircuitBreaker', () => {
     expect(b.allow()).toBe(true);
     b.success();
     expect(b.state).toBe('closed');
-    expect(changes).toEqual(['closed->open', 'open->half-open', 'half-open->open', 'open->half-open', 'half-open->closed']);
+    expect(changes).toEqual([
+      'closed->open',
+      'open->half-open',
+      'half-open->open',
+      'open->half-open',
+      'half-open->closed',
+    ]);
   });
 
   it('never opens when disabled', () => {
-    const b = new CircuitBreaker(undefined, () => 0, () => {});
+    const b = new CircuitBreaker(
+      undefined,
+      () => 0,
+      () => {},
+    );
     for (let i = 0; i < 100; i++) b.failure();
     expect(b.allow()).toBe(true);
   });

@@ -20,7 +20,11 @@ export class CircuitBreaker {
 
   /** The current state, moving open → half-open when the cooldown has passed. */
   get state(): BreakerState {
-    if (this.#state === 'open' && this.options !== undefined && this.clock() - this.#openedAt >= this.options.cooldown) {
+    if (
+      this.#state === 'open' &&
+      this.options !== undefined &&
+      this.clock() - this.#openedAt >= this.options.cooldown
+    ) {
       this.#transition('half-open');
     }
     return this.#state;

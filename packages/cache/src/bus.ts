@@ -70,7 +70,10 @@ export class Bus {
     if (!this.#connected) return;
     this.#connected = false;
     if (!this.#closed) {
-      this.logger.warn({}, 'idem cache: bus connection lost; invalidations from other instances may be missed until it returns');
+      this.logger.warn(
+        {},
+        'idem cache: bus connection lost; invalidations from other instances may be missed until it returns',
+      );
       this.events.emit('bus', { state: 'disconnected' });
     }
   }

@@ -46,7 +46,11 @@ export class CacheError extends Error {
   /** The Redis operation concerned, for L2 errors. */
   readonly operation: string | undefined;
 
-  constructor(code: CacheErrorCode, message: string, context: { key?: string; operation?: string; cause?: unknown } = {}) {
+  constructor(
+    code: CacheErrorCode,
+    message: string,
+    context: { key?: string; operation?: string; cause?: unknown } = {},
+  ) {
     super(`idem cache: ${message}`, context.cause === undefined ? undefined : { cause: context.cause });
     this.name = 'CacheError';
     this.code = code;

@@ -17,7 +17,12 @@ export interface CacheEventMap {
   /** The circuit breaker changed state. */
   breaker: { state: BreakerState; previous: BreakerState };
   /** L1 entries were dropped; `origin: 'remote'` when another instance asked over the bus. */
-  invalidate: { kind: 'set' | 'delete' | 'tags' | 'clear'; keys?: readonly string[]; tags?: readonly string[]; origin: 'local' | 'remote' };
+  invalidate: {
+    kind: 'set' | 'delete' | 'tags' | 'clear';
+    keys?: readonly string[];
+    tags?: readonly string[];
+    origin: 'local' | 'remote';
+  };
   /**
    * The bus connection changed. On `recovered`, every L1 entry written before it is treated as
    * expired (re-checked against Redis, kept only as a stale fallback), since messages may have

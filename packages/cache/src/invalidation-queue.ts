@@ -4,9 +4,7 @@ import type { SingleFlight } from './single-flight.js';
 
 /** An invalidation on its way to Redis; queued when Redis cannot be reached. @internal */
 export type PendingOp =
-  | { op: 'delete'; keys: string[] }
-  | { op: 'tags'; tags: string[] }
-  | { op: 'clear'; namespace: string };
+  { op: 'delete'; keys: string[] } | { op: 'tags'; tags: string[] } | { op: 'clear'; namespace: string };
 
 /** Where an invalidation came from: this instance, or another one over the bus. */
 type Origin = 'local' | 'remote';

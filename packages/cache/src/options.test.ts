@@ -122,7 +122,9 @@ describe('defaults', () => {
       typeof value === 'string'
         ? `'${value}'`
         : value !== null && typeof value === 'object'
-          ? `{ ${Object.entries(value).map(([k, v]) => `${k}: ${written(v)}`).join(', ')} }`
+          ? `{ ${Object.entries(value)
+              .map(([k, v]) => `${k}: ${written(v)}`)
+              .join(', ')} }`
           : String(value);
     const { l1, ...rest } = defaults;
     const rows = [...Object.entries(rest), ...Object.entries(l1).map(([k, v]) => [`l1.${k}`, v] as const)];

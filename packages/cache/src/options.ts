@@ -58,9 +58,24 @@ export interface ResolvedCallOptions {
 
 // Written as records so that the compiler insists on every option being listed, and on no other.
 const KNOWN = Object.keys({
-  l1: true, redis: true, ttl: true, grace: true, graceBackoff: true, timeout: true, hardTimeout: true, jitter: true,
-  eagerRefresh: true, namespace: true, prefix: true, lockTtl: true, pollInterval: true, redisTimeout: true,
-  breaker: true, serializer: true, logger: true, clock: true,
+  l1: true,
+  redis: true,
+  ttl: true,
+  grace: true,
+  graceBackoff: true,
+  timeout: true,
+  hardTimeout: true,
+  jitter: true,
+  eagerRefresh: true,
+  namespace: true,
+  prefix: true,
+  lockTtl: true,
+  pollInterval: true,
+  redisTimeout: true,
+  breaker: true,
+  serializer: true,
+  logger: true,
+  clock: true,
 } satisfies Record<keyof CacheOptions, true>);
 const KNOWN_L1 = Object.keys({ maxEntries: true } satisfies Record<keyof NonNullable<CacheOptions['l1']>, true>);
 const KNOWN_BREAKER = Object.keys({
@@ -68,7 +83,12 @@ const KNOWN_BREAKER = Object.keys({
   cooldown: true,
 } satisfies Record<keyof Exclude<CacheOptions['breaker'], false | undefined>, true>);
 const KNOWN_CALL = Object.keys({
-  ttl: true, grace: true, tags: true, timeout: true, hardTimeout: true, eagerRefresh: true,
+  ttl: true,
+  grace: true,
+  tags: true,
+  timeout: true,
+  hardTimeout: true,
+  eagerRefresh: true,
 } satisfies Record<keyof GetOrSetOptions | keyof SetOptions, true>);
 
 const fail = (option: string, message: string): CacheConfigError => new CacheConfigError(option, message);
@@ -80,7 +100,11 @@ export function duration(option: string, value: Duration, allowZero = false): nu
 
 function fraction(option: string, value: unknown, { open }: { open: boolean }): number {
   const ok = typeof value === 'number' && Number.isFinite(value) && value < 1 && (open ? value > 0 : value >= 0);
-  if (!ok) throw new CacheConfigError(option, `expected a number ${open ? 'between 0 and 1 (exclusive)' : 'from 0 up to (not including) 1'}, got ${JSON.stringify(value)}`);
+  if (!ok)
+    throw new CacheConfigError(
+      option,
+      `expected a number ${open ? 'between 0 and 1 (exclusive)' : 'from 0 up to (not including) 1'}, got ${JSON.stringify(value)}`,
+    );
   return value;
 }
 
@@ -107,31 +131,41 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
   const redis = o.redis;
   // An ioredis keyPrefix is supported: ioredis prefixes the scripts' keys, the shared SCAN honours
   // it, and channels are never prefixed on either end.
-  if (redis !== undefined && !isRedisClient(redis)) throw new CacheConfigError('redis', 'expected an ioredis client (new Redis(url))');
+  if (redis !== undefined && !isRedisClient(redis))
+    throw new CacheConfigError('redis', 'expected an ioredis client (new Redis(url))');
 
   const namespace = o.namespace ?? defaults.namespace;
   if (typeof namespace !== 'string' || namespace === '' || /[{}]/.test(namespace)) {
     throw new CacheConfigError('namespace', 'expected a non-empty string without { or }');
   }
   const prefix = o.prefix ?? defaults.prefix;
-  if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw new CacheConfigError('prefix', 'expected a string without { or }');
+  if (typeof prefix !== 'string' || /[{}]/.test(prefix))
+    throw new CacheConfigError('prefix', 'expected a string without { or }');
 
   let breaker: ResolvedCacheOptions['breaker'];
   if (o.breaker !== false) {
     const b = o.breaker ?? {};
-    if (b === null || typeof b !== 'object') throw new CacheConfigError('breaker', 'expected { threshold, cooldown } or false');
+    if (b === null || typeof b !== 'object')
+      throw new CacheConfigError('breaker', 'expected { threshold, cooldown } or false');
     checkOptions(b, KNOWN_BREAKER, fail, 'breaker');
     const threshold = b.threshold ?? defaults.breaker.threshold;
-    if (!Number.isSafeInteger(threshold) || threshold < 1) throw new CacheConfigError('breaker.threshold', 'expected a positive integer');
+    if (!Number.isSafeInteger(threshold) || threshold < 1)
+      throw new CacheConfigError('breaker.threshold', 'expected a positive integer');
     breaker = { threshold, cooldown: duration('breaker.cooldown', b.cooldown ?? defaults.breaker.cooldown) };
   }
 
   const serializer = o.serializer ?? jsonSerializer;
-  if (serializer === null || typeof serializer !== 'object' || typeof serializer.serialize !== 'function' || typeof serializer.deserialize !== 'function') {
+  if (
+    serializer === null ||
+    typeof serializer !== 'object' ||
+    typeof serializer.serialize !== 'function' ||
+    typeof serializer.deserialize !== 'function'
+  ) {
     throw new CacheConfigError('serializer', 'expected { serialize(value), deserialize(buffer) }');
   }
   const logger = checkLogger(o.logger, fail);
-  if (o.clock !== undefined && typeof o.clock !== 'function') throw new CacheConfigError('clock', 'expected a function returning epoch milliseconds');
+  if (o.clock !== undefined && typeof o.clock !== 'function')
+    throw new CacheConfigError('clock', 'expected a function returning epoch milliseconds');
 
   return {
     maxEntries,
@@ -156,9 +190,19 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
 }
 
 /** Merges per-call options over the cache's. Unset call options cost nothing. @internal */
-export function resolveCallOptions(base: ResolvedCacheOptions, options: GetOrSetOptions | SetOptions | undefined): ResolvedCallOptions {
+export function resolveCallOptions(
+  base: ResolvedCacheOptions,
+  options: GetOrSetOptions | SetOptions | undefined,
+): ResolvedCallOptions {
   if (options === undefined) {
-    return { ttl: base.ttl, grace: base.grace, tags: [], timeout: base.timeout, hardTimeout: base.hardTimeout, eagerRefresh: base.eagerRefresh };
+    return {
+      ttl: base.ttl,
+      grace: base.grace,
+      tags: [],
+      timeout: base.timeout,
+      hardTimeout: base.hardTimeout,
+      eagerRefresh: base.eagerRefresh,
+    };
   }
   checkOptions(options, KNOWN_CALL, fail);
   const o = options as GetOrSetOptions;
@@ -168,6 +212,7 @@ export function resolveCallOptions(base: ResolvedCacheOptions, options: GetOrSet
     tags: tagList('tags', o.tags),
     timeout: o.timeout === undefined ? base.timeout : duration('timeout', o.timeout),
     hardTimeout: o.hardTimeout === undefined ? base.hardTimeout : duration('hardTimeout', o.hardTimeout),
-    eagerRefresh: o.eagerRefresh === undefined ? base.eagerRefresh : fraction('eagerRefresh', o.eagerRefresh, { open: true }),
+    eagerRefresh:
+      o.eagerRefresh === undefined ? base.eagerRefresh : fraction('eagerRefresh', o.eagerRefresh, { open: true }),
   };
 }

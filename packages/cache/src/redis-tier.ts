@@ -74,11 +74,18 @@ export class RedisTier {
       onAvailable();
     };
     client.on('ready', this.#onReady);
-    this.#breaker = new CircuitBreaker(options.breaker, () => performance.now(), (state, previous) => {
-      options.logger[state === 'open' ? 'warn' : 'info']({ state, previous }, 'idem cache: Redis circuit breaker changed state');
-      events.emit('breaker', { state, previous });
-      if (state === 'closed') onAvailable();
-    });
+    this.#breaker = new CircuitBreaker(
+      options.breaker,
+      () => performance.now(),
+      (state, previous) => {
+        options.logger[state === 'open' ? 'warn' : 'info'](
+          { state, previous },
+          'idem cache: Redis circuit breaker changed state',
+        );
+        events.emit('breaker', { state, previous });
+        if (state === 'closed') onAvailable();
+      },
+    );
   }
 
   /** Stops listening to the user's client. */
@@ -110,28 +117,42 @@ export class RedisTier {
   /** Runs one Redis call under the timeout, the breaker and the readiness check. */
   async #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
     if (!this.#breaker.allow()) {
-      throw this.#fail(new CacheError('cache_breaker_open', `circuit breaker open, ${operation} not sent to Redis`, { operation }), false);
+      throw this.#fail(
+        new CacheError('cache_breaker_open', `circuit breaker open, ${operation} not sent to Redis`, { operation }),
+        false,
+      );
     }
     const status = this.#client.status;
-    if (status !== 'ready' && status !== 'wait' && (this.#seenReady || (status !== 'connecting' && status !== 'connect'))) {
+    if (
+      status !== 'ready' &&
+      status !== 'wait' &&
+      (this.#seenReady || (status !== 'connecting' && status !== 'connect'))
+    ) {
       // Connection known to be down: answer at once, so nothing piles up in ioredis' offline queue
       // to be replayed late. (Before the first connection, commands may queue: bounded below.)
       // The breaker is for a server that hangs or errors, not for one we know is unreachable, so
       // this does not count against it.
       this.#breaker.abandon();
-      throw this.#fail(new CacheError('cache_l2_unavailable', `Redis connection is ${status}, ${operation} not sent`, { operation }), false);
+      throw this.#fail(
+        new CacheError('cache_l2_unavailable', `Redis connection is ${status}, ${operation} not sent`, { operation }),
+        false,
+      );
     }
     const ms = this.#options.redisTimeout;
     const pending = call();
     try {
       // A command that timed out may still settle later; the kit's bounded call drops its outcome.
-      const timeout = (): CacheError => new CacheError('cache_l2_timeout', `${operation} took longer than ${ms}ms`, { operation });
+      const timeout = (): CacheError =>
+        new CacheError('cache_l2_timeout', `${operation} took longer than ${ms}ms`, { operation });
       const result = await bounded(pending, ms, timeout);
       this.#breaker.success();
       return result;
     } catch (error) {
       const message = `${operation} failed: ${(error as Error)?.message ?? String(error)}`;
-      const wrapped = error instanceof CacheError ? error : new CacheError('cache_l2_unavailable', message, { operation, cause: error });
+      const wrapped =
+        error instanceof CacheError
+          ? error
+          : new CacheError('cache_l2_unavailable', message, { operation, cause: error });
       throw this.#fail(wrapped, true);
     }
   }
@@ -154,10 +175,21 @@ export class RedisTier {
       tags = t == null ? [] : (JSON.parse(t.toString()) as string[]);
     } catch (error) {
       // A value we cannot read is a miss, not an outage: the loader will overwrite it.
-      this.#options.logger.warn({ err: error, key }, 'idem cache: could not deserialize a Redis entry; treating it as missing');
+      this.#options.logger.warn(
+        { err: error, key },
+        'idem cache: could not deserialize a Redis entry; treating it as missing',
+      );
       return undefined;
     }
-    return { value, expiresAt: Number(e.toString()), staleUntil: Number(s.toString()), createdAt: Number(c.toString()), tags, storedAt: 0, retryAt: 0 };
+    return {
+      value,
+      expiresAt: Number(e.toString()),
+      staleUntil: Number(s.toString()),
+      createdAt: Number(c.toString()),
+      tags,
+      storedAt: 0,
+      retryAt: 0,
+    };
   }
 
   /** Reads an entry (fresh or not) as stored. */
@@ -169,7 +201,14 @@ export class RedisTier {
   /** One round trip: the fresh entry, or the lock (with whatever expired entry there is). */
   async getOrLock(key: string, now: number, token: string, createdAfter: number): Promise<LockResult> {
     const [status, ...fields] = await this.#run('getOrLock', () =>
-      this.#scripted.idemCacheGetOrLockBuffer(this.entryKey(key), this.#lockKey(key), now, token, this.#options.lockTtl, createdAfter),
+      this.#scripted.idemCacheGetOrLockBuffer(
+        this.entryKey(key),
+        this.#lockKey(key),
+        now,
+        token,
+        this.#options.lockTtl,
+        createdAfter,
+      ),
     );
     const entry = this.#decode(key, fields);
     if (status === 0 && entry !== undefined) return { kind: 'fresh', entry };
@@ -182,31 +221,54 @@ export class RedisTier {
     try {
       payload = this.#options.serializer.serialize(entry.value);
     } catch (error) {
-      throw new CacheError('cache_serialization', `could not serialize the value of ${JSON.stringify(key)}: ${(error as Error).message}`, { key, cause: error });
+      throw new CacheError(
+        'cache_serialization',
+        `could not serialize the value of ${JSON.stringify(key)}: ${(error as Error).message}`,
+        { key, cause: error },
+      );
     }
-    const bytes = typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    const bytes =
+      typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     const life = Math.max(1, Math.ceil(entry.staleUntil - now));
     const keys = [this.entryKey(key), this.#lockKey(key), ...entry.tags.map((tag) => this.#tagKey(tag))];
     await this.#run('write', () =>
-      this.#scripted.idemCacheWrite(keys.length, ...keys, bytes, entry.expiresAt, entry.staleUntil, entry.createdAt, JSON.stringify(entry.tags), life, token, this.channel, JSON.stringify(message)),
+      this.#scripted.idemCacheWrite(
+        keys.length,
+        ...keys,
+        bytes,
+        entry.expiresAt,
+        entry.staleUntil,
+        entry.createdAt,
+        JSON.stringify(entry.tags),
+        life,
+        token,
+        this.channel,
+        JSON.stringify(message),
+      ),
     );
   }
 
   /** Frees our lock after a failed load and wakes the waiters. */
   async release(key: string, token: string, message: BusMessage): Promise<void> {
-    await this.#run('release', () => this.#scripted.idemCacheRelease(this.#lockKey(key), token, this.channel, JSON.stringify(message)));
+    await this.#run('release', () =>
+      this.#scripted.idemCacheRelease(this.#lockKey(key), token, this.channel, JSON.stringify(message)),
+    );
   }
 
   /** Deletes entries and tells every instance. */
   async remove(keys: readonly string[], message: BusMessage): Promise<void> {
     const entryKeys = keys.map((k) => this.entryKey(k));
-    await this.#run('delete', () => this.#scripted.idemCacheRemove(entryKeys.length, ...entryKeys, this.channel, JSON.stringify(message)));
+    await this.#run('delete', () =>
+      this.#scripted.idemCacheRemove(entryKeys.length, ...entryKeys, this.channel, JSON.stringify(message)),
+    );
   }
 
   /** Deletes every entry of these tags and tells every instance. */
   async removeTags(tags: readonly string[], message: BusMessage): Promise<void> {
     const tagKeys = tags.map((t) => this.#tagKey(t));
-    await this.#run('deleteByTag', () => this.#scripted.idemCacheRemoveTags(tagKeys.length, ...tagKeys, this.channel, JSON.stringify(message)));
+    await this.#run('deleteByTag', () =>
+      this.#scripted.idemCacheRemoveTags(tagKeys.length, ...tagKeys, this.channel, JSON.stringify(message)),
+    );
   }
 
   /**
@@ -217,9 +279,17 @@ export class RedisTier {
   async clear(namespace: string, message: BusMessage): Promise<void> {
     const run = <T>(operation: string, call: () => Promise<T>): Promise<T> => this.#run(operation, call);
     // One namespace is one hash tag: a batch from one node lies in one slot, so one UNLINK takes it.
-    await scanKeys(this.#client, `${this.#options.prefix}{${namespace}}:`, '*', async (connection, found) => {
-      await this.#run('clear', () => connection.unlink(...found));
-    }, { run, operation: 'clear', count: 1000 });
-    await this.#run('clear', () => this.#client.publish(RedisTier.channelOf(this.#options.prefix, namespace), JSON.stringify(message)));
+    await scanKeys(
+      this.#client,
+      `${this.#options.prefix}{${namespace}}:`,
+      '*',
+      async (connection, found) => {
+        await this.#run('clear', () => connection.unlink(...found));
+      },
+      { run, operation: 'clear', count: 1000 },
+    );
+    await this.#run('clear', () =>
+      this.#client.publish(RedisTier.channelOf(this.#options.prefix, namespace), JSON.stringify(message)),
+    );
   }
 }

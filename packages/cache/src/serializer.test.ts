@@ -17,9 +17,18 @@ describe('jsonSerializer', () => {
 
   it('round-trips Buffers and Uint8Arrays anywhere, keeping which is which', () => {
     const bytes = fc.uint8Array({ maxLength: 64 });
-    const leaf = fc.oneof(json, bytes.map((b) => Buffer.from(b)), bytes);
+    const leaf = fc.oneof(
+      json,
+      bytes.map((b) => Buffer.from(b)),
+      bytes,
+    );
     const tree = fc.letrec((tie) => ({
-      node: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(fc.string(), tie('node'), { maxKeys: 4 })),
+      node: fc.oneof(
+        { depthSize: 'small' },
+        leaf,
+        fc.array(tie('node'), { maxLength: 4 }),
+        fc.dictionary(fc.string(), tie('node'), { maxKeys: 4 }),
+      ),
     })).node;
     fc.assert(
       fc.property(tree, (value) => {
@@ -53,6 +62,7 @@ function kinds(value: unknown): unknown {
   if (Buffer.isBuffer(value)) return 'Buffer';
   if (value instanceof Uint8Array) return 'Uint8Array';
   if (Array.isArray(value)) return value.map(kinds);
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, kinds(v)]));
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, kinds(v)]));
   return typeof value;
 }

@@ -29,7 +29,9 @@ function encodeTagged(value: unknown): { text: string; tagged: boolean } {
       if (keys.some((k) => k.startsWith(MARK))) {
         tagged = true;
         // fromEntries defines own properties, so even a "__proto__" key stays data.
-        return Object.fromEntries(keys.map((k) => [k.startsWith(MARK) ? MARK + k : k, (converted as Record<string, unknown>)[k]]));
+        return Object.fromEntries(
+          keys.map((k) => [k.startsWith(MARK) ? MARK + k : k, (converted as Record<string, unknown>)[k]]),
+        );
       }
     }
     return converted;
@@ -47,7 +49,9 @@ function revive(_key: string, value: unknown): unknown {
     if (only === BYTES_TAG && typeof data === 'string') return new Uint8Array(Buffer.from(data, 'base64'));
   }
   if (!keys.some((k) => k.startsWith(MARK))) return value;
-  return Object.fromEntries(keys.map((k) => [k.startsWith(MARK) ? k.slice(1) : k, (value as Record<string, unknown>)[k]]));
+  return Object.fromEntries(
+    keys.map((k) => [k.startsWith(MARK) ? k.slice(1) : k, (value as Record<string, unknown>)[k]]),
+  );
 }
 
 function withFormat(format: number, body: Buffer | string): Buffer {
@@ -70,7 +74,8 @@ export const jsonSerializer: Serializer = {
   serialize: function serialize(value: unknown): Uint8Array {
     if (value === undefined) return Buffer.from([UNDEFINED]);
     if (Buffer.isBuffer(value)) return withFormat(BUFFER, value);
-    if (value instanceof Uint8Array) return withFormat(BYTES, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    if (value instanceof Uint8Array)
+      return withFormat(BYTES, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
     const { text, tagged } = encodeTagged(value);
     if (text === undefined) throw new TypeError(`cannot serialize a value of type ${typeof value}`);
     return withFormat(tagged ? TAGGED : PLAIN, text);

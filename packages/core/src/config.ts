@@ -114,7 +114,10 @@ export function parseDuration(
   if (Number.isFinite(parsed) && parsed <= max && (parsed > 0 || (allowZero && parsed === 0))) return parsed;
   if (Number.isFinite(parsed) && parsed > max) throw fail(option, `must be at most ${max} ms, got ${shown(value)}`);
   const what = allowZero ? 'a non-negative' : 'a positive';
-  throw fail(option, `expected ${what} number of milliseconds or a duration such as '30s' or '24h', got ${shown(value)}`);
+  throw fail(
+    option,
+    `expected ${what} number of milliseconds or a duration such as '30s' or '24h', got ${shown(value)}`,
+  );
 }
 
 /** Checks a logger option: anything with pino's four methods. Returns the silent logger for none. */

@@ -90,7 +90,7 @@ export function storeConformance(
       return store;
     };
     afterEach(async () => {
-      await Promise.all(opened.splice(0).map((s) => s.close?.()));
+      await Promise.all(opened.splice(0).map(async (s) => s.close?.()));
     });
 
     it('knows nothing of a key it never saw', async () => {
@@ -122,7 +122,10 @@ export function storeConformance(
       const key = newKey();
       const lease = leaseOf(await store.claim(key, claimOptions('fp')));
       const bytes = new Uint8Array([0, 1, 2, 255, 254, 10, 13]);
-      assert.equal(await store.complete(lease, { ...response(), body: bytes }, { fingerprint: 'fp', ttl: 60_000 }), true);
+      assert.equal(
+        await store.complete(lease, { ...response(), body: bytes }, { fingerprint: 'fp', ttl: 60_000 }),
+        true,
+      );
       const record = readable(await store.get(key));
       assert.equal(record?.state, 'completed');
       if (record?.state !== 'completed') return;
@@ -208,7 +211,10 @@ export function storeConformance(
 
     it('waitFor on a key that is not in flight returns at once', async () => {
       const store = await create();
-      assert.equal(await Promise.race([store.waitFor(newKey(), 20_000).then(() => 'returned' as const), timeout(10_000)]), 'returned');
+      assert.equal(
+        await Promise.race([store.waitFor(newKey(), 20_000).then(() => 'returned' as const), timeout(10_000)]),
+        'returned',
+      );
     });
 
     it('waitFor gives up after its timeout while the key stays in flight', async () => {
@@ -244,7 +250,10 @@ export function storeConformance(
     it('delete removes a record', async () => {
       const store = await create();
       const key = newKey();
-      await store.complete(leaseOf(await store.claim(key, claimOptions())), response(), { fingerprint: null, ttl: 60_000 });
+      await store.complete(leaseOf(await store.claim(key, claimOptions())), response(), {
+        fingerprint: null,
+        ttl: 60_000,
+      });
       assert.equal(await store.delete(key), true);
       assert.equal(await store.get(key), undefined);
       assert.equal(await store.delete(key), false);
@@ -254,7 +263,8 @@ export function storeConformance(
     getOrClaim('getOrClaim claims a fresh key and answers a standing record like claim', async () => {
       const store = await create();
       assert.equal(typeof store.getOrClaim, 'function', 'the store was declared to have getOrClaim()');
-      const getOrClaimOf = (key: string, fingerprint: string | null = null) => (store.getOrClaim as NonNullable<IdempotencyStore['getOrClaim']>)(key, claimOptions(fingerprint));
+      const getOrClaimOf = (key: string, fingerprint: string | null = null) =>
+        (store.getOrClaim as NonNullable<IdempotencyStore['getOrClaim']>)(key, claimOptions(fingerprint));
       const key = newKey();
       const first = leaseOf(await getOrClaimOf(key, 'fp'));
       const busy = standing(await getOrClaimOf(key, 'other'));
@@ -263,7 +273,10 @@ export function storeConformance(
       await store.complete(first, response('once'), { fingerprint: 'fp', ttl: 60_000 });
       assert.equal(bodyText(standing(await getOrClaimOf(key, 'fp'))), 'once');
       const racing = await Promise.all(Array.from({ length: 20 }, () => getOrClaimOf(newKey())));
-      assert.ok(racing.every((r) => r.acquired), 'claims of distinct keys must all win');
+      assert.ok(
+        racing.every((r) => r.acquired),
+        'claims of distinct keys must all win',
+      );
       const same = newKey();
       const contested = await Promise.all(Array.from({ length: 20 }, () => getOrClaimOf(same)));
       assert.equal(contested.filter((r) => r.acquired).length, 1);

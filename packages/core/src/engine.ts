@@ -42,17 +42,31 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
   const report = createReporter(events, logger, store.name);
   let warnedUnparsed = false;
 
-  function storeFailure(operation: string, cause: unknown, startedAt: number, key: string, route: string | undefined): Decision {
+  function storeFailure(
+    operation: string,
+    cause: unknown,
+    startedAt: number,
+    key: string,
+    route: string | undefined,
+  ): Decision {
     const failOpen = o.onStoreError === 'fail-open';
-    const message = failOpen ? 'idempotency store failed; running unprotected (fail-open)' : 'idempotency store failed; answering 503';
+    const message = failOpen
+      ? 'idempotency store failed; running unprotected (fail-open)'
+      : 'idempotency store failed; answering 503';
     const error = report.storeError(operation, cause, { startedAt, failOpen, key, route, message });
     if (failOpen) return PASS;
-    return problem(new IdempotencyError('store_unavailable', 'The idempotency store is unavailable; retry shortly.', { retryAfter: RETRY_AFTER_SECONDS, cause: error }));
+    return problem(
+      new IdempotencyError('store_unavailable', 'The idempotency store is unavailable; retry shortly.', {
+        retryAfter: RETRY_AFTER_SECONDS,
+        cause: error,
+      }),
+    );
   }
 
   function unparsedBody(): Decision {
     // A developer error, not a client one: shout once in the logs and answer every such request 500.
-    const detail = 'The request body was not parsed before the idempotency middleware ran, so it cannot be fingerprinted. Mount a body parser (e.g. express.json()) before idempotent().';
+    const detail =
+      'The request body was not parsed before the idempotency middleware ran, so it cannot be fingerprinted. Mount a body parser (e.g. express.json()) before idempotent().';
     if (!warnedUnparsed) {
       warnedUnparsed = true;
       logger.error({ code: 'body_not_parsed' }, detail);
@@ -92,7 +106,8 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
 
     const scope = o.scope ? o.scope(req) : `${req.method} ${req.route ?? req.path}`;
     const key = storageKey(scope, rawKey);
-    const fingerprint = o.fingerprint === null ? null : o.fingerprint ? fingerprintOf(o.fingerprint(req)) : defaultFingerprint(req);
+    const fingerprint =
+      o.fingerprint === null ? null : o.fingerprint ? fingerprintOf(o.fingerprint(req)) : defaultFingerprint(req);
     return decide(req, key, fingerprint, startedAt);
   }
 
@@ -100,29 +115,57 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
    * What a standing record means for this request, in the order of docs/design.md ("Decision
    * order"): 422 before replay before 409. Undefined when it is in flight (409 or wait).
    */
-  function judge(req: NeutralRequest<Native>, key: string, record: IdempotencyRecord, fingerprint: string | null, startedAt: number): Decision | undefined {
+  function judge(
+    req: NeutralRequest<Native>,
+    key: string,
+    record: IdempotencyRecord,
+    fingerprint: string | null,
+    startedAt: number,
+  ): Decision | undefined {
     const invalid = recordProblem(record);
     if (invalid !== undefined) {
       events.emit('invalidRecord', { key, route: req.route, reason: invalid });
-      logger.error({ key, store: store.name, reason: invalid }, 'idempotency record is unreadable; answering 500, not replaying it');
-      return problem(new IdempotencyError('record_invalid', 'The stored result of this idempotency key cannot be replayed.'));
+      logger.error(
+        { key, store: store.name, reason: invalid },
+        'idempotency record is unreadable; answering 500, not replaying it',
+      );
+      return problem(
+        new IdempotencyError('record_invalid', 'The stored result of this idempotency key cannot be replayed.'),
+      );
     }
     if (fingerprint !== null && record.fingerprint !== null && record.fingerprint !== fingerprint) {
       events.emit('mismatch', { key, route: req.route });
       logger.warn({ key }, 'idempotency key reused with a different request');
-      return problem(new IdempotencyError('key_reused', 'This idempotency key was already used with a different request.'));
+      return problem(
+        new IdempotencyError('key_reused', 'This idempotency key was already used with a different request.'),
+      );
     }
     if (record.state !== 'completed') return undefined;
     const { response } = record;
     if (events.hasListeners('replay')) {
       const now = Date.now();
-      events.emit('replay', { key, route: req.route, status: response.status, ageMs: now - record.completedAt, durationMs: now - startedAt });
+      events.emit('replay', {
+        key,
+        route: req.route,
+        status: response.status,
+        ageMs: now - record.completedAt,
+        durationMs: now - startedAt,
+      });
     }
-    if (report.debugging()) logger.debug({ key, status: response.status, ageMs: Date.now() - record.completedAt }, 'idempotent replay');
-    return { action: 'respond', response: { status: response.status, headers: response.headers, body: response.body, replayed: true } };
+    if (report.debugging())
+      logger.debug({ key, status: response.status, ageMs: Date.now() - record.completedAt }, 'idempotent replay');
+    return {
+      action: 'respond',
+      response: { status: response.status, headers: response.headers, body: response.body, replayed: true },
+    };
   }
 
-  async function decide(req: NeutralRequest<Native>, key: string, fingerprint: string | null, startedAt: number): Promise<Decision> {
+  async function decide(
+    req: NeutralRequest<Native>,
+    key: string,
+    fingerprint: string | null,
+    startedAt: number,
+  ): Promise<Decision> {
     const deadline = startedAt + o.waitTimeout;
     const claimOptions = { fingerprint, lockTtl: o.lockTtl };
     for (;;) {
@@ -154,9 +197,15 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
         const waitedMs = Date.now() - startedAt;
         events.emit('conflict', { key, route: req.route, waitedMs });
         logger.info({ key, waitedMs }, 'idempotency key in flight; answering 409');
-        return problem(new IdempotencyError('in_flight', o.concurrent === 'reject'
-          ? 'A request with this idempotency key is still being processed; retry shortly.'
-          : `A request with this idempotency key was still being processed after ${o.waitTimeout} ms; retry shortly.`, { retryAfter: RETRY_AFTER_SECONDS }));
+        return problem(
+          new IdempotencyError(
+            'in_flight',
+            o.concurrent === 'reject'
+              ? 'A request with this idempotency key is still being processed; retry shortly.'
+              : `A request with this idempotency key was still being processed after ${o.waitTimeout} ms; retry shortly.`,
+            { retryAfter: RETRY_AFTER_SECONDS },
+          ),
+        );
       }
       try {
         await store.waitFor(key, remaining);

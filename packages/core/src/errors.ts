@@ -87,7 +87,9 @@ brand(IdempotencyConfigError, 'IdempotencyConfigError');
 export class StoreError extends Error {
   readonly operation: string;
   constructor(operation: string, cause: unknown, message?: string) {
-    super(message ?? `idem: store ${operation} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(message ?? `idem: store ${operation} failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
     this.name = 'StoreError';
     this.operation = operation;
   }

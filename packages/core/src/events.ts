@@ -11,13 +11,26 @@ export interface IdempotencyEventMap {
   /** A completed record was replayed. `ageMs`: how old the stored response is. */
   replay: { key: string; route: string | undefined; status: number; ageMs: number; durationMs: number };
   /** The handler ran. `outcome` says what became of its response. */
-  execute: { key: string; route: string | undefined; status: number | undefined; outcome: ExecuteOutcome; durationMs: number };
+  execute: {
+    key: string;
+    route: string | undefined;
+    status: number | undefined;
+    outcome: ExecuteOutcome;
+    durationMs: number;
+  };
   /** A duplicate was answered 409 because the key was in flight (after `waitedMs` of waiting). */
   conflict: { key: string; route: string | undefined; waitedMs: number };
   /** The key was reused with a different request: 422. */
   mismatch: { key: string; route: string | undefined };
   /** The store failed; `failOpen` tells whether the request ran unprotected. `error.cause` is the store's own. */
-  storeError: { operation: string; error: StoreError; failOpen: boolean; durationMs: number; key: string | undefined; route: string | undefined };
+  storeError: {
+    operation: string;
+    error: StoreError;
+    failOpen: boolean;
+    durationMs: number;
+    key: string | undefined;
+    route: string | undefined;
+  };
   /** Our lease lapsed or was taken while the handler ran; its result will not be stored. */
   leaseLost: { key: string; route: string | undefined; heldMs: number };
   /** The store returned a record that cannot be replayed (corrupt, tampered, another format): answered 500. */

@@ -8,13 +8,22 @@ import type { Decision, Execution, IdempotencyStore, NeutralRequest } from './ty
 function request(key: string): NeutralRequest {
   const headers = { 'idempotency-key': key };
   return {
-    method: 'POST', path: '/orders', search: '', route: '/orders', headers, body: { sku: 'A1' }, bodyParsed: true,
-    query: {}, params: {}, native: {}, headerValues: (name) => (name === 'idempotency-key' ? [key] : []),
+    method: 'POST',
+    path: '/orders',
+    search: '',
+    route: '/orders',
+    headers,
+    body: { sku: 'A1' },
+    bodyParsed: true,
+    query: {},
+    params: {},
+    native: {},
+    headerValues: (name) => (name === 'idempotency-key' ? [key] : []),
   };
 }
 
 async function decide(engine: ReturnType<typeof createIdempotency>, key: string): Promise<Decision> {
-  return await engine.handle(request(key));
+  return engine.handle(request(key));
 }
 
 function executionOf(decision: Decision): Execution {
@@ -46,7 +55,11 @@ describe('maxHold', () => {
   it('keeps renewing the lease of a handler that finishes within maxHold', async () => {
     const store = memoryStore();
     let extends_ = 0;
-    const counting: IdempotencyStore = { ...store, name: 'counting', extend: (lease, ttl) => (extends_++, store.extend(lease, ttl)) };
+    const counting: IdempotencyStore = {
+      ...store,
+      name: 'counting',
+      extend: (lease, ttl) => (extends_++, store.extend(lease, ttl)),
+    };
     const engine = createIdempotency({ store: counting, lockTtl: 30, maxHold: '1h' });
     const execution = executionOf(await decide(engine, 'k2'));
     // Past several lockTtl: the lease was renewed, so the key is still ours.
@@ -70,7 +83,9 @@ describe('store errors', () => {
     const thrown = new VendorTimeout();
     const failing: IdempotencyStore = { ...store, name: 'failing', complete: () => Promise.reject(thrown) };
     const engine = createIdempotency({ store: failing });
-    const reported = new Promise<IdempotencyEventMap['storeError']>((resolve) => engine.events.once('storeError', resolve));
+    const reported = new Promise<IdempotencyEventMap['storeError']>((resolve) =>
+      engine.events.once('storeError', resolve),
+    );
     await executionOf(await decide(engine, 'k3')).finish(ok);
     const { error, operation } = await reported;
     expect(operation).toBe('complete');
@@ -82,7 +97,9 @@ describe('store errors', () => {
     const boom = new Error('connection reset');
     const failing: IdempotencyStore = { ...memoryStore(), name: 'failing', getOrClaim: () => Promise.reject(boom) };
     const engine = createIdempotency({ store: failing });
-    const reported = new Promise<IdempotencyEventMap['storeError']>((resolve) => engine.events.once('storeError', resolve));
+    const reported = new Promise<IdempotencyEventMap['storeError']>((resolve) =>
+      engine.events.once('storeError', resolve),
+    );
     const decision = await decide(engine, 'k4');
     expect(decision.action === 'respond' && decision.response.status).toBe(503);
     const { error } = await reported;
@@ -99,15 +116,26 @@ describe('a record that cannot be replayed', () => {
       name: 'tampered',
       getOrClaim: async () => ({
         acquired: false,
-        record: { state: 'completed', fingerprint: null, completedAt: Date.now(), response: { status: 1000, headers: {}, body: new Uint8Array() } },
+        record: {
+          state: 'completed',
+          fingerprint: null,
+          completedAt: Date.now(),
+          response: { status: 1000, headers: {}, body: new Uint8Array() },
+        },
       }),
     };
     const engine = createIdempotency({ store: tampered });
-    const reported = new Promise<IdempotencyEventMap['invalidRecord']>((resolve) => engine.events.once('invalidRecord', resolve));
+    const reported = new Promise<IdempotencyEventMap['invalidRecord']>((resolve) =>
+      engine.events.once('invalidRecord', resolve),
+    );
     const decision = await decide(engine, 'k5');
     expect(decision.action).toBe('respond');
     if (decision.action !== 'respond') return;
-    expect(decision.response).toMatchObject({ status: 500, replayed: false, headers: { 'content-type': 'application/problem+json' } });
+    expect(decision.response).toMatchObject({
+      status: 500,
+      replayed: false,
+      headers: { 'content-type': 'application/problem+json' },
+    });
     expect(JSON.parse(Buffer.from(decision.response.body).toString())).toMatchObject({ code: 'record_invalid' });
     expect((await reported).reason).toMatch(/status 1000/);
   });
@@ -201,7 +229,9 @@ describe('a transactional store', () => {
 
   it('changes nothing for a store that is not transactional', async () => {
     const store = memoryStore();
-    const engine = createIdempotency({ store: { ...store, name: 'plain', complete: () => Promise.reject(new Error('x')) } });
+    const engine = createIdempotency({
+      store: { ...store, name: 'plain', complete: () => Promise.reject(new Error('x')) },
+    });
     expect(await executionOf(await decide(engine, 'tx-7')).finish(ok)).toBeUndefined();
   });
 });

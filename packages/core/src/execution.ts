@@ -88,7 +88,10 @@ export function startExecution(
   function leaseLost(): void {
     const heldMs = Date.now() - startedAt;
     events.emit('leaseLost', { key: lease.key, route: route(), heldMs });
-    logger.warn({ key: lease.key, heldMs }, 'idempotency lease lost while the handler ran; its result will not be stored');
+    logger.warn(
+      { key: lease.key, heldMs },
+      'idempotency lease lost while the handler ran; its result will not be stored',
+    );
   }
 
   /** The handler held the key past maxHold: give it up, so that the key is not stuck behind it. */
@@ -118,12 +121,21 @@ export function startExecution(
   }
 
   function storeFailed(operation: 'complete' | 'release', error: unknown, calledAt: number, message: string): void {
-    report.storeError(operation, error, { startedAt: calledAt, failOpen: false, key: lease.key, route: route(), message });
+    report.storeError(operation, error, {
+      startedAt: calledAt,
+      failOpen: false,
+      key: lease.key,
+      route: route(),
+      message,
+    });
   }
 
   function quietRelease(why: string): Promise<void> {
     return call(() => store.release(lease)).catch((error: unknown) => {
-      logger.warn({ err: error, key: lease.key }, `idempotency release ${why} failed; the key unlocks when its lease expires`);
+      logger.warn(
+        { err: error, key: lease.key },
+        `idempotency release ${why} failed; the key unlocks when its lease expires`,
+      );
     });
   }
 
@@ -161,7 +173,10 @@ export function startExecution(
         done(status, 'stored');
         return undefined;
       }
-      logger.warn({ key: lease.key, status }, 'idempotency lease was lost before the response was stored; not storing it (fenced)');
+      logger.warn(
+        { key: lease.key, status },
+        'idempotency lease was lost before the response was stored; not storing it (fenced)',
+      );
       if (given !== 'lost') leaseLost();
       done(status, 'fenced');
       return instead(undone.unknown, status);
@@ -203,7 +218,8 @@ export function startExecution(
     },
     abort(reason) {
       if (!settle()) return Promise.resolve();
-      if (report.debugging()) logger.debug({ key: lease.key, err: reason }, 'idempotent handler failed; releasing the key');
+      if (report.debugging())
+        logger.debug({ key: lease.key, err: reason }, 'idempotent handler failed; releasing the key');
       return release(undefined, 'failed').catch(() => {});
     },
   };
@@ -212,7 +228,8 @@ export function startExecution(
 // One registry for every installed copy of core: a store's `transactionOf(req)` finds the
 // execution that an adapter built with another copy attached.
 const REGISTRY = Symbol.for('@idem/executions');
-const executions: WeakMap<object, Execution> = ((globalThis as Record<symbol, unknown>)[REGISTRY] ??= new WeakMap()) as WeakMap<object, Execution>;
+const executions: WeakMap<object, Execution> = ((globalThis as Record<symbol, unknown>)[REGISTRY] ??=
+  new WeakMap()) as WeakMap<object, Execution>;
 
 /** Adapters: makes `execution` reachable from the framework's request (Express `req`, Koa `ctx`). */
 export function attachExecution(native: object, execution: Execution): void {

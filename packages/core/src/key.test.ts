@@ -40,8 +40,23 @@ describe('parseKeyHeader', () => {
   });
 
   it('refuses several values, non-printable and non-ASCII characters', () => {
-    for (const bad of [['a', 'b'], ['a, b'], ['"a", "b"'], ['"a"b'], ['"abc'], ['a\u0001b'], ['a\tb'], ['caf\u00e9'], ['"caf\u00e9"'], ['"a\\nb"'], ['a"b']]) {
-      expect(code(() => parse(...bad)), JSON.stringify(bad)).toBe('key_invalid');
+    for (const bad of [
+      ['a', 'b'],
+      ['a, b'],
+      ['"a", "b"'],
+      ['"a"b'],
+      ['"abc'],
+      ['a\u0001b'],
+      ['a\tb'],
+      ['caf\u00e9'],
+      ['"caf\u00e9"'],
+      ['"a\\nb"'],
+      ['a"b'],
+    ]) {
+      expect(
+        code(() => parse(...bad)),
+        JSON.stringify(bad),
+      ).toBe('key_invalid');
     }
   });
 
@@ -73,7 +88,12 @@ describe('storageKey fast path', () => {
   it('writes the same bytes as stable-stringify for string scopes and keys', async () => {
     const { createHash } = await import('node:crypto');
     const { default: stableStringify } = await import('fast-json-stable-stringify');
-    for (const [scope, key] of [['POST /orders', 'k1'], ['t"en\\ant', 'ké\u0000y'], ['', ''], ['POST /x', '"quoted"']]) {
+    for (const [scope, key] of [
+      ['POST /orders', 'k1'],
+      ['t"en\\ant', 'ké\u0000y'],
+      ['', ''],
+      ['POST /x', '"quoted"'],
+    ]) {
       const expected = createHash('sha256').update(stableStringify({ scope, key })).digest('hex');
       expect(storageKey(scope, key)).toBe(expected);
     }

@@ -13,13 +13,19 @@ export const MAX_KEY_LENGTH = 255;
 export function parseKeyHeader(values: readonly string[], headerName: string): string | undefined {
   if (values.length === 0) return undefined;
   if (values.length > 1) {
-    throw new IdempotencyError('key_invalid', `The ${headerName} header must be sent once; it was sent ${values.length} times.`);
+    throw new IdempotencyError(
+      'key_invalid',
+      `The ${headerName} header must be sent once; it was sent ${values.length} times.`,
+    );
   }
   const raw = (values[0] as string).trim();
   if (raw === '') throw new IdempotencyError('key_invalid', `The ${headerName} header is empty.`);
   const key = raw.startsWith('"') ? parseSfString(raw, headerName) : parseBareToken(raw, headerName);
   if (key.length < 1 || key.length > MAX_KEY_LENGTH) {
-    throw new IdempotencyError('key_invalid', `The ${headerName} value must be 1 to ${MAX_KEY_LENGTH} characters long.`);
+    throw new IdempotencyError(
+      'key_invalid',
+      `The ${headerName} value must be 1 to ${MAX_KEY_LENGTH} characters long.`,
+    );
   }
   return key;
 }
@@ -71,6 +77,7 @@ export function sha256(input: string): string {
 export function storageKey(scope: unknown, key: unknown): string {
   // The common case, a string scope and a string key, spelled out: the same bytes
   // stable-stringify writes for { key, scope } (keys sorted), without its generic walk.
-  if (typeof scope === 'string' && typeof key === 'string') return sha256(`{"key":${JSON.stringify(key)},"scope":${JSON.stringify(scope)}}`);
+  if (typeof scope === 'string' && typeof key === 'string')
+    return sha256(`{"key":${JSON.stringify(key)},"scope":${JSON.stringify(scope)}}`);
   return sha256(stableStringify({ scope: scope ?? null, key }));
 }

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { checkOptions } from './config.js';
 import { IdempotencyConfigError } from './errors.js';
-import type { ClaimResult, CompletedRecord, IdempotencyRecord, IdempotencyStore, Lease, StoredResponse } from './types.js';
+import type {
+  ClaimResult,
+  CompletedRecord,
+  IdempotencyRecord,
+  IdempotencyStore,
+  Lease,
+  StoredResponse,
+} from './types.js';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -37,8 +44,10 @@ interface Entry {
 export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore & { readonly size: number } {
   checkOptions(options, ['maxEntries', 'clock'], fail);
   const maxEntries = options.maxEntries ?? 10_000;
-  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw fail('maxEntries', `expected a positive integer, got ${String(options.maxEntries)}`);
-  if (options.clock !== undefined && typeof options.clock !== 'function') throw fail('clock', 'expected a function returning epoch milliseconds');
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1)
+    throw fail('maxEntries', `expected a positive integer, got ${String(options.maxEntries)}`);
+  if (options.clock !== undefined && typeof options.clock !== 'function')
+    throw fail('clock', 'expected a function returning epoch milliseconds');
   const now = options.clock ?? Date.now;
   const records = new LRUCache<string, Entry>({ max: maxEntries });
   const locks = new Map<string, Lock>();
@@ -77,12 +86,18 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
     return lock !== undefined && lock.token === lease.token ? lock : undefined;
   }
 
-  async function claim(key: string, { fingerprint, lockTtl }: { fingerprint: string | null; lockTtl: number }): Promise<ClaimResult> {
+  async function claim(
+    key: string,
+    { fingerprint, lockTtl }: { fingerprint: string | null; lockTtl: number },
+  ): Promise<ClaimResult> {
     const record = completed(key);
     if (record !== undefined) return { acquired: false, record };
     const lock = liveLock(key);
     if (lock !== undefined) {
-      return { acquired: false, record: { state: 'in_flight', fingerprint: lock.fingerprint, startedAt: lock.startedAt } };
+      return {
+        acquired: false,
+        record: { state: 'in_flight', fingerprint: lock.fingerprint, startedAt: lock.startedAt },
+      };
     }
     const startedAt = now();
     const token = randomUUID();
@@ -118,7 +133,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
     async complete(lease, response: StoredResponse, { fingerprint, ttl }) {
       if (owns(lease) === undefined) return false;
       const completedAt = now();
-      records.set(lease.key, { record: { state: 'completed', fingerprint, completedAt, response }, expiresAt: completedAt + ttl });
+      records.set(lease.key, {
+        record: { state: 'completed', fingerprint, completedAt, response },
+        expiresAt: completedAt + ttl,
+      });
       locks.delete(lease.key);
       wake(lease.key);
       return true;

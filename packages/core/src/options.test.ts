@@ -25,7 +25,11 @@ describe('resolveOptions', () => {
   });
 
   it('takes durations as milliseconds or strings', () => {
-    expect(resolveOptions({ ttl: '2h', lockTtl: 1500, waitTimeout: '90s' })).toMatchObject({ ttl: 7_200_000, lockTtl: 1500, waitTimeout: 90_000 });
+    expect(resolveOptions({ ttl: '2h', lockTtl: 1500, waitTimeout: '90s' })).toMatchObject({
+      ttl: 7_200_000,
+      lockTtl: 1500,
+      waitTimeout: 90_000,
+    });
     expect(parseDuration('ttl', '7d')).toBe(7 * 86_400_000);
   });
 
@@ -63,14 +67,22 @@ describe('resolveOptions', () => {
   });
 
   it('knows when a derived key reads the body', () => {
-    expect(resolveOptions({ header: false, key: ['body.id'], fingerprint: false })).toMatchObject({ keyReadsBody: true, fingerprintReadsBody: false });
-    expect(resolveOptions({ header: false, key: ['params.id'], fingerprint: ['query.v'] })).toMatchObject({ keyReadsBody: false, fingerprintReadsBody: false });
+    expect(resolveOptions({ header: false, key: ['body.id'], fingerprint: false })).toMatchObject({
+      keyReadsBody: true,
+      fingerprintReadsBody: false,
+    });
+    expect(resolveOptions({ header: false, key: ['params.id'], fingerprint: ['query.v'] })).toMatchObject({
+      keyReadsBody: false,
+      fingerprintReadsBody: false,
+    });
   });
 });
 
 describe('defaultCacheable', () => {
   it('stores results, not transient failures', () => {
-    for (const status of [200, 201, 204, 301, 400, 402, 404, 422]) expect(defaultCacheable(status), String(status)).toBe(true);
-    for (const status of [408, 409, 425, 429, 500, 502, 503]) expect(defaultCacheable(status), String(status)).toBe(false);
+    for (const status of [200, 201, 204, 301, 400, 402, 404, 422])
+      expect(defaultCacheable(status), String(status)).toBe(true);
+    for (const status of [408, 409, 425, 429, 500, 502, 503])
+      expect(defaultCacheable(status), String(status)).toBe(false);
   });
 });

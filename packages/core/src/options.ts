@@ -55,14 +55,29 @@ export const defaults = Object.freeze({
 } as const);
 
 const KNOWN = [
-  'store', 'header', 'required', 'key', 'scope', 'fingerprint', 'methods', 'ttl', 'lockTtl', 'maxHold',
-  'concurrent', 'waitTimeout', 'cacheable', 'maxBodyBytes', 'onStoreError', 'logger',
+  'store',
+  'header',
+  'required',
+  'key',
+  'scope',
+  'fingerprint',
+  'methods',
+  'ttl',
+  'lockTtl',
+  'maxHold',
+  'concurrent',
+  'waitTimeout',
+  'cacheable',
+  'maxBodyBytes',
+  'onStoreError',
+  'logger',
 ] as const;
 
 const fail = (option: string, message: string): IdempotencyConfigError => new IdempotencyConfigError(option, message);
 const duration = (option: string, value: Duration): number => parseDuration(option, value, { fail });
 // These become timers, which Node fires at once past MAX_TIMER_MS.
-const timerDuration = (option: string, value: Duration): number => parseDuration(option, value, { fail, max: MAX_TIMER_MS });
+const timerDuration = (option: string, value: Duration): number =>
+  parseDuration(option, value, { fail, max: MAX_TIMER_MS });
 
 /** Validates options once, at middleware creation. Throws {@link IdempotencyConfigError}. */
 export function resolveOptions<Native>(options: IdempotencyOptions<Native> = {}): ResolvedOptions {
@@ -75,25 +90,34 @@ export function resolveOptions<Native>(options: IdempotencyOptions<Native> = {})
   }
   const key = o.key === undefined ? undefined : selector('key', o.key);
   if (header === false && key === undefined) {
-    throw new IdempotencyConfigError('header', 'with `header: false` a `key` selector is required, or no request would have a key');
+    throw new IdempotencyConfigError(
+      'header',
+      'with `header: false` a `key` selector is required, or no request would have a key',
+    );
   }
-  if (o.scope !== undefined && typeof o.scope !== 'function') throw new IdempotencyConfigError('scope', 'expected a function (req) => unknown');
-  const fingerprint = o.fingerprint === false ? null : o.fingerprint === undefined ? undefined : selector('fingerprint', o.fingerprint);
+  if (o.scope !== undefined && typeof o.scope !== 'function')
+    throw new IdempotencyConfigError('scope', 'expected a function (req) => unknown');
+  const fingerprint =
+    o.fingerprint === false ? null : o.fingerprint === undefined ? undefined : selector('fingerprint', o.fingerprint);
 
   const methods = o.methods ?? defaults.methods;
   if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => typeof m !== 'string' || m === '')) {
     throw new IdempotencyConfigError('methods', 'expected a non-empty array of HTTP method names');
   }
   const concurrent = o.concurrent ?? defaults.concurrent;
-  if (concurrent !== 'reject' && concurrent !== 'wait') throw new IdempotencyConfigError('concurrent', "expected 'reject' or 'wait'");
+  if (concurrent !== 'reject' && concurrent !== 'wait')
+    throw new IdempotencyConfigError('concurrent', "expected 'reject' or 'wait'");
   const onStoreError = o.onStoreError ?? defaults.onStoreError;
   if (onStoreError !== 'fail-closed' && onStoreError !== 'fail-open') {
     throw new IdempotencyConfigError('onStoreError', "expected 'fail-closed' or 'fail-open'");
   }
   const maxBodyBytes = o.maxBodyBytes ?? defaults.maxBodyBytes;
-  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) throw new IdempotencyConfigError('maxBodyBytes', 'expected a non-negative integer');
-  if (o.cacheable !== undefined && typeof o.cacheable !== 'function') throw new IdempotencyConfigError('cacheable', 'expected a function (status) => boolean');
-  if (typeof o.required !== 'undefined' && typeof o.required !== 'boolean') throw new IdempotencyConfigError('required', 'expected a boolean');
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0)
+    throw new IdempotencyConfigError('maxBodyBytes', 'expected a non-negative integer');
+  if (o.cacheable !== undefined && typeof o.cacheable !== 'function')
+    throw new IdempotencyConfigError('cacheable', 'expected a function (status) => boolean');
+  if (typeof o.required !== 'undefined' && typeof o.required !== 'boolean')
+    throw new IdempotencyConfigError('required', 'expected a boolean');
   const store = o.store ?? memoryStore();
   for (const method of ['get', 'claim', 'extend', 'complete', 'release', 'waitFor', 'delete'] as const) {
     if (typeof (store as unknown as Record<string, unknown>)[method] !== 'function') {

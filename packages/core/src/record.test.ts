@@ -6,14 +6,25 @@ const completed = (response: Partial<StoredResponse> & Record<string, unknown>):
   state: 'completed',
   fingerprint: 'fp',
   completedAt: 1,
-  response: { status: 201, headers: { 'content-type': 'application/json' }, body: new Uint8Array([1]), ...response } as StoredResponse,
+  response: {
+    status: 201,
+    headers: { 'content-type': 'application/json' },
+    body: new Uint8Array([1]),
+    ...response,
+  } as StoredResponse,
 });
 
 describe('recordProblem', () => {
   it('accepts what idem stores', () => {
-    expect(recordProblem(completed({ headers: { location: '/o/1', 'x-trace': ['a', 'b'], vary: 'accept' } }))).toBeUndefined();
+    expect(
+      recordProblem(completed({ headers: { location: '/o/1', 'x-trace': ['a', 'b'], vary: 'accept' } })),
+    ).toBeUndefined();
     expect(recordProblem({ state: 'in_flight', fingerprint: null, startedAt: 5 })).toBeUndefined();
-    expect(recordProblem(completed({ headers: { 'content-disposition': 'attachment; filename="caf\u00e9.txt"', 'x-a': [] } }))).toBeUndefined();
+    expect(
+      recordProblem(
+        completed({ headers: { 'content-disposition': 'attachment; filename="caf\u00e9.txt"', 'x-a': [] } }),
+      ),
+    ).toBeUndefined();
     // A store that drops nulls.
     expect(recordProblem({ ...completed({}), fingerprint: undefined as unknown as null })).toBeUndefined();
   });

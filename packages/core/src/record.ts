@@ -23,7 +23,8 @@ function validValue(value: unknown): boolean {
 export function recordProblem(record: IdempotencyRecord): string | undefined {
   if (record === null || typeof record !== 'object') return 'not an object';
   // A store that drops nulls may hand back undefined: both mean "no fingerprint".
-  if (record.fingerprint != null && typeof record.fingerprint !== 'string') return 'fingerprint is neither a string nor null';
+  if (record.fingerprint != null && typeof record.fingerprint !== 'string')
+    return 'fingerprint is neither a string nor null';
   // The engine reads nothing else of an in-flight record.
   if (record.state === 'in_flight') return undefined;
   if (record.state !== 'completed') return `unknown state ${JSON.stringify((record as { state: unknown }).state)}`;
@@ -37,8 +38,10 @@ export function recordProblem(record: IdempotencyRecord): string | undefined {
   if (!(body instanceof Uint8Array)) return 'body is not bytes';
   if (headers === null || typeof headers !== 'object') return 'headers are not an object';
   for (const [name, value] of Object.entries(headers)) {
-    if (!HEADER_NAME.test(name) || !isReplayableHeader(name.toLowerCase())) return `header ${JSON.stringify(name)} is not one idem replays`;
-    if (Array.isArray(value) ? !value.every(validValue) : !validValue(value)) return `header ${JSON.stringify(name)} has a value a response cannot carry`;
+    if (!HEADER_NAME.test(name) || !isReplayableHeader(name.toLowerCase()))
+      return `header ${JSON.stringify(name)} is not one idem replays`;
+    if (Array.isArray(value) ? !value.every(validValue) : !validValue(value))
+      return `header ${JSON.stringify(name)} has a value a response cannot carry`;
   }
   return undefined;
 }

@@ -17,7 +17,17 @@ export interface Reporter {
    * Reports a store failure: the error as a {@link StoreError} (the store's own when it is one),
    * a `storeError` event and one log line. Returns the error.
    */
-  storeError(operation: string, cause: unknown, context: { startedAt: number; failOpen: boolean; key: string | undefined; route: string | undefined; message: string }): StoreError;
+  storeError(
+    operation: string,
+    cause: unknown,
+    context: {
+      startedAt: number;
+      failOpen: boolean;
+      key: string | undefined;
+      route: string | undefined;
+      message: string;
+    },
+  ): StoreError;
 }
 
 export function createReporter(events: IdempotencyEvents, logger: Logger, storeName: string): Reporter {

@@ -13,7 +13,8 @@ export function splitUrl(url: string): { path: string; search: string } {
 }
 
 /** Node's per-value view of the request headers (`IncomingMessage.headersDistinct`), or a function returning it. */
-export type DistinctHeaders = { readonly headersDistinct: Record<string, string[] | undefined> } | (() => Record<string, string[] | undefined>);
+export type DistinctHeaders =
+  { readonly headersDistinct: Record<string, string[] | undefined> } | (() => Record<string, string[] | undefined>);
 
 /**
  * Every value a client sent for a header, cheaply: Node keeps a header sent once as is, and joins

@@ -52,7 +52,13 @@ export interface ResponseCaching<Native> {
   /** The cache key of a GET: its URL and the `vary` headers. */
   keyOf(url: string, headers: HeaderBag): string;
   /** The per-request options for `getOrSetEntry`. */
-  loadOptions(req: Native): { ttl?: number; grace?: number; timeout?: number; hardTimeout?: number; tags?: readonly string[] };
+  loadOptions(req: Native): {
+    ttl?: number;
+    grace?: number;
+    timeout?: number;
+    hardTimeout?: number;
+    tags?: readonly string[];
+  };
   /** The response to keep, or throws {@link NotCacheable}. */
   keep(captured: CapturedResponse): CachedResponse;
   /**
@@ -90,7 +96,10 @@ export function responseCaching<Native>(options: CachedOptions<Native>): Respons
           key,
           async function handlerAsLoader() {
             const run = runOwn();
-            own = run.then((response) => ({ response }), (error: unknown) => ({ error }));
+            own = run.then(
+              (response) => ({ response }),
+              (error: unknown) => ({ error }),
+            );
             return caching.keep(await run);
           },
           caching.loadOptions(req),
@@ -104,10 +113,16 @@ export function responseCaching<Native>(options: CachedOptions<Native>): Respons
     keep(captured) {
       // A 304 answers one client's validators; set-cookie or private content is someone's own.
       const control = String(captured.headers['cache-control'] ?? '');
-      const personal = captured.status === 304 || captured.headers['set-cookie'] !== undefined || /no-store|private/i.test(control);
-      const response = captured.body === null || personal
-        ? undefined
-        : { status: captured.status, headers: replayableHeaders(captured.headers), body: Buffer.from(captured.body.buffer, captured.body.byteOffset, captured.body.byteLength) };
+      const personal =
+        captured.status === 304 || captured.headers['set-cookie'] !== undefined || /no-store|private/i.test(control);
+      const response =
+        captured.body === null || personal
+          ? undefined
+          : {
+              status: captured.status,
+              headers: replayableHeaders(captured.headers),
+              body: Buffer.from(captured.body.buffer, captured.body.byteOffset, captured.body.byteLength),
+            };
       if (response === undefined || !cacheable(captured.status)) throw new NotCacheable(response);
       return response;
     },

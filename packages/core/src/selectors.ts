@@ -20,16 +20,26 @@ const ROOTS = new Set(['body', 'query', 'params', 'headers']);
 
 /** Validates and compiles the selector option `option`; throws {@link IdempotencyConfigError} naming it. */
 export function selector(option: string, value: unknown): ValidSelector {
-  if (typeof value === 'function') return { compiled: compileSelector(value as (req: never) => unknown), readsBody: false };
+  if (typeof value === 'function')
+    return { compiled: compileSelector(value as (req: never) => unknown), readsBody: false };
   if (!Array.isArray(value) || value.length === 0) {
-    throw new IdempotencyConfigError(option, 'expected a non-empty array of dot paths (e.g. "body.order_id") or a function (req) => unknown');
+    throw new IdempotencyConfigError(
+      option,
+      'expected a non-empty array of dot paths (e.g. "body.order_id") or a function (req) => unknown',
+    );
   }
   for (const path of value) {
     if (typeof path !== 'string' || !ROOTS.has(splitPath(path)[0] as string)) {
-      throw new IdempotencyConfigError(option, `path ${JSON.stringify(path)} must start with body., query., params. or headers.`);
+      throw new IdempotencyConfigError(
+        option,
+        `path ${JSON.stringify(path)} must start with body., query., params. or headers.`,
+      );
     }
   }
-  return { compiled: compileSelector(value as string[]), readsBody: value.some((p: string) => p === 'body' || p.startsWith('body.')) };
+  return {
+    compiled: compileSelector(value as string[]),
+    readsBody: value.some((p: string) => p === 'body' || p.startsWith('body.')),
+  };
 }
 
 /** Compiles dot paths or a user function once, at creation. */

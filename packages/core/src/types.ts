@@ -125,7 +125,11 @@ export interface IdempotencyStore {
    * Stores the completed record and releases the lease, only while `lease` still owns the key
    * (fencing). False, and nothing written, when it does not.
    */
-  complete(lease: Lease, response: StoredResponse, options: { fingerprint: string | null; ttl: number }): Promise<boolean>;
+  complete(
+    lease: Lease,
+    response: StoredResponse,
+    options: { fingerprint: string | null; ttl: number },
+  ): Promise<boolean>;
   /** Drops the lease and the in-flight record without storing anything, so a retry runs again. */
   release(lease: Lease): Promise<void>;
   /**
@@ -250,6 +254,4 @@ export interface Execution {
 
 /** What the adapter does with a request. */
 export type Decision =
-  | { action: 'pass' }
-  | { action: 'respond'; response: OutgoingResponse }
-  | { action: 'execute'; execution: Execution };
+  { action: 'pass' } | { action: 'respond'; response: OutgoingResponse } | { action: 'execute'; execution: Execution };

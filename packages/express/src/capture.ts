@@ -16,7 +16,8 @@ const enum Mode {
 
 function toBuffer(chunk: unknown, encoding: unknown): Buffer | undefined {
   if (chunk === undefined || chunk === null) return undefined;
-  if (typeof chunk === 'string') return Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  if (typeof chunk === 'string')
+    return Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
   if (Buffer.isBuffer(chunk)) return chunk;
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   throw new TypeError('The "chunk" argument must be of type string, Buffer or Uint8Array');
@@ -108,7 +109,12 @@ export class HeldResponse implements CapturedResponse {
  * each property written to `res` is a slow store, several µs here (bench/FINDINGS.md, C). Holding
  * a response writes three; putting the methods back would write three more.
  */
-export function holdResponse<Context>(res: ServerResponse, maxBodyBytes: number, onEnd: (held: HeldResponse, context: Context) => void, context: Context): HeldResponse {
+export function holdResponse<Context>(
+  res: ServerResponse,
+  maxBodyBytes: number,
+  onEnd: (held: HeldResponse, context: Context) => void,
+  context: Context,
+): HeldResponse {
   const held = new HeldResponse(res, res.write as Method, res.end as Method, res.writeHead as Method);
 
   // The real head goes out with the body at flush time (Node's implicit writeHead); until then only
@@ -124,7 +130,11 @@ export function holdResponse<Context>(res: ServerResponse, maxBodyBytes: number,
     if (typeof encoding === 'function') callback = encoding;
     if (held.ended) {
       // Written after end() while the response waits to be stored: Node refuses it too.
-      if (typeof callback === 'function') process.nextTick(callback as WriteCallback, Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' }));
+      if (typeof callback === 'function')
+        process.nextTick(
+          callback as WriteCallback,
+          Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' }),
+        );
       return false;
     }
     const buffer = toBuffer(chunk, encoding);

@@ -1,6 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { attachExecution, createIdempotency } from '@idem/core/adapter';
-import type { Decision, Execution, IdempotencyEvents, IdempotencyOptions, NeutralRequest, OutgoingResponse } from '@idem/core/adapter';
+import type {
+  Decision,
+  Execution,
+  IdempotencyEvents,
+  IdempotencyOptions,
+  NeutralRequest,
+  OutgoingResponse,
+} from '@idem/core/adapter';
 import { holdResponse, type HeldResponse } from './capture.js';
 import { watchConnection } from './connection.js';
 import { ExpressRequestView, type ExpressRequest } from './request-view.js';
@@ -10,7 +17,11 @@ export type { ExpressRequest } from './request-view.js';
 
 /** What `key`, `scope` and `fingerprint` functions receive by default: the Express request, loosely typed. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyExpressRequest = Record<string, any> & { headers: IncomingMessage['headers']; method?: string; url?: string };
+export type AnyExpressRequest = Record<string, any> & {
+  headers: IncomingMessage['headers'];
+  method?: string;
+  url?: string;
+};
 
 /** Express middleware with the engine's typed events attached. */
 export interface IdempotentMiddleware {
@@ -45,7 +56,9 @@ function replace(held: HeldResponse, instead: OutgoingResponse): void {
  * app.use(idempotent({ required: true }));
  * app.post('/orders', (req, res) => res.status(201).json(createOrder(req.body)));
  */
-export function idempotent<Req = AnyExpressRequest>(options: ExpressIdempotencyOptions<Req> = {}): IdempotentMiddleware {
+export function idempotent<Req = AnyExpressRequest>(
+  options: ExpressIdempotencyOptions<Req> = {},
+): IdempotentMiddleware {
   const engine = createIdempotency<Req>(options);
   const { maxBodyBytes } = engine.options;
 
@@ -66,7 +79,10 @@ export function idempotent<Req = AnyExpressRequest>(options: ExpressIdempotencyO
   function storeThenFlush(held: HeldResponse, { execution, next }: Run): void {
     // finish() never rejects: it stores the response or releases the key, then the client gets it.
     // A throw while sending (Node refusing the handler's status, say) goes to the error handler.
-    execution.finish(held).then((instead) => (instead === undefined ? held.flush() : replace(held, instead))).catch(next);
+    execution
+      .finish(held)
+      .then((instead) => (instead === undefined ? held.flush() : replace(held, instead)))
+      .catch(next);
   }
 
   function idempotentMiddleware(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {

@@ -11,7 +11,8 @@ function asStream(body: unknown): Readable | undefined {
   if (isNodeStream(body)) return body;
   if (typeof Blob !== 'undefined' && body instanceof Blob) return Readable.fromWeb(body.stream() as never);
   if (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) return Readable.fromWeb(body as never);
-  if (typeof Response !== 'undefined' && body instanceof Response) return body.body ? Readable.fromWeb(body.body as never) : Readable.from([]);
+  if (typeof Response !== 'undefined' && body instanceof Response)
+    return body.body ? Readable.fromWeb(body.body as never) : Readable.from([]);
   return undefined;
 }
 
@@ -78,10 +79,19 @@ export function captureBody(ctx: KoaContext, maxBodyBytes: number): CapturedResp
 }
 
 function captured(ctx: KoaContext, bytes: Buffer | null, maxBodyBytes: number): CapturedResponse {
-  return { status: ctx.status, headers: ctx.response.headers, body: bytes !== null && bytes.byteLength > maxBodyBytes ? null : bytes };
+  return {
+    status: ctx.status,
+    headers: ctx.response.headers,
+    body: bytes !== null && bytes.byteLength > maxBodyBytes ? null : bytes,
+  };
 }
 
-async function captureStream(ctx: KoaContext, stream: Readable, status: number, maxBodyBytes: number): Promise<CapturedResponse> {
+async function captureStream(
+  ctx: KoaContext,
+  stream: Readable,
+  status: number,
+  maxBodyBytes: number,
+): Promise<CapturedResponse> {
   const read = await bufferStream(stream, maxBodyBytes);
   if ('bytes' in read) {
     setBody(ctx, read.bytes, status);

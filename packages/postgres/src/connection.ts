@@ -39,12 +39,19 @@ export class Lent {
     this.onLost?.();
   };
 
-  constructor(readonly client: PoolClient, private readonly timeoutMs: number) {
+  constructor(
+    readonly client: PoolClient,
+    private readonly timeoutMs: number,
+  ) {
     client.on('error', this.#onError);
   }
 
   /** Runs one statement, bounded; failures are `StoreError`s of `operation` that keep the driver's error. */
-  query<R extends object = Record<string, unknown>>(operation: string, text: string, values?: unknown[]): Promise<QueryResult<R>> {
+  query<R extends object = Record<string, unknown>>(
+    operation: string,
+    text: string,
+    values?: unknown[],
+  ): Promise<QueryResult<R>> {
     if (this.broken) return Promise.reject(new StoreError(operation, new Error('the connection was lost')));
     return new Promise((resolve, reject) => {
       let done = false;
@@ -111,7 +118,12 @@ export function checkout(pool: Pool, operation: string, timeoutMs: number): Prom
 }
 
 /** Runs `work` on a pooled client and gives it back (destroyed when it broke). */
-export async function withClient<T>(pool: Pool, operation: string, timeoutMs: number, work: (client: Lent) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  pool: Pool,
+  operation: string,
+  timeoutMs: number,
+  work: (client: Lent) => Promise<T>,
+): Promise<T> {
   const client = await checkout(pool, operation, timeoutMs);
   try {
     return await work(client);

@@ -28,7 +28,11 @@ export interface Notifications {
 type ClientClass = new (config: ClientConfig) => Client;
 
 /** LISTEN on `channel` over a client made from `pool`'s config. */
-export function listenNotifications(pool: Pool, channel: string, options: { timeoutMs: number; logger: Logger }): Notifications {
+export function listenNotifications(
+  pool: Pool,
+  channel: string,
+  options: { timeoutMs: number; logger: Logger },
+): Notifications {
   const { timeoutMs, logger } = options;
   const waiters = new Map<string, Set<() => void>>();
   let listening: Promise<Client> | undefined;
@@ -85,7 +89,10 @@ export function listenNotifications(pool: Pool, channel: string, options: { time
   function bounded(promise: Promise<Client>): Promise<Client> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`idem: LISTEN not ready within ${timeoutMs} ms`)), timeoutMs);
-      promise.then((c) => (clearTimeout(timer), resolve(c)), (e: unknown) => (clearTimeout(timer), reject(e)));
+      promise.then(
+        (c) => (clearTimeout(timer), resolve(c)),
+        (e: unknown) => (clearTimeout(timer), reject(e)),
+      );
     });
   }
 
@@ -144,11 +151,15 @@ export function listenNotifications(pool: Pool, channel: string, options: { time
       await opening.catch(() => undefined);
       client.removeAllListeners('end');
       const ended = await Promise.race([
-        client.end().then(() => true, () => true),
+        client.end().then(
+          () => true,
+          () => true,
+        ),
         new Promise<false>((resolve) => setTimeout(resolve, timeoutMs, false).unref()),
       ]);
       // A paused server never confirms the end: drop the socket so it cannot keep the process alive.
-      if (!ended) (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      if (!ended)
+        (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
     },
   };
 }

@@ -51,7 +51,17 @@ export interface ResolvedPostgresStoreOptions {
   logger: Logger;
 }
 
-const KNOWN = ['pool', 'table', 'transactional', 'queryTimeout', 'pollInterval', 'createTable', 'cleanupInterval', 'cleanupBatch', 'logger'];
+const KNOWN = [
+  'pool',
+  'table',
+  'transactional',
+  'queryTimeout',
+  'pollInterval',
+  'createTable',
+  'cleanupInterval',
+  'cleanupBatch',
+  'logger',
+];
 const fail = (option: string, message: string): IdempotencyConfigError => new IdempotencyConfigError(option, message);
 // An unquoted-style identifier; the store quotes it, so a name can never inject SQL. 48 characters
 // leave room for the index name's suffix within PostgreSQL's 63-byte identifiers.
@@ -59,8 +69,14 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,47}$/;
 
 function isPool(value: unknown): value is Pool {
   const candidate = value as Record<string, unknown> | null;
-  return typeof candidate === 'object' && candidate !== null && typeof candidate.connect === 'function'
-    && typeof candidate.query === 'function' && typeof candidate.Client === 'function' && typeof candidate.options === 'object';
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.connect === 'function' &&
+    typeof candidate.query === 'function' &&
+    typeof candidate.Client === 'function' &&
+    typeof candidate.options === 'object'
+  );
 }
 
 const quote = (identifier: string): string => `"${identifier}"`;
@@ -69,7 +85,10 @@ const quote = (identifier: string): string => `"${identifier}"`;
 export function parseTable(table: unknown): { quotedTable: string; quotedIndex: string } {
   const parts = typeof table === 'string' ? table.split('.') : [];
   if (parts.length < 1 || parts.length > 2 || !parts.every((part) => IDENTIFIER.test(part))) {
-    throw fail('table', `expected a table name or schema.table of letters, digits, _ and $ (at most 48 each), got ${JSON.stringify(table)}`);
+    throw fail(
+      'table',
+      `expected a table name or schema.table of letters, digits, _ and $ (at most 48 each), got ${JSON.stringify(table)}`,
+    );
   }
   const name = parts[parts.length - 1] as string;
   const schema = parts.length === 2 ? `${quote(parts[0] as string)}.` : '';
@@ -83,10 +102,12 @@ export function resolvePostgresStoreOptions(options: PostgresStoreOptions): Reso
   if (!isPool(pool)) throw fail('pool', 'expected a pg Pool, e.g. new pg.Pool({ connectionString })');
   const table = options.table ?? 'idem_records';
   for (const flag of ['transactional', 'createTable'] as const) {
-    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') throw fail(flag, `expected true or false, got ${JSON.stringify(options[flag])}`);
+    if (options[flag] !== undefined && typeof options[flag] !== 'boolean')
+      throw fail(flag, `expected true or false, got ${JSON.stringify(options[flag])}`);
   }
   const cleanupBatch = options.cleanupBatch ?? 1000;
-  if (!Number.isSafeInteger(cleanupBatch) || cleanupBatch < 1) throw fail('cleanupBatch', `expected a positive integer, got ${String(options.cleanupBatch)}`);
+  if (!Number.isSafeInteger(cleanupBatch) || cleanupBatch < 1)
+    throw fail('cleanupBatch', `expected a positive integer, got ${String(options.cleanupBatch)}`);
   const cleanup = options.cleanupInterval ?? '1m';
   return {
     pool,

@@ -70,7 +70,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   let cleanupTimer: NodeJS.Timeout | undefined;
   let closed = false;
 
-  const run = <T>(operation: string, work: (client: Lent) => Promise<T>): Promise<T> => withClient(pool, operation, queryTimeout, work);
+  const run = <T>(operation: string, work: (client: Lent) => Promise<T>): Promise<T> =>
+    withClient(pool, operation, queryTimeout, work);
 
   async function migrate(): Promise<void> {
     await run('migrate', async (client) => {
@@ -82,26 +83,36 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   /** First use: the table when it is missing, and the cleanup timer. A failure is retried by the next call. */
   function prepare(): Promise<void> | undefined {
     if (prepared) return undefined;
-    ready ??= migrate().then(() => {
-      prepared = true;
-      startCleanup();
-    }, (error: unknown) => {
-      ready = undefined;
-      throw error;
-    });
+    ready ??= migrate().then(
+      () => {
+        prepared = true;
+        startCleanup();
+      },
+      (error: unknown) => {
+        ready = undefined;
+        throw error;
+      },
+    );
     return ready;
   }
 
   async function cleanup(): Promise<number> {
-    return run('cleanup', async (client) => (await client.query('cleanup', sql.cleanup, [o.cleanupBatch])).rowCount ?? 0);
+    return run(
+      'cleanup',
+      async (client) => (await client.query('cleanup', sql.cleanup, [o.cleanupBatch])).rowCount ?? 0,
+    );
   }
 
   function startCleanup(): void {
     if (o.cleanupInterval === false || cleanupTimer !== undefined || closed) return;
     cleanupTimer = setInterval(() => {
-      cleanup().then((removed) => {
-        if (removed > 0) logger.debug({ removed }, 'idem: removed expired idempotency records');
-      }, (error: unknown) => logger.warn({ err: error }, 'idem: removing expired idempotency records failed; will retry'));
+      cleanup().then(
+        (removed) => {
+          if (removed > 0) logger.debug({ removed }, 'idem: removed expired idempotency records');
+        },
+        (error: unknown) =>
+          logger.warn({ err: error }, 'idem: removing expired idempotency records failed; will retry'),
+      );
     }, o.cleanupInterval);
     cleanupTimer.unref();
   }
@@ -112,12 +123,23 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   }
 
   /** One claim statement on `client`; the answer, or 'retry' when the standing row was not visible yet. */
-  async function claimOnce(client: Lent, key: string, { fingerprint, lockTtl }: ClaimOptions): Promise<ClaimResult | 'retry'> {
+  async function claimOnce(
+    client: Lent,
+    key: string,
+    { fingerprint, lockTtl }: ClaimOptions,
+  ): Promise<ClaimResult | 'retry'> {
     const token = randomUUID();
     const lock = transactional ? lockId() : null;
     let rows: ClaimRow[];
     try {
-      ({ rows } = await client.query<ClaimRow>('claim', sql.claim, [key, fingerprint, token, lockTtl, lock, lockTimeout]));
+      ({ rows } = await client.query<ClaimRow>('claim', sql.claim, [
+        key,
+        fingerprint,
+        token,
+        lockTtl,
+        lock,
+        lockTimeout,
+      ]));
     } catch (error) {
       // A row locked by a transaction that is committing its record: in flight, for an instant.
       if (sqlState((error as Error).cause) === '55P03') return { acquired: false, record: undefined };
@@ -165,7 +187,10 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       // Transactional: the transaction must still be open on a live connection; either mode: the
       // marker must still carry our token within its lease, and gets lockTtl more.
       if (transactional && executions.open(lease.token) === undefined) return false;
-      return run('extend', async (client) => (await client.query('extend', sql.extend, [lease.key, lease.token, lockTtl])).rowCount === 1);
+      return run(
+        'extend',
+        async (client) => (await client.query('extend', sql.extend, [lease.key, lease.token, lockTtl])).rowCount === 1,
+      );
     },
 
     async complete(lease, response, { fingerprint, ttl }) {
@@ -178,7 +203,16 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         }
         return executions.commit(held, response, fingerprint, ttl);
       }
-      const values = [lease.key, lease.token, response.status, JSON.stringify(response.headers), bodyBytes(response), fingerprint, ttl, channel];
+      const values = [
+        lease.key,
+        lease.token,
+        response.status,
+        JSON.stringify(response.headers),
+        bodyBytes(response),
+        fingerprint,
+        ttl,
+        channel,
+      ];
       return run('complete', async (client) => (await client.query('complete', sql.complete, values)).rowCount === 1);
     },
 
@@ -198,7 +232,9 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       try {
         await prepare();
         for (;;) {
-          const { rows } = await run('waitFor', (client) => client.query<{ state: string; remaining_ms: number }>('waitFor', sql.peek, [key]));
+          const { rows } = await run('waitFor', (client) =>
+            client.query<{ state: string; remaining_ms: number }>('waitFor', sql.peek, [key]),
+          );
           const peek = rows[0];
           if (peek === undefined || peek.state === 'completed') return;
           const remaining = deadline - Date.now();
@@ -214,7 +250,11 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
     async delete(key) {
       await prepare();
-      return run('delete', async (client) => (await client.query<{ live: boolean }>('delete', sql.remove, [key, channel])).rows[0]?.live === true);
+      return run(
+        'delete',
+        async (client) =>
+          (await client.query<{ live: boolean }>('delete', sql.remove, [key, channel])).rows[0]?.live === true,
+      );
     },
 
     async count() {

@@ -22,7 +22,12 @@ const registry = ((globalThis as Record<symbol, unknown>)[REGISTRY] ??= new Weak
 /** A guarded view of `client` for one execution, and the switch that closes it. */
 export function openTransaction(client: PoolClient): { view: TransactionClient; close(): void } {
   const state: State = { open: true };
-  const refused = (): Promise<never> => Promise.reject(new Error('idem: this idempotent transaction is over (committed or rolled back); query it only while the handler runs'));
+  const refused = (): Promise<never> =>
+    Promise.reject(
+      new Error(
+        'idem: this idempotent transaction is over (committed or rolled back); query it only while the handler runs',
+      ),
+    );
   const view = new Proxy(client, {
     get(target, property) {
       if (property === 'release') return undefined;

@@ -29,7 +29,11 @@ export interface Held {
 export class Executions {
   readonly #held = new Map<string, Held>();
 
-  constructor(private readonly sql: Statements, private readonly channel: string, private readonly logger: Logger) {}
+  constructor(
+    private readonly sql: Statements,
+    private readonly channel: string,
+    private readonly logger: Logger,
+  ) {}
 
   /** Opens the transaction on `client`, whose claim statement just wrote our marker and took `lockId`. */
   async begin(key: string, token: string, lockId: string, client: Lent): Promise<Held> {
@@ -66,7 +70,14 @@ export class Executions {
     const { client } = held;
     try {
       const written = await client.query('complete', this.sql.complete, [
-        held.key, held.token, response.status, JSON.stringify(response.headers), bodyBytes(response), fingerprint, ttl, this.channel,
+        held.key,
+        held.token,
+        response.status,
+        JSON.stringify(response.headers),
+        bodyBytes(response),
+        fingerprint,
+        ttl,
+        this.channel,
       ]);
       if (written.rowCount !== 1) {
         await this.#undo(held, 'complete');
@@ -76,7 +87,10 @@ export class Executions {
       // COMMIT of a transaction that already failed answers ROLLBACK, without an error.
       if (committed.command !== 'COMMIT') {
         await this.#free(held, 'complete');
-        throw new TransactionFailedError('complete', new Error('PostgreSQL rolled the transaction back instead of committing it'));
+        throw new TransactionFailedError(
+          'complete',
+          new Error('PostgreSQL rolled the transaction back instead of committing it'),
+        );
       }
     } catch (error) {
       if (error instanceof TransactionFailedError) throw error;
@@ -102,10 +116,12 @@ export class Executions {
 
   /** Rolls back every open execution (the store is closing); their clients go back to the pool. */
   async closeAll(): Promise<void> {
-    await Promise.all([...this.#held.values()].map(async (held) => {
-      this.#end(held);
-      await this.#undo(held, 'close').catch(() => {});
-    }));
+    await Promise.all(
+      [...this.#held.values()].map(async (held) => {
+        this.#end(held);
+        await this.#undo(held, 'close').catch(() => {});
+      }),
+    );
   }
 
   #end(held: Held): void {
@@ -121,7 +137,10 @@ export class Executions {
     try {
       if (!client.broken) await client.query(operation, 'ROLLBACK');
     } catch (error) {
-      this.logger.warn({ err: error, key: held.key }, 'idem: ROLLBACK failed; closing the connection, which rolls back');
+      this.logger.warn(
+        { err: error, key: held.key },
+        'idem: ROLLBACK failed; closing the connection, which rolls back',
+      );
       client.destroy();
       throw error;
     }
@@ -132,7 +151,8 @@ export class Executions {
   async #free(held: Held, operation: string): Promise<void> {
     const { client } = held;
     try {
-      if (!client.broken) await client.query(operation, this.sql.release, [held.key, held.token, this.channel, held.lockId]);
+      if (!client.broken)
+        await client.query(operation, this.sql.release, [held.key, held.token, this.channel, held.lockId]);
     } catch (error) {
       // A marker whose session is gone counts as absent: destroying the connection frees the key too.
       client.destroy();

@@ -23,7 +23,12 @@ describe('bounded', () => {
   it('resolves with the command and never calls onFailure', async () => {
     let failures = 0;
     const command = pending<number>();
-    const call = bounded(command.promise, 1_000, () => new OwnTimeout('claim'), () => failures++);
+    const call = bounded(
+      command.promise,
+      1_000,
+      () => new OwnTimeout('claim'),
+      () => failures++,
+    );
     command.resolve(1);
     await expect(call).resolves.toBe(1);
     expect(failures).toBe(0);
@@ -32,7 +37,12 @@ describe('bounded', () => {
   it("passes on the command's own error and calls onFailure once", async () => {
     let failures = 0;
     const command = pending<number>();
-    const call = bounded(command.promise, 1_000, () => new OwnTimeout('claim'), () => failures++);
+    const call = bounded(
+      command.promise,
+      1_000,
+      () => new OwnTimeout('claim'),
+      () => failures++,
+    );
     command.reject(new Error('connection closed'));
     await expect(call).rejects.toThrow('connection closed');
     expect(failures).toBe(1);
@@ -41,7 +51,12 @@ describe('bounded', () => {
   it("times out with the caller's error, and a late rejection does not call onFailure again", async () => {
     let failures = 0;
     const command = pending<number>();
-    const call = bounded(command.promise, 5, () => new OwnTimeout('claim'), () => failures++);
+    const call = bounded(
+      command.promise,
+      5,
+      () => new OwnTimeout('claim'),
+      () => failures++,
+    );
     await expect(call).rejects.toBeInstanceOf(OwnTimeout);
     await expect(call).rejects.toMatchObject({ operation: 'claim' });
     expect(failures).toBe(1);
@@ -55,7 +70,12 @@ describe('bounded', () => {
   it('a late success after the timeout changes nothing', async () => {
     let failures = 0;
     const command = pending<number>();
-    const call = bounded(command.promise, 5, () => new OwnTimeout('complete'), () => failures++);
+    const call = bounded(
+      command.promise,
+      5,
+      () => new OwnTimeout('complete'),
+      () => failures++,
+    );
     await expect(call).rejects.toBeInstanceOf(OwnTimeout);
     command.resolve(1);
     await command.promise;

@@ -6,22 +6,39 @@ import { globEscape, scanKeys, type CallRunner } from './scan.js';
 const run: CallRunner = (_operation, call) => call();
 
 /** Every key `scanKeys` finds, and how many batches it took. */
-async function found(client: Redis | Cluster, prefix: string, pattern: string, count?: number): Promise<{ keys: string[]; batches: number }> {
+async function found(
+  client: Redis | Cluster,
+  prefix: string,
+  pattern: string,
+  count?: number,
+): Promise<{ keys: string[]; batches: number }> {
   const keys: string[] = [];
   let batches = 0;
-  await scanKeys(client, prefix, pattern, (_connection, batch) => {
-    batches++;
-    keys.push(...batch);
-  }, { run, ...(count === undefined ? {} : { count }) });
+  await scanKeys(
+    client,
+    prefix,
+    pattern,
+    (_connection, batch) => {
+      batches++;
+      keys.push(...batch);
+    },
+    { run, ...(count === undefined ? {} : { count }) },
+  );
   return { keys: keys.sort(), batches };
 }
 
 /** Removes what `scanKeys` finds, each batch on the connection it came from. */
 async function removeAll(client: Redis | Cluster, prefix: string): Promise<number> {
   let removed = 0;
-  await scanKeys(client, prefix, '*', async (connection, keys) => {
-    for (const key of keys) removed += await connection.unlink(key);
-  }, { run });
+  await scanKeys(
+    client,
+    prefix,
+    '*',
+    async (connection, keys) => {
+      for (const key of keys) removed += await connection.unlink(key);
+    },
+    { run },
+  );
   return removed;
 }
 
@@ -76,7 +93,10 @@ describe('scanKeys on one node', () => {
     const client = connect();
     await client.mset('run:a', '1', 'run:b', '1');
     const operations: string[] = [];
-    await scanKeys(client, 'run:', '*', () => {}, { run: (operation, call) => (operations.push(operation), call()), operation: 'count' });
+    await scanKeys(client, 'run:', '*', () => {}, {
+      run: (operation, call) => (operations.push(operation), call()),
+      operation: 'count',
+    });
     expect(operations.length).toBeGreaterThan(0);
     expect(new Set(operations)).toEqual(new Set(['count']));
     const failing: CallRunner = () => Promise.reject(new Error('timed out'));
@@ -107,7 +127,9 @@ describe('scanKeys on a Cluster', () => {
     const client = connect();
     const names = spread('cl:');
     for (const name of names) await client.set(name, '1');
-    const owners = new Set(await Promise.all(names.map(async (name) => (await client.cluster('KEYSLOT', name)) as number)));
+    const owners = new Set(
+      await Promise.all(names.map(async (name) => (await client.cluster('KEYSLOT', name)) as number)),
+    );
     expect(owners.size).toBeGreaterThan(10);
     expect((await found(client, 'cl:', '{*}:rec')).keys).toEqual([...names].sort());
     expect(await removeAll(client, 'cl:')).toBe(names.length);

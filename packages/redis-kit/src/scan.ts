@@ -52,7 +52,10 @@ export async function scanKeys(
       const [next, keys] = await run(operation, () => connection.scan(cursor, 'MATCH', match, 'COUNT', count));
       cursor = next;
       if (keys.length === 0) continue;
-      await visit(connection, own === '' ? keys : keys.map((key) => (key.startsWith(own) ? key.slice(own.length) : key)));
+      await visit(
+        connection,
+        own === '' ? keys : keys.map((key) => (key.startsWith(own) ? key.slice(own.length) : key)),
+      );
     } while (cursor !== '0');
   }
 }

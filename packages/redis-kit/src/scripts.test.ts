@@ -52,8 +52,12 @@ describe('defineScripts', () => {
   it('lets two versions of a script share one client, each running its own body', async () => {
     // What two installed versions of a package on one client amount to: same name, other body.
     const client = connect();
-    const older = defineScripts<{ version(): Promise<number> }>(client, { version: { lua: 'return 1', numberOfKeys: 0 } });
-    const newer = defineScripts<{ version(): Promise<number> }>(client, { version: { lua: 'return 2', numberOfKeys: 0 } });
+    const older = defineScripts<{ version(): Promise<number> }>(client, {
+      version: { lua: 'return 1', numberOfKeys: 0 },
+    });
+    const newer = defineScripts<{ version(): Promise<number> }>(client, {
+      version: { lua: 'return 2', numberOfKeys: 0 },
+    });
     expect(scriptName('version', 'return 1')).not.toBe(scriptName('version', 'return 2'));
     await expect(older.version()).resolves.toBe(1);
     await expect(newer.version()).resolves.toBe(2);

@@ -58,7 +58,7 @@ describe('KeyedWaiters', () => {
     await expect(Promise.all(waits)).resolves.toEqual([true, true, true]);
   });
 
-  it("says a key is idle once, when its last watch stops (the moment to unsubscribe)", () => {
+  it('says a key is idle once, when its last watch stops (the moment to unsubscribe)', () => {
     const idle: string[] = [];
     const waiters = new KeyedWaiters<string>({ onIdle: (key) => idle.push(key) });
     const one = waiters.watch('k');

@@ -41,7 +41,10 @@ export class LockUnavailableError extends StoreError {
 
   constructor(operation: string, answered: number, quorum: number, cause?: Error) {
     const why = cause === undefined ? '' : ` (${cause.message})`;
-    super(operation, new Error(`only ${answered} of the lock masters answered, ${quorum} are needed for a quorum${why}`));
+    super(
+      operation,
+      new Error(`only ${answered} of the lock masters answered, ${quorum} are needed for a quorum${why}`),
+    );
     this.name = 'LockUnavailableError';
     this.answered = answered;
     this.quorum = quorum;

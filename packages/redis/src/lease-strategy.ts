@@ -105,5 +105,8 @@ export function storeResponse(
 ): Promise<number> {
   const meta = encodeMeta(response);
   const body = bodyBytes(response);
-  return context.bounded('complete', context.commands.idemComplete(keys.record, token, ttl, meta, body, fingerprint ?? '', keys.channel));
+  return context.bounded(
+    'complete',
+    context.commands.idemComplete(keys.record, token, ttl, meta, body, fingerprint ?? '', keys.channel),
+  );
 }

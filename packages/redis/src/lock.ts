@@ -104,7 +104,12 @@ export function redlockLeaseLock(clients: readonly LockClient[], options: LeaseL
       // Redlock's validity rule: a lock that took longer to take than it lives was never held.
       if (lock.expiration <= Date.now()) {
         await redlock.release(lock).catch(() => {});
-        throw new LockUnavailableError('lock', tally.applied, quorum, new Error('the lease expired while it was being taken'));
+        throw new LockUnavailableError(
+          'lock',
+          tally.applied,
+          quorum,
+          new Error('the lease expired while it was being taken'),
+        );
       }
       return lock.value;
     },

@@ -63,7 +63,10 @@ export function quorumLease(context: LeaseContext, lockClients: readonly (Redis 
       // and lapses by itself.
       return storeResponse(context, keys, token, response, options).then(async (stored) => {
         await bounded('release', lock.release(keys.lock, token), lockTimeout).catch((error: unknown) => {
-          logger.warn({ err: error, key: keys.record }, `idem: releasing the lock after storing the response failed; ${LAPSES}`);
+          logger.warn(
+            { err: error, key: keys.record },
+            `idem: releasing the lock after storing the response failed; ${LAPSES}`,
+          );
         });
         return isOne(stored);
       });
@@ -79,7 +82,11 @@ export function quorumLease(context: LeaseContext, lockClients: readonly (Redis 
       const results = await Promise.allSettled(lockClients.map((master) => bounded('delete', master.del(keys.lock))));
       for (const result of results) {
         if (result.status === 'fulfilled') removed += result.value;
-        else logger.warn({ err: result.reason, key: keys.lock }, `idem: deleting the lock on a lock master failed; ${LAPSES}`);
+        else
+          logger.warn(
+            { err: result.reason, key: keys.lock },
+            `idem: deleting the lock on a lock master failed; ${LAPSES}`,
+          );
       }
       return removed;
     },

@@ -20,7 +20,12 @@ export function decodeRecord(values: readonly (Buffer | null | undefined)[]): Id
   if (s === 'f') return { state: 'in_flight', fingerprint, startedAt: time };
   if (s !== 'c') throw new Error(`idem: unreadable record state ${JSON.stringify(s)}`);
   const { status, headers } = JSON.parse(meta?.toString() ?? '{}') as Pick<StoredResponse, 'status' | 'headers'>;
-  return { state: 'completed', fingerprint, completedAt: time, response: { status, headers, body: body ?? Buffer.alloc(0) } };
+  return {
+    state: 'completed',
+    fingerprint,
+    completedAt: time,
+    response: { status, headers, body: body ?? Buffer.alloc(0) },
+  };
 }
 
 /** The JSON of a response's status and headers (the body travels apart, as bytes). */

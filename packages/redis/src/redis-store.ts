@@ -154,24 +154,36 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
 
     async count() {
       let total = 0;
-      await scanKeys(client, prefix, '{*}:rec', (_connection, keys) => {
-        total += keys.length;
-      }, { run: scan });
+      await scanKeys(
+        client,
+        prefix,
+        '{*}:rec',
+        (_connection, keys) => {
+          total += keys.length;
+        },
+        { run: scan },
+      );
       return total;
     },
 
     async clear() {
       let removed = 0;
       for (const target of new Set([client, ...lockClients])) {
-        await scanKeys(target, prefix, '{*', async (connection, keys) => {
-          // On a Cluster node the keys of one batch span slots, so one UNLINK per key (pipelined).
-          if (target.isCluster) {
-            const results = await bounded('clear', connection.pipeline(keys.map((k) => ['unlink', k])).exec());
-            for (const [error, count] of results ?? []) if (error === null) removed += Number(count);
-          } else {
-            removed += await bounded('clear', connection.unlink(...keys));
-          }
-        }, { run: scan });
+        await scanKeys(
+          target,
+          prefix,
+          '{*',
+          async (connection, keys) => {
+            // On a Cluster node the keys of one batch span slots, so one UNLINK per key (pipelined).
+            if (target.isCluster) {
+              const results = await bounded('clear', connection.pipeline(keys.map((k) => ['unlink', k])).exec());
+              for (const [error, count] of results ?? []) if (error === null) removed += Number(count);
+            } else {
+              removed += await bounded('clear', connection.unlink(...keys));
+            }
+          },
+          { run: scan },
+        );
       }
       return removed;
     },

@@ -137,7 +137,15 @@ export interface StoreCommands {
   /** 1 when renewed, 0 when the lease was lost. */
   idemExtend(record: Key, token: string, ttl: number): Promise<number>;
   /** 1 when stored, 0 when fenced out. */
-  idemComplete(record: Key, token: string, ttl: number, meta: string, body: Arg, fingerprint: string, channel: string): Promise<number>;
+  idemComplete(
+    record: Key,
+    token: string,
+    ttl: number,
+    meta: string,
+    body: Arg,
+    fingerprint: string,
+    channel: string,
+  ): Promise<number>;
   /** 1 when our in-flight record was dropped, else 0. */
   idemRelease(record: Key, token: string, channel: string): Promise<number>;
   /** [state, pttl] with state 'f' | 'c', or null when nothing is there; marks an in-flight record as waited for. */

@@ -27,7 +27,9 @@ describe('builtinProvider', () => {
       ],
       decisions: ['We decided to go with the annual plan'],
     });
-    expect(output.summary).toBe('Alice and Bob met with Acme Corp on 2024-05-01 about annual, contract, delay. 1 decision and 2 action items.');
+    expect(output.summary).toBe(
+      'Alice and Bob met with Acme Corp on 2024-05-01 about annual, contract, delay. 1 decision and 2 action items.',
+    );
     expect(usage.promptTokens).toBeGreaterThan(0);
     expect(usage.completionTokens).toBeGreaterThan(0);
   });

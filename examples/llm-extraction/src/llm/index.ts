@@ -12,7 +12,12 @@ export type { LlmErrorCode, LlmInput, LlmProvider, LlmResult, Task, TokenUsage }
 /** The provider `config` names: OpenAI-compatible when `OPENAI_API_KEY` is set, else the built-in extractor. */
 export function createLlm(config: LlmConfig): LlmProvider {
   if (config.provider === 'openai') {
-    return openAiProvider({ apiKey: config.apiKey, baseUrl: config.baseUrl, model: config.model, timeoutMs: config.timeoutMs });
+    return openAiProvider({
+      apiKey: config.apiKey,
+      baseUrl: config.baseUrl,
+      model: config.model,
+      timeoutMs: config.timeoutMs,
+    });
   }
   return builtinProvider({ latencyMs: config.latencyMs });
 }

@@ -36,7 +36,10 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 }
 
 async function failure(promise: Promise<unknown>): Promise<LlmError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(LlmError);
   return error as LlmError;
 }
@@ -46,12 +49,20 @@ describe('openAiProvider', () => {
     let seen: { url?: string; auth?: string; body?: Record<string, unknown> } = {};
     reply = (req, body, res) => {
       seen = { url: req.url, auth: req.headers.authorization, body: JSON.parse(body) as Record<string, unknown> };
-      json(res, 200, { model: 'gpt-4o-mini-2024-07-18', choices: [{ message: { content: '{"summary":"hi","participants":["Alice"]}' } }], usage: { prompt_tokens: 120, completion_tokens: 30 } });
+      json(res, 200, {
+        model: 'gpt-4o-mini-2024-07-18',
+        choices: [{ message: { content: '{"summary":"hi","participants":["Alice"]}' } }],
+        usage: { prompt_tokens: 120, completion_tokens: 30 },
+      });
     };
     const llm = openAiProvider({ apiKey: 'sk-test', baseUrl: `${baseUrl}/`, model: 'gpt-4o-mini' });
     const result = await llm.complete(input);
 
-    expect(result).toEqual({ output: { summary: 'hi', participants: ['Alice'] }, model: 'gpt-4o-mini-2024-07-18', usage: { promptTokens: 120, completionTokens: 30 } });
+    expect(result).toEqual({
+      output: { summary: 'hi', participants: ['Alice'] },
+      model: 'gpt-4o-mini-2024-07-18',
+      usage: { promptTokens: 120, completionTokens: 30 },
+    });
     expect(seen.url).toBe('/v1/chat/completions');
     expect(seen.auth).toBe('Bearer sk-test');
     expect(seen.body).toMatchObject({ model: 'gpt-4o-mini', temperature: 0, response_format: { type: 'json_object' } });
@@ -62,7 +73,11 @@ describe('openAiProvider', () => {
     const llm = openAiProvider({ apiKey: 'sk-bad', baseUrl, model: 'm' });
     reply = (_req, _body, res) => json(res, 401, { error: { message: 'Incorrect API key provided: sk-bad***' } });
     const refused = await failure(llm.complete(input));
-    expect(refused).toMatchObject({ code: 'llm_rejected', upstreamStatus: 401, upstream: 'Incorrect API key provided: sk-bad***' });
+    expect(refused).toMatchObject({
+      code: 'llm_rejected',
+      upstreamStatus: 401,
+      upstream: 'Incorrect API key provided: sk-bad***',
+    });
     expect(refused.message).toBe('The model API refused the credentials (HTTP 401); check OPENAI_API_KEY.');
 
     reply = (_req, _body, res) => json(res, 429, { error: { message: 'quota' } });
@@ -98,6 +113,8 @@ describe('openAiProvider', () => {
     const llm = openAiProvider({ apiKey: 'k', baseUrl: `http://127.0.0.1:${port}/v1`, model: 'm' });
     const error = await failure(llm.complete(input));
     expect(error.code).toBe('llm_unreachable');
-    expect(error.message).toBe(`Could not reach the model API at http://127.0.0.1:${port}/v1 (ECONNREFUSED); check OPENAI_BASE_URL.`);
+    expect(error.message).toBe(
+      `Could not reach the model API at http://127.0.0.1:${port}/v1 (ECONNREFUSED); check OPENAI_BASE_URL.`,
+    );
   });
 });

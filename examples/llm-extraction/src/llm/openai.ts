@@ -38,10 +38,26 @@ async function upstreamText(response: Response): Promise<string> {
 
 function statusError(status: number, upstream: string, baseUrl: string, model: string): LlmError {
   const context = { upstreamStatus: status, upstream };
-  if (status === 401 || status === 403) return new LlmError('llm_rejected', `The model API refused the credentials (HTTP ${status}); check OPENAI_API_KEY.`, context);
-  if (status === 404) return new LlmError('llm_rejected', `The model API answered 404; check OPENAI_BASE_URL (${baseUrl}) and OPENAI_MODEL (${model}).`, context);
-  if (status === 429) return new LlmError('llm_rate_limited', 'The model API is rate limiting or out of quota (HTTP 429); retry later.', context);
-  if (status >= 500) return new LlmError('llm_upstream_error', `The model API failed (HTTP ${status}); retry later.`, context);
+  if (status === 401 || status === 403)
+    return new LlmError(
+      'llm_rejected',
+      `The model API refused the credentials (HTTP ${status}); check OPENAI_API_KEY.`,
+      context,
+    );
+  if (status === 404)
+    return new LlmError(
+      'llm_rejected',
+      `The model API answered 404; check OPENAI_BASE_URL (${baseUrl}) and OPENAI_MODEL (${model}).`,
+      context,
+    );
+  if (status === 429)
+    return new LlmError(
+      'llm_rate_limited',
+      'The model API is rate limiting or out of quota (HTTP 429); retry later.',
+      context,
+    );
+  if (status >= 500)
+    return new LlmError('llm_upstream_error', `The model API failed (HTTP ${status}); retry later.`, context);
   return new LlmError('llm_rejected', `The model API rejected the request (HTTP ${status}).`, context);
 }
 
@@ -89,11 +105,17 @@ export function openAiProvider(options: OpenAiProviderOptions): LlmProvider {
         if (error instanceof LlmError) throw error;
         const name = (error as Error | undefined)?.name;
         if (name === 'TimeoutError' || name === 'AbortError') {
-          throw new LlmError('llm_timeout', `The model API did not answer within ${timeoutMs} ms (LLM_TIMEOUT_MS).`, { cause: error });
+          throw new LlmError('llm_timeout', `The model API did not answer within ${timeoutMs} ms (LLM_TIMEOUT_MS).`, {
+            cause: error,
+          });
         }
         const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
         const why = cause?.code ?? cause?.message ?? (error as Error | undefined)?.message ?? String(error);
-        throw new LlmError('llm_unreachable', `Could not reach the model API at ${baseUrl} (${why}); check OPENAI_BASE_URL.`, { cause: error });
+        throw new LlmError(
+          'llm_unreachable',
+          `Could not reach the model API at ${baseUrl} (${why}); check OPENAI_BASE_URL.`,
+          { cause: error },
+        );
       }
 
       let completion: ChatCompletion;
@@ -104,10 +126,15 @@ export function openAiProvider(options: OpenAiProviderOptions): LlmProvider {
         if (typeof content !== 'string') throw new Error('no choices[0].message.content');
         output = JSON.parse(content);
       } catch (error) {
-        throw new LlmError('llm_bad_output', 'The model answered, but not with the JSON object it was asked for.', { cause: error, upstream: body.slice(0, 300) });
+        throw new LlmError('llm_bad_output', 'The model answered, but not with the JSON object it was asked for.', {
+          cause: error,
+          upstream: body.slice(0, 300),
+        });
       }
       if (typeof output !== 'object' || output === null || Array.isArray(output)) {
-        throw new LlmError('llm_bad_output', 'The model answered, but not with the JSON object it was asked for.', { upstream: body.slice(0, 300) });
+        throw new LlmError('llm_bad_output', 'The model answered, but not with the JSON object it was asked for.', {
+          upstream: body.slice(0, 300),
+        });
       }
 
       const usage = {

@@ -42,7 +42,8 @@ export interface LlmProvider {
 }
 
 /** Stable codes of model failures. Each becomes a 502 problem, which idempotency does not store. */
-export type LlmErrorCode = 'llm_timeout' | 'llm_unreachable' | 'llm_rejected' | 'llm_rate_limited' | 'llm_upstream_error' | 'llm_bad_output';
+export type LlmErrorCode =
+  'llm_timeout' | 'llm_unreachable' | 'llm_rejected' | 'llm_rate_limited' | 'llm_upstream_error' | 'llm_bad_output';
 
 /**
  * A failed model call. `message` is safe to show clients; `upstream` holds what the provider said
@@ -53,7 +54,11 @@ export class LlmError extends Error {
   readonly upstreamStatus: number | undefined;
   readonly upstream: string | undefined;
 
-  constructor(code: LlmErrorCode, message: string, context: { upstreamStatus?: number; upstream?: string; cause?: unknown } = {}) {
+  constructor(
+    code: LlmErrorCode,
+    message: string,
+    context: { upstreamStatus?: number; upstream?: string; cause?: unknown } = {},
+  ) {
     super(message, context.cause === undefined ? undefined : { cause: context.cause });
     this.name = 'LlmError';
     this.code = code;
