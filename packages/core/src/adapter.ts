@@ -9,7 +9,7 @@ export type { ConfigErrorFactory } from './config.js';
 export { createIdempotency } from './engine.js';
 export type { Idempotency } from './engine.js';
 export { attachExecution, executionOf } from './execution.js';
-export { exposeReplayedHeader, replayableHeaders } from './headers.js';
+export { exposeReplayedHeader, replayMarks, replayableHeaders } from './headers.js';
 export { sha256 } from './key.js';
 export { resolveOptions } from './options.js';
 export type { ResolvedOptions } from './options.js';

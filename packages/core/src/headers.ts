@@ -55,6 +55,18 @@ export function replayableHeaders(headers: HeaderBag): Record<string, string | s
 }
 
 /**
+ * The headers an adapter adds to a replay: `Idempotent-Replayed: true` and, on a CORS response,
+ * its listing in `Access-Control-Expose-Headers`. `current` reads a header the response already
+ * carries (undefined when it has none).
+ */
+export function replayMarks(current: (name: string) => unknown): [string, string][] {
+  const marks: [string, string][] = [[REPLAYED_HEADER, 'true']];
+  const expose = exposeReplayedHeader(current('access-control-allow-origin'), current('access-control-expose-headers'));
+  if (expose !== undefined) marks.push(['access-control-expose-headers', expose]);
+  return marks;
+}
+
+/**
  * Adds `Idempotent-Replayed` to `Access-Control-Expose-Headers` when the response is a CORS
  * response, so browser clients can read it. Returns the new value, or undefined when unchanged.
  */

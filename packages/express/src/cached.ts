@@ -30,7 +30,7 @@ function answer(res: ServerResponse, next: Next, decided: CachedAnswer, held: He
         held.restore();
         for (const name of res.getHeaderNames()) res.removeHeader(name);
       }
-      return send(res, decided.response, [CACHE_STATUS_HEADER, decided.cacheStatus]);
+      return send(res, decided.response, [[CACHE_STATUS_HEADER, decided.cacheStatus]]);
   }
 }
 

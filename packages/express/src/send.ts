@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { REPLAYED_HEADER, exposeReplayedHeader, type OutgoingResponse } from '@idem/core/adapter';
+import { replayMarks, type OutgoingResponse } from '@idem/core/adapter';
 
 /**
  * True when idem can no longer answer on this response: something else sent it (a request-timeout
@@ -17,7 +17,7 @@ export function answered(res: ServerResponse): boolean {
 export function send(
   res: ServerResponse,
   response: Omit<OutgoingResponse, 'replayed'>,
-  mark?: readonly [string, string],
+  marks: readonly (readonly [string, string])[] = [],
 ): void {
   if (answered(res)) return;
   const { headers } = response;
@@ -25,21 +25,17 @@ export function send(
   try {
     res.statusCode = response.status;
     for (const name in headers) res.setHeader(name, headers[name] as string | string[]);
-    if (mark !== undefined) res.setHeader(mark[0], mark[1]);
+    for (const [name, value] of marks) res.setHeader(name, value);
     res.end(response.body);
   } catch (error) {
     res.statusCode = statusBefore;
     for (const name in headers) res.removeHeader(name);
-    if (mark !== undefined) res.removeHeader(mark[0]);
+    for (const [name] of marks) res.removeHeader(name);
     throw error;
   }
 }
 
 /** {@link send} for the engine's answers: a replay is marked, and exposed to CORS clients. */
 export function sendOutgoing(res: ServerResponse, response: OutgoingResponse): void {
-  if (!response.replayed || answered(res)) return send(res, response);
-  const allowOrigin = res.getHeader('access-control-allow-origin');
-  const expose = exposeReplayedHeader(allowOrigin, res.getHeader('access-control-expose-headers'));
-  if (expose !== undefined) res.setHeader('access-control-expose-headers', expose);
-  send(res, response, [REPLAYED_HEADER, 'true']);
+  send(res, response, response.replayed ? replayMarks((name) => res.getHeader(name)) : []);
 }

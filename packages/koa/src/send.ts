@@ -1,4 +1,4 @@
-import { REPLAYED_HEADER, exposeReplayedHeader, type OutgoingResponse } from '@idem/core/adapter';
+import { replayMarks, type OutgoingResponse } from '@idem/core/adapter';
 import type { KoaContext } from './types.js';
 
 /**
@@ -26,12 +26,6 @@ export function sendOutgoing(ctx: KoaContext, response: OutgoingResponse): void 
   // Koa types a Buffer body as application/octet-stream; a response stored without a type has none.
   if (headers['content-type'] === undefined) ctx.remove('Content-Type');
   if (response.replayed) {
-    ctx.set(REPLAYED_HEADER, 'true');
-    const { response: current } = ctx;
-    const expose = exposeReplayedHeader(
-      current.get('access-control-allow-origin') || undefined,
-      current.get('access-control-expose-headers') || undefined,
-    );
-    if (expose !== undefined) ctx.set('Access-Control-Expose-Headers', expose);
+    for (const [name, value] of replayMarks((name) => ctx.response.get(name) || undefined)) ctx.set(name, value);
   }
 }
