@@ -5,7 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { defaults as cacheDefaults } from '@idem/cache';
 import { defaults as coreDefaults } from '@idem/core';
+import { defaults as postgresDefaults } from '@idem/postgres';
+import { defaults as redisDefaults } from '@idem/redis';
 import { describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..', '..');
@@ -42,14 +45,14 @@ function written(value: unknown): string {
 }
 
 /** Checks that every default appears in the table, its cell starting with the written value. */
-export function expectDocumented(file: string, heading: string, defaults: Record<string, unknown>, path = ''): void {
+function expectDocumented(file: string, heading: string, defaults: Record<string, unknown>, path = ''): void {
   const table = optionTable(file, heading);
   for (const [name, value] of Object.entries(defaults)) {
     const cell = table.get(`${path}${name}`);
     expect(cell, `${file}: option ${path}${name} is not in the table under ${heading}`).toBeDefined();
-    expect(cell?.replaceAll('_', ''), `${file}: default of ${path}${name}`).toMatch(
-      new RegExp(`^\`${escape(written(value))}\``),
-    );
+    // Numbers may be written with separators (`10_000`).
+    const shownCell = typeof value === 'number' ? cell?.replaceAll('_', '') : cell;
+    expect(shownCell, `${file}: default of ${path}${name}`).toMatch(new RegExp(`^\`${escape(written(value))}\``));
   }
 }
 
@@ -63,5 +66,19 @@ describe('option tables match the defaults in code', () => {
     ['packages/core/README.md', '## Options'],
   ])('%s', (file, heading) => {
     expectDocumented(file, heading, coreDefaults);
+  });
+
+  it('packages/redis/README.md', () => {
+    expectDocumented('packages/redis/README.md', '## Options', redisDefaults);
+  });
+
+  it('packages/postgres/README.md', () => {
+    expectDocumented('packages/postgres/README.md', '## Options', postgresDefaults);
+  });
+
+  it('packages/cache/README.md', () => {
+    const { l1, ...rest } = cacheDefaults;
+    expectDocumented('packages/cache/README.md', '## Options', rest);
+    expectDocumented('packages/cache/README.md', '## Options', l1, 'l1.');
   });
 });

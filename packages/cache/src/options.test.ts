@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { silentLogger } from '@idem/core';
 import { describe, expect, it } from 'vitest';
 import { CacheConfigError } from './errors.js';
@@ -112,26 +111,5 @@ describe('resolveCallOptions', () => {
     [[], 'options'],
   ])('rejects %j with a TypeError naming `%s`', (options, option) => {
     expectConfigError(() => resolveCallOptions(base, options as never), option);
-  });
-});
-
-describe('defaults', () => {
-  it('are the values the README documents', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const written = (value: unknown): string =>
-      typeof value === 'string'
-        ? `'${value}'`
-        : value !== null && typeof value === 'object'
-          ? `{ ${Object.entries(value)
-              .map(([k, v]) => `${k}: ${written(v)}`)
-              .join(', ')} }`
-          : String(value);
-    const { l1, ...rest } = defaults;
-    const rows = [...Object.entries(rest), ...Object.entries(l1).map(([k, v]) => [`l1.${k}`, v] as const)];
-    for (const [name, value] of rows) {
-      const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\` |`));
-      expect(row, `README row for ${name}`).toBeDefined();
-      expect(row?.replaceAll('_', ''), `README default of ${name}`).toContain(`| \`${written(value)}\` |`);
-    }
   });
 });

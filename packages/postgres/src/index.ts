@@ -1,5 +1,6 @@
 export { postgresStore } from './postgres-store.js';
 export type { PostgresStore } from './postgres-store.js';
+export { defaults } from './options.js';
 export type { PostgresStoreOptions } from './options.js';
 export { transactionOf } from './transaction.js';
 export type { TransactionClient } from './transaction.js';

@@ -2,6 +2,17 @@ import { IdempotencyConfigError, type Duration, type Logger } from '@idem/core';
 import { checkLogger, checkOptions, parseDuration } from '@idem/core/adapter';
 import type { Pool } from 'pg';
 
+/** The defaults of `postgresStore()`, declared once; the README's option table is checked against them. */
+export const defaults = Object.freeze({
+  table: 'idem_records',
+  transactional: false,
+  queryTimeout: '2s',
+  pollInterval: '500ms',
+  createTable: true,
+  cleanupInterval: '1m',
+  cleanupBatch: 1000,
+} as const);
+
 /**
  * Options of `postgresStore()`.
  *
@@ -100,23 +111,23 @@ export function resolvePostgresStoreOptions(options: PostgresStoreOptions): Reso
   checkOptions(options, KNOWN, fail);
   const { pool } = options;
   if (!isPool(pool)) throw fail('pool', 'expected a pg Pool, e.g. new pg.Pool({ connectionString })');
-  const table = options.table ?? 'idem_records';
+  const table = options.table ?? defaults.table;
   for (const flag of ['transactional', 'createTable'] as const) {
     if (options[flag] !== undefined && typeof options[flag] !== 'boolean')
       throw fail(flag, `expected true or false, got ${JSON.stringify(options[flag])}`);
   }
-  const cleanupBatch = options.cleanupBatch ?? 1000;
+  const cleanupBatch = options.cleanupBatch ?? defaults.cleanupBatch;
   if (!Number.isSafeInteger(cleanupBatch) || cleanupBatch < 1)
     throw fail('cleanupBatch', `expected a positive integer, got ${String(options.cleanupBatch)}`);
-  const cleanup = options.cleanupInterval ?? '1m';
+  const cleanup = options.cleanupInterval ?? defaults.cleanupInterval;
   return {
     pool,
     table,
     ...parseTable(table),
-    transactional: options.transactional ?? false,
-    queryTimeout: parseDuration('queryTimeout', options.queryTimeout ?? '2s', { fail }),
-    pollInterval: parseDuration('pollInterval', options.pollInterval ?? '500ms', { fail }),
-    createTable: options.createTable ?? true,
+    transactional: options.transactional ?? defaults.transactional,
+    queryTimeout: parseDuration('queryTimeout', options.queryTimeout ?? defaults.queryTimeout, { fail }),
+    pollInterval: parseDuration('pollInterval', options.pollInterval ?? defaults.pollInterval, { fail }),
+    createTable: options.createTable ?? defaults.createTable,
     cleanupInterval: cleanup === false ? false : parseDuration('cleanupInterval', cleanup, { fail }),
     cleanupBatch,
     logger: checkLogger(options.logger, fail),

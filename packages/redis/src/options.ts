@@ -4,11 +4,11 @@ import { isRedisClient } from '@idem/redis-kit';
 import type { Cluster, Redis } from 'ioredis';
 
 /** The defaults of `redisStore()`, declared once. */
-export const defaults = {
+export const defaults = Object.freeze({
   prefix: 'idem:',
   commandTimeout: '1s',
   pollInterval: '500ms',
-} as const;
+} as const);
 
 /**
  * Options of `redisStore()`.
