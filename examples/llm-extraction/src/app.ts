@@ -32,7 +32,7 @@ export interface Service {
   metrics: Metrics;
   backend: Backend;
   llm: LlmProvider;
-  /** Closes the customer cache and the backend (its Redis connection included). */
+  /** Closes the customer cache and the backend (its PostgreSQL pool and Redis connection included). */
   close(): Promise<void>;
 }
 

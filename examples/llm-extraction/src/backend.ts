@@ -1,60 +1,56 @@
 /**
- * Where idempotency records live: Redis (shared by every instance, in-flight locks via Redlock)
- * when `REDIS_URL` is set and reachable, otherwise the in-process memory store. An unreachable
- * Redis at start is reported loudly and the service falls back to memory rather than not starting.
+ * Where idempotency records live, chosen at start from the environment:
+ *
+ * - `DATABASE_URL`: PostgreSQL in lease mode — durable records, shared by every instance;
+ * - else `REDIS_URL`: Redis — shared by every instance, in-flight locks via Redlock;
+ * - else the in-process memory store.
+ *
+ * With both URLs, records go to PostgreSQL and Redis carries the customer cache's shared tier
+ * (`@idem/cache` has no PostgreSQL tier). A store unreachable at start is reported loudly and the
+ * service falls back to memory rather than not starting.
  */
 import { memoryStore, type IdempotencyStore } from '@idem/core';
-import { redisStore } from '@idem/redis';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.js';
 import type { Logger } from './logger.js';
+import { connectPostgres } from './postgres-backend.js';
+import { closeRedis, connectRedis, redisBackend } from './redis-backend.js';
 
-/** The store and, with Redis, the client it runs on (the customer cache shares it). */
+/** The store and, when Redis is reachable, the client the customer cache shares. */
 export interface Backend {
-  kind: 'memory' | 'redis';
+  kind: 'memory' | 'redis' | 'postgres';
   store: IdempotencyStore;
+  /** The Redis client of the customer cache's shared tier; undefined without a reachable `REDIS_URL`. */
   redis: Redis | undefined;
-  /** Why the service runs on memory although `REDIS_URL` was set; undefined otherwise. */
+  /** Why the service runs on memory although `DATABASE_URL` or `REDIS_URL` was set; undefined otherwise. */
   fallbackReason: string | undefined;
   /** True when the store answers (always, for memory). */
   ping(): Promise<boolean>;
   /** A line for the start-up banner. */
   describe(): string;
-  /** Closes the store and the Redis connection this module opened. */
+  /** Closes the store and the connections this module opened (pool, Redis client). */
   close(): Promise<void>;
 }
 
-/** `redis://user:secret@host` → `redis://user:***@host`, for logs. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
+/** Which store the service wanted when it fell back to memory, and why it could not have it. */
+export interface Fallback {
+  from: 'Redis' | 'PostgreSQL';
+  reason: string;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** The embedded store: exactly-once within this process only. */
-export function memoryBackend(fallbackReason?: string): Backend {
+/** The embedded store: exactly-once within this process only, records gone on restart. */
+export function memoryBackend(fallback?: Fallback): Backend {
   const store = memoryStore();
   return {
     kind: 'memory',
     store,
     redis: undefined,
-    fallbackReason,
+    fallbackReason: fallback?.reason,
     ping: async () => true,
     describe: () =>
-      fallbackReason === undefined
-        ? 'memory (this process only; set REDIS_URL to share across instances)'
-        : `memory — FALLBACK, Redis unreachable: ${fallbackReason}`,
+      fallback === undefined
+        ? 'memory (this process only; set DATABASE_URL for durable records, or REDIS_URL to share across instances)'
+        : `memory — FALLBACK, ${fallback.from} unreachable: ${fallback.reason}`,
     close: async () => {
       await store.close?.();
     },
@@ -63,74 +59,60 @@ export function memoryBackend(fallbackReason?: string): Backend {
 
 /** Options of {@link connectBackend}. */
 export interface ConnectOptions {
-  /** Longest wait for Redis to answer at start. @default 3000 */
+  /** Longest wait for Redis and PostgreSQL to answer at start. @default 3000 */
   connectTimeoutMs?: number;
 }
 
+const FALLING_BACK =
+  'FALLING BACK TO THE IN-MEMORY STORE: duplicates are caught only within this one process, and records vanish on restart.';
+
 /**
- * Connects to `redisUrl` and returns the Redis store, or — when `redisUrl` is undefined or Redis
- * does not answer within `connectTimeoutMs` — the memory store (logged at error level when it is
- * a fallback).
+ * Connects what `urls` name and returns the backend: PostgreSQL records when `databaseUrl` is set,
+ * else Redis records when `redisUrl` is set, else memory — or memory, logged at error level, when
+ * the chosen store does not answer within `connectTimeoutMs`.
  */
 export async function connectBackend(
-  redisUrl: string | undefined,
+  urls: Pick<Config, 'redisUrl' | 'databaseUrl'>,
   logger: Logger,
   options: ConnectOptions = {},
 ): Promise<Backend> {
-  if (redisUrl === undefined) return memoryBackend();
-  const connectTimeoutMs = options.connectTimeoutMs ?? 3_000;
-  const where = redactUrl(redisUrl);
-  const client = new Redis(redisUrl, { lazyConnect: true, connectTimeout: connectTimeoutMs, maxRetriesPerRequest: 1 });
+  const timeoutMs = options.connectTimeoutMs ?? 3_000;
+  const redis = urls.redisUrl === undefined ? undefined : await connectRedis(urls.redisUrl, logger, timeoutMs);
 
-  // ioredis reports every failed reconnect attempt; one line per outage is enough. Failures of
-  // the first connection are reported below, as the fallback.
-  let connected = false;
-  let down = false;
-  let connectError: Error | undefined;
-  client.on('error', (error: Error) => {
-    if (!connected) connectError ??= error;
-    if (!connected || down) return;
-    down = true;
-    logger.warn({ err: error, redis: where }, 'Redis connection lost; reconnecting (requests get 503 meanwhile)');
-  });
-  client.on('ready', () => {
-    if (down) logger.info({ redis: where }, 'Redis connection restored');
-    down = false;
-  });
-
-  try {
-    await withTimeout(
-      client.connect().then(() => client.ping()),
-      connectTimeoutMs,
-      'connecting to Redis',
-    );
-  } catch (error) {
-    client.disconnect();
-    // connect() itself rejects with "Connection is closed."; the socket's error says why.
-    const reason = `${where}: ${(connectError ?? (error as Error)).message}`;
+  if (urls.databaseUrl === undefined) {
+    if (redis === undefined) return memoryBackend();
+    if (redis.ok) return redisBackend(redis, logger);
     logger.error(
-      { err: connectError ?? error, redis: where },
-      `REDIS_URL is set but Redis is unreachable (${reason}). FALLING BACK TO THE IN-MEMORY STORE: duplicates are caught only within this one process, and records vanish on restart. Start Redis or fix REDIS_URL, then restart.`,
+      { err: redis.error, redis: redis.where },
+      `REDIS_URL is set but Redis is unreachable (${redis.reason}). ${FALLING_BACK} Start Redis or fix REDIS_URL, then restart.`,
     );
-    return memoryBackend(reason);
+    return memoryBackend({ from: 'Redis', reason: redis.reason });
   }
-  connected = true;
 
-  const store = redisStore({ client, logger });
+  if (redis !== undefined && !redis.ok)
+    logger.error(
+      { err: redis.error, redis: redis.where },
+      `REDIS_URL is set but Redis is unreachable (${redis.reason}). The customer cache stays in this process's memory; records are on PostgreSQL. Start Redis or fix REDIS_URL, then restart.`,
+    );
+  const postgres = await connectPostgres(urls.databaseUrl, logger, timeoutMs);
+  let records: Backend;
+  if (postgres.ok) {
+    records = postgres.backend;
+  } else {
+    logger.error(
+      { err: postgres.error, postgres: postgres.where },
+      `DATABASE_URL is set but PostgreSQL is unreachable (${postgres.reason}). ${FALLING_BACK} Start PostgreSQL or fix DATABASE_URL, then restart.`,
+    );
+    records = memoryBackend({ from: 'PostgreSQL', reason: postgres.reason });
+  }
+  if (redis === undefined || !redis.ok) return records;
   return {
-    kind: 'redis',
-    store,
-    redis: client,
-    fallbackReason: undefined,
-    ping: () =>
-      withTimeout(client.ping(), 500, 'Redis PING').then(
-        () => true,
-        () => false,
-      ),
-    describe: () => `redis at ${where} (locks via Redlock, shared by every instance)`,
+    ...records,
+    redis: redis.client,
+    describe: () => `${records.describe()}; customer cache shared on Redis at ${redis.where}`,
     close: async () => {
-      await store.close();
-      await client.quit().catch(() => client.disconnect());
+      await records.close();
+      await closeRedis(redis.client);
     },
   };
 }

@@ -7,6 +7,7 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({
       port: 3000,
       redisUrl: undefined,
+      databaseUrl: undefined,
       resultTtlMs: 24 * 3_600_000,
       llm: { provider: 'builtin', latencyMs: 1500 },
       logFormat: 'json',
@@ -43,12 +44,29 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads DATABASE_URL as postgres:// or postgresql://, beside REDIS_URL', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://app:pw@db.internal:5432/idem' }).databaseUrl).toBe(
+      'postgres://app:pw@db.internal:5432/idem',
+    );
+    const both = loadConfig({ DATABASE_URL: ' postgresql://localhost/idem ', REDIS_URL: 'redis://localhost:6379' });
+    expect(both).toMatchObject({ databaseUrl: 'postgresql://localhost/idem', redisUrl: 'redis://localhost:6379' });
+  });
+
+  it('refuses a DATABASE_URL that is not a PostgreSQL URL, saying what one looks like', () => {
+    for (const raw of ['localhost:5432/idem', 'mysql://localhost/idem', 'host=localhost dbname=idem']) {
+      expect(() => loadConfig({ DATABASE_URL: raw })).toThrow(
+        `DATABASE_URL must be a URL such as postgres://user:password@localhost:5432/idem, got ${JSON.stringify(raw)}`,
+      );
+    }
+  });
+
   it('reports every invalid variable at once, naming it and what it got', () => {
     let error: unknown;
     try {
       loadConfig({
         PORT: 'abc',
         REDIS_URL: 'localhost:6379',
+        DATABASE_URL: 'redis://localhost:6379',
         CACHE_TTL_HOURS: '0',
         LLM_LATENCY_MS: '-1',
         LOG_FORMAT: 'xml',
@@ -60,6 +78,7 @@ describe('loadConfig', () => {
     expect((error as ConfigError).problems).toEqual([
       'PORT must be an integer from 0 to 65535, got "abc"',
       'REDIS_URL must be a URL such as redis://localhost:6379, got "localhost:6379"',
+      'DATABASE_URL must be a URL such as postgres://user:password@localhost:5432/idem, got "redis://localhost:6379"',
       'CACHE_TTL_HOURS must be a positive number, got "0"',
       'LLM_LATENCY_MS must be an integer from 0 to 600000, got "-1"',
       'LOG_FORMAT must be pretty or json, got "xml"',

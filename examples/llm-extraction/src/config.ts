@@ -12,8 +12,13 @@ export type LlmConfig =
 export interface Config {
   /** `PORT`. @default 3000 */
   port: number;
-  /** `REDIS_URL`: records on Redis (locks via Redlock) when set, else the in-process memory store. */
+  /**
+   * `REDIS_URL`: records on Redis (locks via Redlock) when set and `DATABASE_URL` is not, else the
+   * in-process memory store; with `DATABASE_URL` too, Redis holds only the customer cache's shared tier.
+   */
   redisUrl: string | undefined;
+  /** `DATABASE_URL`: durable records on PostgreSQL (lease mode) when set; it wins over `REDIS_URL` for records. */
+  databaseUrl: string | undefined;
   /** `CACHE_TTL_HOURS`: how long a result is replayed instead of paying for the model again. @default 24 h */
   resultTtlMs: number;
   llm: LlmConfig;
@@ -95,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { isTT
 
   const port = number('PORT', 3000, { min: 0, max: 65_535, integer: true });
   const redisUrl = url('REDIS_URL', ['redis:', 'rediss:'], 'redis://localhost:6379');
+  const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://user:password@localhost:5432/idem');
   const ttlHours = number('CACHE_TTL_HOURS', 24, { min: 'positive' });
 
   let llm: LlmConfig;
@@ -138,6 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { isTT
   return {
     port,
     redisUrl,
+    databaseUrl,
     resultTtlMs: Math.round(ttlHours * 3_600_000),
     llm,
     pricing,

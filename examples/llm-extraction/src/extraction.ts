@@ -2,7 +2,7 @@
  * `POST /extract` and `POST /analyze`: validate, then idempotency keyed on the meeting, then the
  * costly model call. The idempotency middleware sits between validation and the handler, so a
  * bad payload is answered 400 before any key is claimed, and every duplicate of a valid one —
- * sequential or concurrent, on this instance or another sharing Redis — gets the first call's
+ * sequential or concurrent, on this instance or another sharing the store — gets the first call's
  * response without a second model call.
  */
 import { storageKey, type IdempotencyStore } from '@idem/core';

@@ -1,7 +1,7 @@
 /**
- * Entry point: reads the environment, connects the store (falling back to memory when Redis is
- * unreachable), listens, and says where, on which store, with which model. Stops cleanly on
- * SIGINT/SIGTERM.
+ * Entry point: reads the environment, connects the store (PostgreSQL, Redis or memory; memory too
+ * when the chosen one is unreachable), listens, and says where, on which store, with which model.
+ * Stops cleanly on SIGINT/SIGTERM, the PostgreSQL pool and the Redis connection included.
  */
 import { createApp } from './app.js';
 import { connectBackend } from './backend.js';
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config);
   // Flush before exiting: pino writes asynchronously, and the last lines matter most.
   const exit = (code: number): void => logger.flush(() => process.exit(code));
-  const backend = await connectBackend(config.redisUrl, logger);
+  const backend = await connectBackend(config, logger);
   const service = createApp(config, { backend, logger });
 
   const server = service.app.listen(config.port);

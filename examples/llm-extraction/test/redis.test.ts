@@ -27,7 +27,7 @@ describe('two instances sharing Redis', () => {
   beforeAll(async () => {
     redis = await RedisServer.start();
     for (let i = 0; i < 2; i++) {
-      const backend = await connectBackend(redis.url, memoryLogger().logger);
+      const backend = await connectBackend({ redisUrl: redis.url, databaseUrl: undefined }, memoryLogger().logger);
       expect(backend.kind).toBe('redis');
       const llm = fakeLlm();
       const service = createApp(testConfig(), { backend: { ...backend, store: waits.wrap(backend.store) }, llm });
@@ -113,7 +113,9 @@ describe('an unreachable REDIS_URL', () => {
     const { logger, lines } = memoryLogger();
     // A free port: nothing listens there.
     const url = `redis://:secret@127.0.0.1:${await freePort()}`;
-    const backend = await connectBackend(url, logger, { connectTimeoutMs: 2_000 });
+    const backend = await connectBackend({ redisUrl: url, databaseUrl: undefined }, logger, {
+      connectTimeoutMs: 2_000,
+    });
     const service = createApp(testConfig(), { backend, llm: fakeLlm() });
     try {
       expect(backend.kind).toBe('memory');
