@@ -1,63 +1,88 @@
-import { randomUUID } from 'node:crypto';
 import bodyParser from '@koa/bodyparser';
 import Router from '@koa/router';
-import Koa from 'koa';
+import Koa, { type Context } from 'koa';
 import type { Logger } from 'pino';
 import { idempotent } from '@idem/koa';
 import type { IdempotencyStore } from '@idem/core';
-
-/** A payment as the (pretend) processor returns it. */
-export interface Charge {
-  id: string;
-  amount: number;
-  currency: string;
-  customer: string;
-  status: 'succeeded';
-}
-
-/** The payment processor: the side effect that must happen once per key. */
-export interface Processor {
-  charge(input: { amount: number; currency: string; customer: string }): Promise<Charge>;
-}
+import type { Ledger } from './ledger.js';
 
 export interface AppConfig {
-  processor: Processor;
+  /** Where payments are recorded (see `ledger.ts`). */
+  ledger: Ledger;
   logger: Logger;
+  /** Where idempotency records live; with `postgresLedger`, `postgresStore({ transactional: true })` on its pool. @default memoryStore() */
   store?: IdempotencyStore;
+}
+
+/** An RFC 9457 problem. */
+function problem(ctx: Context, status: number, title: string, detail: string): void {
+  ctx.status = status;
+  ctx.type = 'application/problem+json';
+  ctx.body = { type: 'about:blank', title, status, detail };
 }
 
 /**
  * A Koa payments API. `POST /payments` requires an Idempotency-Key: a client that times out
- * and retries gets the first charge back instead of a second charge.
+ * and retries gets the first charge back instead of a second charge. `GET /payments/:id` reads
+ * a recorded payment.
+ *
+ * @example
+ * createApp({ ledger: memoryLedger(), logger }).listen(3001);
  */
-export function createApp({ processor, logger, store }: AppConfig): Koa {
+export function createApp({ ledger, logger, store }: AppConfig): Koa {
   const app = new Koa();
   const router = new Router();
+  // Koa prints errors to stderr unless someone listens; here they go to the log, with the request.
+  app.on('error', (error: unknown, ctx?: Context) =>
+    logger.error({ err: error, method: ctx?.method, url: ctx?.url }, 'request failed'),
+  );
 
   const payments = idempotent({ required: true, store, logger, ttl: '24h', concurrent: 'reject' });
-  payments.events.on('replay', ({ ageMs }) => logger.info({ ageMs }, 'replayed a stored payment response'));
+  payments.events
+    .on('execute', ({ status, outcome, durationMs }) =>
+      logger.info(
+        { status, outcome, durationMs },
+        outcome === 'stored'
+          ? 'payment handler ran; its response is stored for retries'
+          : `payment handler ran; response not stored (${outcome}), a retry runs again`,
+      ),
+    )
+    .on('replay', ({ ageMs }) => logger.info({ ageMs }, 'replayed a stored payment response'));
 
   router.post('/payments', payments, async (ctx) => {
     const { amount, currency, customer } = (ctx.request.body ?? {}) as Record<string, unknown>;
     if (
-      !Number.isInteger(amount) ||
+      !Number.isSafeInteger(amount) ||
       (amount as number) <= 0 ||
       typeof currency !== 'string' ||
       typeof customer !== 'string'
     ) {
-      ctx.status = 400;
-      ctx.type = 'application/problem+json';
-      ctx.body = {
-        type: 'about:blank',
-        title: 'Invalid payment',
-        status: 400,
-        detail: 'amount (positive integer, minor units), currency and customer are required',
-      };
+      problem(
+        ctx,
+        400,
+        'Invalid payment',
+        'amount (positive integer, minor units), currency and customer are required',
+      );
       return;
     }
-    const charge = await processor.charge({ amount: amount as number, currency, customer });
+    // With PostgreSQL this is an INSERT through transactionOf(ctx): it commits with the stored response.
+    const charge = await ledger.charge(ctx, {
+      amount: amount as number,
+      currency,
+      customer,
+      idempotencyKey: ctx.get('Idempotency-Key'),
+    });
     ctx.status = 201;
     ctx.set('Location', `/payments/${charge.id}`);
+    ctx.body = charge;
+  });
+
+  router.get('/payments/:id', async (ctx) => {
+    const charge = await ledger.find(ctx.params.id!);
+    if (charge === undefined) {
+      problem(ctx, 404, 'No such payment', `No payment has the id ${JSON.stringify(ctx.params.id)}.`);
+      return;
+    }
     ctx.body = charge;
   });
 
@@ -65,17 +90,4 @@ export function createApp({ processor, logger, store }: AppConfig): Koa {
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
-}
-
-/** A processor that charges nothing: it counts, waits a little like a real one, and answers. */
-export function fakeProcessor(latencyMs = 200): Processor & { charges: number } {
-  const processor = {
-    charges: 0,
-    async charge(input: { amount: number; currency: string; customer: string }): Promise<Charge> {
-      processor.charges++;
-      await new Promise((resolve) => setTimeout(resolve, latencyMs));
-      return { id: `ch_${randomUUID().slice(0, 8)}`, ...input, status: 'succeeded' };
-    },
-  };
-  return processor;
 }
