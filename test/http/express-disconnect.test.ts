@@ -13,7 +13,7 @@ import type { ExecuteOutcome } from '@idem/core';
 import { idempotent } from '@idem/express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Probe, serve, type ScenarioApp } from '../apps/scenario.js';
-import { post } from '../http-scenarios.js';
+import { post } from './scenarios.js';
 
 /** A source that gives one chunk and then nothing more until it is closed. */
 function endless(): PassThrough {

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { expressAdapter } from '../apps/express-app.js';
 import { koaAdapter } from '../apps/koa-app.js';
 import type { ScenarioApp } from '../apps/scenario.js';
-import { post } from '../http-scenarios.js';
+import { post } from './scenarios.js';
 
 for (const adapter of [
   expressAdapter('Express 5', express as never),

@@ -11,7 +11,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expressAdapter } from '../apps/express-app.js';
 import type { ScenarioApp } from '../apps/scenario.js';
-import { post } from '../http-scenarios.js';
+import { post } from '../http/scenarios.js';
 import { useDatabase } from './helpers.js';
 
 const db = useDatabase();

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import { PostgresServer } from '../harness/postgres.mjs';
 
-export { until, within } from '../fixtures/redis-helpers.js';
+export { until, within } from '../harness/wait.js';
 
 /** The server of this test file and the pools made on it. */
 export interface Database {

@@ -12,7 +12,7 @@ import type pg from 'pg';
 import { beforeAll } from 'vitest';
 import { expressAdapter } from '../apps/express-app.js';
 import { koaAdapter } from '../apps/koa-app.js';
-import { httpScenarios } from '../http-scenarios.js';
+import { httpScenarios } from '../http/scenarios.js';
 import { useDatabase } from './helpers.js';
 
 const db = useDatabase();

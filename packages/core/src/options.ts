@@ -39,7 +39,7 @@ export interface ResolvedOptions {
 
 /**
  * The defaults of `idempotent()`, declared once; the README's option table is checked against
- * this object (test/docs.test.ts).
+ * this object (test/docs/readme.test.ts).
  */
 export const defaults = Object.freeze({
   header: 'Idempotency-Key',

@@ -11,7 +11,7 @@ import { redisStore, type RedisStore } from '@idem/redis';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { RedisServer } from './harness/redis.mjs';
+import { RedisServer } from '../harness/redis.mjs';
 
 /** Commands only our scripts run, inside Redis (with the lock on the records' node, the default). */
 const INSIDE_SCRIPTS = new Set([

@@ -13,9 +13,9 @@ import {
   storeErrors,
   type AppConfig,
   type Reply,
-} from './fixtures/redis-apps.js';
-import { until } from './fixtures/redis-helpers.js';
-import { RedisServer, startCluster, type RedisCluster } from './harness/redis.mjs';
+} from '../fixtures/redis-apps.js';
+import { until } from '../harness/wait.js';
+import { RedisServer, startCluster, type RedisCluster } from '../harness/redis.mjs';
 
 const PROCESSES = 3;
 

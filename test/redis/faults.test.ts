@@ -15,9 +15,9 @@ import {
   storeErrors,
   type AppConfig,
   type Reply,
-} from './fixtures/redis-apps.js';
-import { until } from './fixtures/redis-helpers.js';
-import { RedisServer, startCluster, startMasters, type RedisCluster } from './harness/redis.mjs';
+} from '../fixtures/redis-apps.js';
+import { until } from '../harness/wait.js';
+import { RedisServer, startCluster, startMasters, type RedisCluster } from '../harness/redis.mjs';
 
 /** Where the store keeps the record of a key sent to POST `route` (the default scope is method + route). */
 const recordKey = (key: string, route = '/work'): string => `idem:{${storageKey(`POST ${route}`, key)}}:rec`;

@@ -1,4 +1,4 @@
 import { createCache } from '@idem/cache';
-import { cacheScenarios } from './cache-scenarios.js';
+import { cacheScenarios } from './scenarios.js';
 
 cacheScenarios('memory only', { shared: false, create: async (options) => createCache(options) });

@@ -8,9 +8,9 @@ import { StoreError, type StoredResponse } from '@idem/core';
 import { LockUnavailableError, redisStore, type RedisStore, type RedisStoreOptions } from '@idem/redis';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { until } from './fixtures/redis-helpers.js';
-import { redisStoreExtras } from './fixtures/redis-store-extras.js';
-import { startMasters, type RedisServer } from './harness/redis.mjs';
+import { until } from '../harness/wait.js';
+import { redisStoreExtras } from './store-extras.js';
+import { startMasters, type RedisServer } from '../harness/redis.mjs';
 import { storeConformance } from '@idem/core/conformance';
 
 let masters: RedisServer[];

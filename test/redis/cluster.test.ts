@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { redisStore, type RedisStore, type RedisStoreOptions } from '@idem/redis';
 import { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { redisStoreExtras } from './fixtures/redis-store-extras.js';
-import { startCluster, type RedisCluster } from './harness/redis.mjs';
+import { redisStoreExtras } from './store-extras.js';
+import { startCluster, type RedisCluster } from '../harness/redis.mjs';
 import { storeConformance } from '@idem/core/conformance';
 
 let cluster: RedisCluster;

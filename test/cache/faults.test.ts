@@ -6,8 +6,10 @@
 import { Redis } from 'ioredis';
 import { createCache, type Cache, type CacheOptions } from '@idem/cache';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RedisServer } from './harness/redis.mjs';
-import { busConnected, ChaosProxy, newKey, nextEvent, until, within } from './cache-helpers.js';
+import { RedisServer } from '../harness/redis.mjs';
+import { ChaosProxy } from '../harness/chaos-proxy.js';
+import { until, within } from '../harness/wait.js';
+import { busConnected, newKey, nextEvent } from './helpers.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -46,8 +48,8 @@ describe('cache under Redis faults', () => {
       // An L1 hit never waits on Redis.
       expect(
         await within(
-          100,
           cache.getOrSet(hot, () => 'loader'),
+          100,
           'an L1 hit',
         ),
       ).toBe('hot value');
@@ -55,8 +57,8 @@ describe('cache under Redis faults', () => {
       for (let i = 0; i < 3; i++) {
         expect(
           await within(
-            1_000,
             cache.getOrSet(newKey('cold'), () => `loaded ${i}`),
+            1_000,
             'a cold read',
           ),
         ).toBe(`loaded ${i}`);
@@ -66,15 +68,15 @@ describe('cache under Redis faults', () => {
       const refused = nextEvent(cache, 'l2Error', (e) => e.error.code === 'cache_breaker_open');
       expect(
         await within(
-          1_000,
           cache.getOrSet(newKey('cold'), () => 'no redis'),
+          1_000,
         ),
       ).toBe('no redis');
       await refused;
-      await within(1_000, cache.set(newKey(), 'x'), 'set');
-      expect(await within(1_000, cache.get(newKey()), 'get')).toBeUndefined();
-      await within(1_000, cache.delete(newKey()), 'delete');
-      await within(1_000, cache.deleteByTag('t'), 'deleteByTag');
+      await within(cache.set(newKey(), 'x'), 1_000, 'set');
+      expect(await within(cache.get(newKey()), 1_000, 'get')).toBeUndefined();
+      await within(cache.delete(newKey()), 1_000, 'delete');
+      await within(cache.deleteByTag('t'), 1_000, 'deleteByTag');
       expect(cache.stats().l2.breaker).toBe('open');
       expect(cache.stats().l2.errors).toBeGreaterThanOrEqual(3);
     } finally {
@@ -88,8 +90,8 @@ describe('cache under Redis faults', () => {
         await cache.get(newKey('probe'));
         return cache.stats().l2.breaker === 'closed';
       },
-      5_000,
       'the breaker to close',
+      5_000,
     );
     await closed;
     const after = newKey('after');
@@ -117,11 +119,11 @@ describe('cache under Redis faults', () => {
         try {
           // A hang detector, far above redisTimeout: every request must come back.
           const value = await within(
-            1_500,
             cache.getOrSet(key, () => {
               loaderRuns++;
               return `value of ${key}`;
             }),
+            1_500,
             `getOrSet(${key})`,
           );
           if (value !== `value of ${key}`) failures.push(new Error(`wrong value for ${key}: ${String(value)}`));
@@ -134,28 +136,28 @@ describe('cache under Redis faults', () => {
       }
     };
     const workers = [0, 1, 2, 3].map(worker);
-    await until(() => answered >= 100, 5_000, '100 answers before the kill');
+    await until(() => answered >= 100, '100 answers before the kill', 5_000);
     await server.kill();
     const atKill = answered;
-    await until(() => answered >= atKill + 400, 10_000, '400 answers while Redis is dead');
-    await until(() => redis.status !== 'ready', 5_000, 'the client to notice');
+    await until(() => answered >= atKill + 400, '400 answers while Redis is dead', 10_000);
+    await until(() => redis.status !== 'ready', 'the client to notice', 5_000);
     const runsWhileDead = loaderRuns;
     const afterDeath = answered;
-    await until(() => answered >= afterDeath + 200, 10_000, '200 more answers while Redis is dead');
+    await until(() => answered >= afterDeath + 200, '200 more answers while Redis is dead', 10_000);
     // Hot keys came from L1; only cold ones needed the loader.
     expect(loaderRuns - runsWhileDead).toBeLessThanOrEqual(Math.ceil((answered - afterDeath) / 3) + 4);
 
     const recovered = nextEvent(cache, 'bus', (e) => e.state === 'recovered', 10_000);
     await server.restart();
     await recovered;
-    await until(() => redis.status === 'ready', 5_000, 'the client to reconnect');
+    await until(() => redis.status === 'ready', 'the client to reconnect', 5_000);
     stop = true;
     await Promise.all(workers);
     expect(failures).toEqual([]);
 
     // Redis came back empty; the cache writes to it again without being told (once a breaker
     // opened by the kill has let its probe through).
-    await until(() => cache.stats().l2.breaker !== 'open', 5_000, 'the breaker cooldown');
+    await until(() => cache.stats().l2.breaker !== 'open', 'the breaker cooldown', 5_000);
     const { cache: reader } = await cacheOn(server.url);
     const key = newKey('after');
     await cache.getOrSet(key, () => 'after restart');
@@ -192,7 +194,7 @@ describe('cache under Redis faults', () => {
     const replayed = nextEvent(b, 'invalidate', (e) => e.kind === 'delete' && e.origin === 'remote', 10_000);
     proxy.accept();
     await recovered;
-    await until(() => aRedis.status === 'ready', 5_000, 'a to reconnect');
+    await until(() => aRedis.status === 'ready', 'a to reconnect', 5_000);
     expect(await a.getOrSetEntry(changed, () => 'loader')).toMatchObject({ value: 'v2', source: 'l2' });
     await replayed;
     expect(await b.get(doomed)).toBeUndefined();

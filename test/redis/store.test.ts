@@ -7,9 +7,9 @@ import { StoreError } from '@idem/core';
 import { RedisTimeoutError, redisStore, type RedisStore, type RedisStoreOptions } from '@idem/redis';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { until } from './fixtures/redis-helpers.js';
-import { redisStoreExtras } from './fixtures/redis-store-extras.js';
-import { RedisServer } from './harness/redis.mjs';
+import { until } from '../harness/wait.js';
+import { redisStoreExtras } from './store-extras.js';
+import { RedisServer } from '../harness/redis.mjs';
 import { storeConformance } from '@idem/core/conformance';
 
 let server: RedisServer;

@@ -9,10 +9,10 @@ import Koa from 'koa';
 import Koa2 from 'koa2';
 import { redisStore } from '@idem/redis';
 import { afterAll, beforeAll } from 'vitest';
-import { expressAdapter } from './apps/express-app.js';
-import { koaAdapter } from './apps/koa-app.js';
-import { RedisServer } from './harness/redis.mjs';
-import { httpScenarios } from './http-scenarios.js';
+import { expressAdapter } from '../apps/express-app.js';
+import { koaAdapter } from '../apps/koa-app.js';
+import { RedisServer } from '../harness/redis.mjs';
+import { httpScenarios } from '../http/scenarios.js';
 
 let server: RedisServer;
 const clients: Redis[] = [];

@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { memoryStore, storageKey, type IdempotencyOptions, type IdempotencyStore } from '@idem/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TIMEOUT_BODY, type AdapterUnderTest, type ScenarioApp, type ScenarioAppOptions } from './apps/scenario.js';
-import { chaosStore, forgingStore } from './harness/chaos-store.js';
+import { TIMEOUT_BODY, type AdapterUnderTest, type ScenarioApp, type ScenarioAppOptions } from '../apps/scenario.js';
+import { chaosStore, forgingStore } from '../harness/chaos-store.js';
 
 export interface HttpResult {
   status: number;

@@ -2,9 +2,10 @@ import { Redis } from 'ioredis';
 import { createCache, type Cache, type CacheOptions } from '@idem/cache';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { serialize, deserialize } from 'node:v8';
-import { RedisServer } from './harness/redis.mjs';
-import { busConnected, heldLoad, newKey, nextEvent, until, within } from './cache-helpers.js';
-import { cacheScenarios } from './cache-scenarios.js';
+import { RedisServer } from '../harness/redis.mjs';
+import { until, within } from '../harness/wait.js';
+import { busConnected, heldLoad, newKey, nextEvent } from './helpers.js';
+import { cacheScenarios } from './scenarios.js';
 
 let server: RedisServer;
 const clients: Redis[] = [];
@@ -118,9 +119,9 @@ describe('cache on redis: tiers and the bus', () => {
       bRan = true;
       return 'b';
     });
-    await until(() => b.stats().waits === 1, 5_000, 'b to wait on a');
+    await until(() => b.stats().waits === 1, 'b to wait on a', 5_000);
     gate.resolve('from a');
-    expect(await within(2_000, second, 'the woken waiter')).toBe('from a');
+    expect(await within(second, 2_000, 'the woken waiter')).toBe('from a');
     expect(await first).toBe('from a');
     expect(bRan).toBe(false);
   });
@@ -131,10 +132,10 @@ describe('cache on redis: tiers and the bus', () => {
     const key = newKey();
     const { call: first, gate } = await heldLoad<string>(a, key);
     const second = b.getOrSet(key, () => 'b took over');
-    await until(() => b.stats().waits === 1, 5_000, 'b to wait on a');
+    await until(() => b.stats().waits === 1, 'b to wait on a', 5_000);
     gate.reject(new Error('a failed'));
     await expect(first).rejects.toThrow('a failed');
-    expect(await within(2_000, second, 'the woken waiter')).toBe('b took over');
+    expect(await within(second, 2_000, 'the woken waiter')).toBe('b took over');
     expect(await a.get(key)).toBe('b took over');
   });
 
@@ -182,7 +183,7 @@ describe('cache on redis: tiers and the bus', () => {
     const count = async (): Promise<number> => ((await redis.client('LIST')) as string).trim().split('\n').length;
     const withBus = await count();
     await cache.close();
-    await until(async () => (await count()) === withBus - 1, 5_000, 'the bus connection to close');
+    await until(async () => (await count()) === withBus - 1, 'the bus connection to close', 5_000);
     expect(redis.status).toBe('ready');
     expect(await redis.ping()).toBe('PONG');
   });

@@ -8,10 +8,10 @@ import Koa from 'koa';
 import fc from 'fast-check';
 import { IdempotencyError, defaultFingerprint, parseKeyHeader, type NeutralRequest } from '@idem/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expressAdapter } from './apps/express-app.js';
-import { koaAdapter } from './apps/koa-app.js';
-import type { ScenarioApp } from './apps/scenario.js';
-import { rawPost } from './http-scenarios.js';
+import { expressAdapter } from '../apps/express-app.js';
+import { koaAdapter } from '../apps/koa-app.js';
+import type { ScenarioApp } from '../apps/scenario.js';
+import { rawPost } from './scenarios.js';
 
 const printable = fc.string({
   unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),

@@ -8,10 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { createCache, type Cache } from '@idem/cache';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer } from './harness/redis.mjs';
-import { busConnected, newKey } from './cache-helpers.js';
+import { RedisServer } from '../harness/redis.mjs';
+import { busConnected, newKey } from './helpers.js';
 
-const WORKER = fileURLToPath(new URL('./fixtures/cache-worker.mjs', import.meta.url));
+const WORKER = fileURLToPath(new URL('../fixtures/cache-worker.mjs', import.meta.url));
 const PROCESSES = 4;
 const CALLERS = 50;
 

@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { createCache, type Cache } from '@idem/cache';
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busConnected } from './cache-helpers.js';
-import { startCluster, type RedisCluster } from './harness/redis.mjs';
+import { busConnected } from './helpers.js';
+import { startCluster, type RedisCluster } from '../harness/redis.mjs';
 
 let cluster: RedisCluster;
 const clients: Cluster[] = [];

@@ -1,25 +1,20 @@
+/**
+ * The loader lock is released from one place, on every way out of a load: the instance waiting on
+ * it goes on at once (well before the polling backstop), whatever became of the load.
+ */
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { createCache, type Cache, type CacheOptions } from '@idem/cache';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createCache } from './cache.js';
-import type { CacheEventMap } from './events.js';
-import type { Cache, CacheOptions } from './types.js';
-
-/** The part of the test harness's RedisServer used here. */
-interface RedisServer {
-  url: string;
-  stop(): Promise<void>;
-}
-
-// A non-literal specifier: the harness is plain JavaScript outside this package's type check.
-const harness = new URL('../../../test/harness/redis.mjs', import.meta.url).href;
+import { RedisServer } from '../harness/redis.mjs';
+import { within } from '../harness/wait.js';
+import { nextEvent } from './helpers.js';
 
 let server: RedisServer;
 const clients: Redis[] = [];
 const caches: Cache[] = [];
 
 beforeAll(async () => {
-  const { RedisServer } = (await import(harness)) as { RedisServer: { start(): Promise<RedisServer> } };
   server = await RedisServer.start();
 });
 afterEach(async () => {
@@ -29,30 +24,6 @@ afterEach(async () => {
 afterAll(async () => {
   await server?.stop();
 });
-
-function nextEvent<K extends keyof CacheEventMap>(
-  cache: Cache,
-  event: K,
-  match: (payload: CacheEventMap[K]) => boolean,
-): Promise<CacheEventMap[K]> {
-  return new Promise((resolve) => {
-    const listener = (payload: CacheEventMap[K]): void => {
-      if (!match(payload)) return;
-      cache.events.off(event, listener);
-      resolve(payload);
-    };
-    cache.events.on(event, listener);
-  });
-}
-
-/** Rejects if `promise` has not settled within `ms`: far less than the polling backstop below. */
-function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms}ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 /** An instance of a service: its own client and cache, with its bus subscribed. */
 async function instance(options: CacheOptions = {}): Promise<Cache> {
@@ -107,7 +78,7 @@ describe('the loader lock', () => {
     const { first, second, gate } = await lockHeldByA();
     gate.reject(new Error('upstream down'));
     await expect(first).rejects.toThrow('upstream down');
-    expect(await within(2_000, second, 'the waiting instance')).toBe('from b');
+    expect(await within(second, 2_000, 'the waiting instance')).toBe('from b');
   });
 
   it('is released when the load was invalidated meanwhile: the waiter loads its own', async () => {
@@ -115,7 +86,7 @@ describe('the loader lock', () => {
     await a.delete(key);
     gate.resolve('from a, before the delete');
     expect(await first).toBe('from a, before the delete');
-    expect(await within(2_000, second, 'the waiting instance')).toBe('from b');
+    expect(await within(second, 2_000, 'the waiting instance')).toBe('from b');
   });
 
   it('is released when the value cannot be written to Redis: the waiter loads its own', async () => {
@@ -124,13 +95,13 @@ describe('the loader lock', () => {
     gate.resolve(10n); // JSON has no BigInt: kept in a's L1 only.
     expect(await first).toBe(10n);
     await reported;
-    expect(await within(2_000, second, 'the waiting instance')).toBe('from b');
+    expect(await within(second, 2_000, 'the waiting instance')).toBe('from b');
   });
 
   it('is freed by the write itself when the value is stored: the waiter gets that value', async () => {
     const { first, second, gate } = await lockHeldByA();
     gate.resolve('from a');
     expect(await first).toBe('from a');
-    expect(await within(2_000, second, 'the waiting instance')).toBe('from a');
+    expect(await within(second, 2_000, 'the waiting instance')).toBe('from a');
   });
 });

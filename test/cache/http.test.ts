@@ -15,9 +15,10 @@ import { createCache, type Cache, type CacheOptions } from '@idem/cache';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cached as expressCached } from '@idem/express';
 import { cached as koaCached } from '@idem/koa';
-import { RedisServer } from './harness/redis.mjs';
-import { busConnected, deferred, fakeClock, nextEvent, type Deferred } from './cache-helpers.js';
-import { koaServer } from './apps/scenario.js';
+import { RedisServer } from '../harness/redis.mjs';
+import { deferred, type Deferred } from '../harness/wait.js';
+import { busConnected, fakeClock, nextEvent } from './helpers.js';
+import { koaServer } from '../apps/scenario.js';
 
 /** What the test handlers do; shared by every framework's app. */
 class Upstream {

@@ -8,7 +8,8 @@
  */
 import { CacheError, type Cache, type CacheOptions } from '@idem/cache';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { busConnected, deferred, fakeClock, heldLoad, newKey, nextEvent, until } from './cache-helpers.js';
+import { deferred, until } from '../harness/wait.js';
+import { busConnected, fakeClock, heldLoad, newKey, nextEvent } from './helpers.js';
 
 export interface CacheTier {
   /** True when instances share an L2: a second instance with a cold L1 still finds the value. */
@@ -98,7 +99,7 @@ export function cacheScenarios(name: string, tier: CacheTier): void {
       const calls = Array.from({ length: 60 }, (_, i) =>
         (instances[i % instances.length] as Cache).getOrSet(key, loader),
       );
-      await until(() => runs > 0, 5_000, 'the loader to start');
+      await until(() => runs > 0, 'the loader to start', 5_000);
       gate.resolve('one value');
       expect(await Promise.all(calls)).toEqual(Array(60).fill('one value'));
       expect(runs).toBe(1);
@@ -122,7 +123,7 @@ export function cacheScenarios(name: string, tier: CacheTier): void {
             (error: unknown) => error,
           ),
       );
-      await until(() => runs > 0, 5_000, 'the loader to start');
+      await until(() => runs > 0, 'the loader to start', 5_000);
       gate.reject(failure);
       for (const outcome of await Promise.all(calls)) expect(outcome).toBe(failure);
       expect(runs).toBe(1);

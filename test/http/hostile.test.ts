@@ -12,11 +12,11 @@ import Koa from 'koa';
 import { memoryStore } from '@idem/core';
 import { redisStore } from '@idem/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { expressAdapter } from './apps/express-app.js';
-import { koaAdapter } from './apps/koa-app.js';
-import type { AdapterUnderTest, ScenarioApp } from './apps/scenario.js';
-import { RedisServer } from './harness/redis.mjs';
-import { post, rawPost } from './http-scenarios.js';
+import { expressAdapter } from '../apps/express-app.js';
+import { koaAdapter } from '../apps/koa-app.js';
+import type { AdapterUnderTest, ScenarioApp } from '../apps/scenario.js';
+import { RedisServer } from '../harness/redis.mjs';
+import { post, rawPost } from './scenarios.js';
 
 /** Sends bytes on a raw socket and returns the raw response, for what no HTTP client will send. */
 function rawRequest(app: ScenarioApp, head: string, body = '{}'): Promise<string> {
