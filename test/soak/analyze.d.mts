@@ -26,7 +26,7 @@ export interface SoakRequest {
 
 /** One line of an app's ledger (see app.mjs). */
 export interface SoakLedgerLine {
-  e: 'boot' | 'start' | 'respond' | 'outcome' | 'sent' | 'lease' | 'store';
+  e: 'boot' | 'start' | 'effect' | 'unwritten' | 'respond' | 'outcome' | 'sent' | 'lease' | 'store';
   pid: number;
   at: number;
   x?: string;
@@ -39,10 +39,10 @@ export interface SoakLedgerLine {
   op?: string;
 }
 
-/** A chaos event (see run.mjs). */
+/** A chaos event (see store-run.mjs). */
 export type SoakChaosEvent =
-  | { type: 'redis-pause'; from: number; to: number }
-  | { type: 'redis-kill'; at: number; downAt: number; upAt: number }
+  | { type: 'store-pause'; from: number; to: number }
+  | { type: 'store-kill'; at: number; downAt: number; upAt: number }
   | {
       type: 'app-kill';
       slot: number;
@@ -72,7 +72,36 @@ export interface SoakInvariants {
   leasesLostWithoutRestart: number;
   executionsWithoutKey: number;
   appCrashes: number;
+  businessRowMismatches: number;
   ok: boolean;
+}
+
+/** The soak's stores (see stores.mjs). */
+export type SoakStore = 'redis' | 'postgres-lease' | 'postgres-tx';
+
+export interface SoakProfile {
+  label: string;
+  restartLosesData: boolean;
+  restartEndsHolders: boolean;
+  rows: boolean;
+  transactional: boolean;
+}
+
+/** What each store promises under the soak's faults. */
+export const PROFILES: Record<SoakStore, SoakProfile>;
+
+/** PostgreSQL: one business row, written by execution `exec`. */
+export interface SoakEffectRow {
+  skey: string;
+  route: string;
+  key: string;
+  exec: string;
+}
+
+/** PostgreSQL: a completed record and the execution whose response it holds. */
+export interface SoakRecord {
+  skey: string;
+  exec: string | null;
 }
 
 export interface SoakReport {
@@ -85,6 +114,7 @@ export interface SoakReport {
     byFramework: Record<string, number>;
     byAnswer: Record<string, number>;
     documented503: number;
+    businessWriteFailed503: number;
     undocumented5xx: unknown[];
     connectionErrors: number;
     connectionErrorsAtAKill: number;
@@ -95,6 +125,7 @@ export interface SoakReport {
   keys: { total: number; executed: number; seeingTwoResults: number };
   executions: {
     total: number;
+    withBusinessRow: number | null;
     outcomes: Record<string, number>;
     interruptedByKill: number;
     longerThanLease: number;
@@ -109,11 +140,19 @@ export interface SoakReport {
   };
   doubles: {
     total: number;
-    explained: { holderKilled: number; redisDataLoss: number; storeFailed: number };
+    explained: { holderKilled: number; dataLoss: number; storeFailed: number; writeUnconfirmed: number };
     unexplained: number;
     takeoverAfterKillMs: SoakStats;
+    retryAfterKilledHolderLeftNothingMs: SoakStats;
     details: { key: string; cause: string; why: string }[];
   };
+  rows: {
+    total: number;
+    completedRecords: number;
+    keysByRowCount: Record<string, number>;
+    mismatches: number;
+    details: { key: string; problem: string }[];
+  } | null;
   responses: {
     checked: number;
     replays: number;
@@ -131,10 +170,10 @@ export interface SoakReport {
   };
   verify: { keys: number; replayed: number; executed: number };
   chaos: {
-    redisPauses: number;
-    redisPauseMs: SoakStats;
-    redisRestarts: number;
-    redisDownMs: SoakStats;
+    storePauses: number;
+    storePauseMs: SoakStats;
+    storeRestarts: number;
+    storeDownMs: SoakStats;
     appKills: number;
     appKillsWithHandlersRunning: number;
     appCrashes: number;
@@ -142,8 +181,8 @@ export interface SoakReport {
   latency: Record<string, SoakStats>;
 }
 
-/** What run.mjs writes to soak.json: the report with the run's settings. */
-export interface SoakFile extends SoakReport {
+/** What run.mjs writes to soak.json: the run's settings and one report per store. */
+export interface SoakFile {
   meta: {
     mode: 'quick' | 'full';
     seed: number;
@@ -151,8 +190,11 @@ export interface SoakFile extends SoakReport {
     wallSeconds: number;
     lockTtl: number;
     commandTimeout: number;
+    workers: number;
     apps: { slot: number; framework: string }[];
   };
+  ok: boolean;
+  stores: (SoakReport & { store: SoakStore; version: string; brokenLedgerLines: number })[];
 }
 
 /** Turns the ledgers of a run into its figures and invariants. */
@@ -161,5 +203,7 @@ export function analyze(input: {
   ledger: SoakLedgerLine[];
   chaos: SoakChaosEvent[];
   stuck: { locks: unknown[]; inFlight: unknown[]; completed: number } | null;
-  meta: { lockTtl: number; commandTimeout: number; takeoverMarginMs?: number };
+  effects?: SoakEffectRow[] | null;
+  records?: SoakRecord[] | null;
+  meta: { store?: SoakStore; lockTtl: number; commandTimeout: number; takeoverMarginMs?: number };
 }): SoakReport;

@@ -1,5 +1,6 @@
-// One app process of the soak: Express (@idem/express) or Koa (@idem/koa + @koa/router), both
-// with redisStore on the one Redis, configured by IDEM_SOAK_APP (JSON) and forked with IPC.
+// One app process of the soak: Express (@idem/express) or Koa (@idem/koa + @koa/router), on the
+// store of its run (see stores.mjs): redisStore, or postgresStore in lease or transactional mode.
+// Configured by IDEM_SOAK_APP (JSON) and forked with IPC.
 //
 // Routes (the scope is method + route, so an Express and a Koa process share every key):
 //   POST /work   concurrent: 'reject' (a duplicate in flight gets 409)
@@ -10,6 +11,9 @@
 // SIGKILL that lands mid-handler cannot lose the record of an execution that started. Records:
 //   boot     the process started (pid, slot, framework)
 //   start    an execution began: exec id, key, route, payload tag
+//   effect   PostgreSQL: the business row was written (lease mode: autocommitted; transactional:
+//            in the transaction, so it counts only once committed: the database says which did)
+//   unwritten PostgreSQL: the business write failed (the database was down): answered 503
 //   respond  the handler produced its response: sha256 of the exact body bytes
 //   outcome  what the middleware did with it (execute event): stored | fenced | failed | store_error | …
 //   sent     the response was flushed to the client (after the store attempt)
@@ -21,9 +25,11 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import bodyParser from '@koa/bodyparser';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { storageKey } from '@idem/core';
 import { idempotent as expressIdempotent } from '@idem/express';
 import { idempotent as koaIdempotent } from '@idem/koa';
+import { postgresStore, transactionOf } from '@idem/postgres';
 import { redisStore } from '@idem/redis';
 
 const config = JSON.parse(process.env.IDEM_SOAK_APP ?? '{}');
@@ -39,10 +45,48 @@ record({ e: 'boot', slot, framework });
 // The soak's harness owns this process: when it goes away, so do we.
 process.on('disconnect', () => process.exit(0));
 
-const client = new Redis(config.redisUrl, { retryStrategy: () => 50 });
-// Redis going away is part of the soak; the store reports it per request.
-client.on('error', () => {});
-const store = redisStore({ client, commandTimeout: config.commandTimeout, pollInterval: config.pollInterval });
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The store of this run, a wait for it to answer, and the handler's side effect on it. */
+function backend() {
+  const { commandTimeout, pollInterval } = config;
+  if (config.store === 'redis') {
+    const client = new Redis(config.url, { retryStrategy: () => 50 });
+    // Redis going away is part of the soak; the store reports it per request.
+    client.on('error', () => {});
+    return {
+      store: redisStore({ client, commandTimeout, pollInterval }),
+      ready: () => new Promise((resolve) => (client.status === 'ready' ? resolve() : client.once('ready', resolve))),
+      // The side effect is the execution itself, on the ledger.
+      effect: async () => false,
+    };
+  }
+  // Transactional mode holds a pooled client per request in flight: room for every burst.
+  const pool = new pg.Pool({ connectionString: config.url, max: 50 });
+  // PostgreSQL going away is part of the soak; pg would crash the process on an idle client's error.
+  pool.on('error', () => {});
+  const transactional = config.store === 'postgres-tx';
+  const store = postgresStore({ pool, transactional, queryTimeout: commandTimeout, pollInterval });
+  return {
+    store,
+    async ready() {
+      for (;;) {
+        try {
+          return await store.migrate();
+        } catch {
+          await sleep(100);
+        }
+      }
+    },
+    async effect(reqOrCtx, row) {
+      const db = transactional ? transactionOf(reqOrCtx) : pool;
+      if (db === undefined) throw new Error('transactionOf() is undefined inside an idempotent execution');
+      await db.query('INSERT INTO soak_effects (skey, route, key, exec, pid) VALUES ($1, $2, $3, $4, $5)', row);
+      return true;
+    },
+  };
+}
+const { store, ready, effect } = backend();
 
 const options = { store, required: true, lockTtl: config.lockTtl, waitTimeout: config.waitTimeout };
 const idempotent = framework === 'koa' ? koaIdempotent : expressIdempotent;
@@ -76,21 +120,28 @@ for (const [route, mw] of Object.entries(middleware)) {
 }
 
 let runs = 0;
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The handler both frameworks share. Test controls travel in headers, which are not part of the
- * fingerprint: x-work-ms (how long the side effect takes), x-pad (extra body bytes).
+ * fingerprint: x-work-ms (how long the work after the side effect takes), x-pad (extra body bytes).
+ * Resolves `{ exec, failed }` when the business write failed (answered 503 by the caller).
  */
-async function execute(route, key, body, headers) {
+async function execute(reqOrCtx, route, key, body, headers) {
   const exec = `${slot}-${process.pid}-${++runs}`;
-  if (key !== undefined) {
-    const skey = storageKey(`POST ${route}`, key);
+  const skey = key === undefined ? undefined : storageKey(`POST ${route}`, key);
+  if (skey !== undefined) {
     if (!open.has(skey)) open.set(skey, []);
     open.get(skey).push(exec);
   }
   // The ledger line comes first: whatever happens next, this execution is on record.
   record({ e: 'start', x: exec, k: key ?? null, r: route, v: body?.v ?? null });
+  try {
+    // First the side effect, then the work: a SIGKILL mid-handler mostly lands after the write.
+    if (await effect(reqOrCtx, [skey ?? '', route, key ?? '', exec, process.pid])) record({ e: 'effect', x: exec });
+  } catch (error) {
+    record({ e: 'unwritten', x: exec, msg: String(error?.message) });
+    return { exec, failed: true };
+  }
   await sleep(Number(headers['x-work-ms'] ?? 0));
   const text = JSON.stringify({
     exec,
@@ -105,6 +156,14 @@ async function execute(route, key, body, headers) {
   return { exec, text };
 }
 
+/** The app's own answer when its business write failed: the database is down, try again. */
+const UNWRITTEN = JSON.stringify({
+  type: 'about:blank',
+  title: 'Service Unavailable',
+  status: 503,
+  code: 'business_write_failed',
+});
+
 function keyOf(value) {
   return typeof value === 'string' ? value : undefined;
 }
@@ -117,13 +176,20 @@ if (framework === 'koa') {
   const router = new Router();
   for (const [route, mw] of Object.entries(middleware)) {
     router.post(route, mw, async (ctx) => {
-      const { exec, text } = await execute(
+      const { exec, text, failed } = await execute(
+        ctx,
         route,
         keyOf(ctx.get('idempotency-key') || undefined),
         ctx.request.body,
         ctx.headers,
       );
       ctx.res.once('finish', () => record({ e: 'sent', x: exec }));
+      if (failed) {
+        ctx.status = 503;
+        ctx.type = 'application/problem+json';
+        ctx.body = UNWRITTEN;
+        return;
+      }
       ctx.status = 201;
       ctx.set('Location', `/things/${exec}`);
       ctx.set('X-Exec', exec);
@@ -139,8 +205,15 @@ if (framework === 'koa') {
   app.use(express.json({ limit: '1mb' }));
   for (const [route, mw] of Object.entries(middleware)) {
     app.post(route, mw, async (req, res) => {
-      const { exec, text } = await execute(route, keyOf(req.get('idempotency-key')), req.body, req.headers);
+      const { exec, text, failed } = await execute(
+        req,
+        route,
+        keyOf(req.get('idempotency-key')),
+        req.body,
+        req.headers,
+      );
       res.once('finish', () => record({ e: 'sent', x: exec }));
+      if (failed) return void res.status(503).type('application/problem+json').send(UNWRITTEN);
       res.status(201).location(`/things/${exec}`).set('X-Exec', exec).type('application/json').send(text);
     });
   }
@@ -155,7 +228,7 @@ process.on('message', (message) => {
   if (message?.type === 'shutdown') server.close(() => process.exit(0));
 });
 
-// Serve once Redis answers, so that the first requests meet a running store.
-await new Promise((resolve) => (client.status === 'ready' ? resolve() : client.once('ready', resolve)));
+// Serve once the store answers, so that the first requests meet a running store.
+await ready();
 if (!server.listening) await new Promise((resolve) => server.once('listening', resolve));
 process.send?.({ type: 'ready', port: server.address().port, pid: process.pid });
