@@ -1,5 +1,5 @@
 /** CPU time and memory of another process, read from /proc (Linux). */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 // USER_HZ is 100 on every mainstream Linux build; `getconf CLK_TCK` confirms it on this machine.
 const TICK_US = 10_000;
@@ -33,4 +33,45 @@ export function selfAndChildrenMicros() {
   const stat = readFileSync('/proc/self/stat', 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_US;
+}
+
+/** The pids whose parent is `pid` (Linux: every /proc/<n>/stat read; processes gone meanwhile skipped). */
+function childrenOf(pid) {
+  const children = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push(Number(entry));
+    } catch {
+      // exited between readdir and read
+    }
+  }
+  return children;
+}
+
+/** CPU time `pid`'s main thread ran, in microseconds, to the nanosecond (/proc/<pid>/schedstat). */
+function scheduledMicros(pid) {
+  return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+}
+
+/**
+ * CPU time of a tree of single-threaded processes in microseconds: `pid`, its live children, and
+ * its reaped children (cutime/cstime). For PostgreSQL's postmaster: every backend and background
+ * process of the server. Live processes are read from schedstat, not from stat's 10 ms ticks: a
+ * backend runs in bursts of tens of µs, and over a 1 s window its tick-sampled time was off by
+ * half or more (FINDINGS.md, L).
+ */
+export function treeCpuMicros(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  let total = (Number(f[13]) + Number(f[14])) * TICK_US + scheduledMicros(pid);
+  for (const child of childrenOf(pid)) {
+    try {
+      total += scheduledMicros(child);
+    } catch {
+      // exited just now: its time is in the parent's cutime/cstime once reaped
+    }
+  }
+  return total;
 }
