@@ -3,17 +3,18 @@
  * argv[2]; listens on a free port of 127.0.0.1 and talks to the bench over IPC:
  *
  *   → { type: 'ready', port, pid }                 once listening
- *   ← { type: 'stats' }  → { type: 'stats', cpu, rss, executions }
+ *   ← { type: 'stats' }  → { type: 'stats', cpu, rss, executions, statements }
  *   ← { type: 'profile-start' }                    starts the V8 CPU profiler (after warm-up)
  *   ← { type: 'profile-stop', path } → { type: 'profiled' }   writes the .cpuprofile
  *   ← { type: 'exit' }                             closes connections and exits
  *
- * `cpu` is process.cpuUsage() (user + system, µs): the server's own CPU, read around each window.
+ * `cpu` is process.cpuUsage() (user + system, µs): the server's own CPU, read around each window;
+ * `statements`: SQL statements its pg clients sent so far.
  */
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { Session } from 'node:inspector';
-import { buildExpress, buildKoa, counters, FLOOR_KEY, orderBody } from './variants.mjs';
+import { buildExpress, buildKoa, counters, FLOOR_KEY, FLOOR_PG_KEY, FLOOR_TABLE, orderBody } from './variants.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 
@@ -25,6 +26,28 @@ async function main() {
     await client.set(FLOOR_KEY, JSON.stringify(orderBody()));
     client.disconnect();
     counters.executions = 0;
+  }
+  if (cfg.variant.startsWith('floor-pg')) {
+    // The floors' table has the store's schema; floor-pg-get reads a completed row of a stored
+    // response's size. Both floor servers of a group may run this at once: the DDL is serialised.
+    const { schemaSql } = await import('@idem/postgres');
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: cfg.pgUrl });
+    await client.connect();
+    await client.query(`SELECT pg_advisory_xact_lock(4242);\n${schemaSql(FLOOR_TABLE)}`);
+    await client.query(
+      `INSERT INTO ${FLOOR_TABLE} (key, state, started_at, status, headers, body, completed_at, expires_at)
+       VALUES ($1, 'completed', now(), 201, $2::jsonb, $3, now(), now() + interval '1 day')
+       ON CONFLICT (key) DO NOTHING`,
+      [
+        FLOOR_PG_KEY,
+        JSON.stringify({ 'content-type': 'application/json; charset=utf-8' }),
+        Buffer.from(JSON.stringify(orderBody())),
+      ],
+    );
+    await client.end();
+    counters.executions = 0;
+    counters.statements = 0;
   }
   const { app, close } = cfg.framework === 'koa' ? await buildKoa(cfg) : await buildExpress(cfg);
   const server = createServer(cfg.framework === 'koa' ? app.callback() : app);
@@ -55,6 +78,7 @@ async function main() {
         cpu: cpu.user + cpu.system,
         rss: process.memoryUsage.rss(),
         executions: counters.executions,
+        statements: counters.statements,
       });
     } else if (message.type === 'exit') {
       server.closeAllConnections?.();

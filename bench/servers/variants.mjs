@@ -16,14 +16,25 @@
  *   ei-redis     + express-idempotency with express-idempotency-redis-adapter (README configuration)
  *   ni-memory    + @node-idempotency/core on @node-idempotency/storage-adapter-memory
  *   ni-redis     + @node-idempotency/core on @node-idempotency/storage-adapter-redis
+ *   floor-pg-get    + one raw `SELECT` of a stored row by key per request, through a pg.Pool
+ *                   (the floor of a PostgreSQL replay)
+ *   floor-pg-first  + raw `INSERT … ON CONFLICT DO NOTHING` of an in-flight row before the
+ *                   handler, then `UPDATE` of it with the response (the floor of a first execution)
+ *   idem-pg      + idempotent({ store: postgresStore({ pool }) }), lease mode
+ *   idem-pg-tx   + idempotent({ store: postgresStore({ pool, transactional: true }) }); the handler
+ *                writes nothing itself, so its floor is floor-pg-first too
+ *
+ * Every PostgreSQL variant has its own pg.Pool of the same size (PG_POOL_MAX) and its own table of
+ * the store's schema (schemaSql), so a floor reads and writes rows of the same shape and indexes.
  *
  * @node-idempotency's Express adapter (@node-idempotency/express) is not on npm, so `niMiddleware`
  * below drives the core exactly as that adapter does in the mahendraHegde/node-idempotency
  * repository (packages/plugin-express/src/middleware.ts).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 
 const require = createRequire(import.meta.url);
 
@@ -31,8 +42,27 @@ const require = createRequire(import.meta.url);
 export const FLOOR_KEY = 'bench:floor';
 const DAY_MS = 86_400_000;
 
-/** Counts handler executions; the storm reads it over IPC. */
-export const counters = { executions: 0 };
+/** The table floor-pg-get reads and floor-pg-first writes; the row floor-pg-get reads. */
+export const FLOOR_TABLE = 'bench_floor';
+export const FLOOR_PG_KEY = 'bench:floor';
+/**
+ * Pooled connections per PostgreSQL variant: above the bench's 32 concurrent requests, as the
+ * store's README asks for transactional mode (a client per in-flight request); the same for every
+ * variant so that none queues where another does not.
+ */
+export const PG_POOL_MAX = 40;
+
+/**
+ * Counts handler executions (the storm reads it over IPC) and the SQL statements the process
+ * sent (every pg client query, the store's and the floors'), for statements per request.
+ */
+export const counters = { executions: 0, statements: 0 };
+
+const clientQuery = pg.Client.prototype.query;
+pg.Client.prototype.query = function countedQuery(...args) {
+  counters.statements++;
+  return clientQuery.apply(this, args);
+};
 
 /** The order the handler "creates". The pid and the counter make every execution's body unique. */
 export function orderBody() {
@@ -53,6 +83,53 @@ function redisClient(cfg) {
   const client = new Redis(cfg.redisUrl);
   client.on('error', () => {});
   return client;
+}
+
+/** A pool of PG_POOL_MAX connections that are kept open between windows. */
+function pgPool(cfg) {
+  const pool = new pg.Pool({ connectionString: cfg.pgUrl, max: PG_POOL_MAX, idleTimeoutMillis: 0 });
+  pool.on('error', () => {});
+  return pool;
+}
+
+/** The store of idem-pg / idem-pg-tx on its own table, created before the first request. */
+async function pgStore(cfg, closers) {
+  const { postgresStore } = await import('@idem/postgres');
+  const pool = pgPool(cfg);
+  const transactional = cfg.variant === 'idem-pg-tx';
+  const store = postgresStore({ pool, table: transactional ? 'bench_idem_tx' : 'bench_idem_lease', transactional });
+  await store.migrate();
+  closers.push(async () => {
+    await store.close();
+    await pool.end();
+  });
+  return store;
+}
+
+/**
+ * The two statements of floor-pg-first: the in-flight row with a fencing token (409 when the key
+ * stands), then the response written into it under that token.
+ */
+const FLOOR_PG_CLAIM = `INSERT INTO ${FLOOR_TABLE} (key, state, lease_token, started_at, expires_at)
+VALUES ($1, 'in_flight', $2, clock_timestamp(), clock_timestamp() + interval '30 seconds')
+ON CONFLICT (key) DO NOTHING`;
+const FLOOR_PG_COMPLETE = `UPDATE ${FLOOR_TABLE} SET state = 'completed', status = $3, headers = $4::jsonb, body = $5,
+  lease_token = NULL, completed_at = clock_timestamp(), expires_at = clock_timestamp() + interval '1 day'
+WHERE key = $1 AND lease_token = $2`;
+const FLOOR_PG_GET = `SELECT state, status, headers, body FROM ${FLOOR_TABLE} WHERE key = $1`;
+const FLOOR_PG_HEADERS = JSON.stringify({ 'content-type': 'application/json; charset=utf-8' });
+
+/**
+ * floor-pg-first around the body a handler makes: the claim, the body, the update. Returns the
+ * body, or undefined when the key was taken (409).
+ */
+async function floorPgFirst(pool, key, makeBody) {
+  const token = randomUUID();
+  const claimed = await pool.query(FLOOR_PG_CLAIM, [`bench:floor:${key}`, token]);
+  if (claimed.rowCount !== 1) return undefined;
+  const body = await makeBody();
+  await pool.query(FLOOR_PG_COMPLETE, [`bench:floor:${key}`, token, 201, FLOOR_PG_HEADERS, Buffer.from(body)]);
+  return body;
 }
 
 /** A faithful port of @node-idempotency's Express adapter (see the file comment). */
@@ -182,6 +259,32 @@ export async function buildExpress(cfg) {
       };
       break;
     }
+    case 'floor-pg-get': {
+      const pool = pgPool(cfg);
+      closers.push(() => pool.end());
+      app.use(function floorPgGet(req, res, next) {
+        pool.query(FLOOR_PG_GET, [FLOOR_PG_KEY]).then(() => next(), next);
+      });
+      break;
+    }
+    case 'floor-pg-first': {
+      const pool = pgPool(cfg);
+      closers.push(() => pool.end());
+      route = async function floorPgFirstRoute(req, res) {
+        const body = await floorPgFirst(pool, req.get('idempotency-key'), async () => {
+          const text = JSON.stringify(orderBody());
+          if (delay > 0) await sleep(delay);
+          return text;
+        });
+        if (body === undefined) return res.status(409).end();
+        res.status(201).type('application/json').send(body);
+      };
+      break;
+    }
+    case 'idem-pg':
+    case 'idem-pg-tx':
+      app.use(idempotent({ store: await pgStore(cfg, closers), concurrent: cfg.concurrent ?? 'reject' }));
+      break;
     case 'ei-memory':
     case 'ei-redis': {
       const { idempotency, getSharedIdempotencyService } = require('express-idempotency');
@@ -296,6 +399,38 @@ export async function buildKoa(cfg) {
       };
       break;
     }
+    case 'floor-pg-get': {
+      const pool = pgPool(cfg);
+      closers.push(() => pool.end());
+      app.use(async function floorPgGet(ctx, next) {
+        await pool.query(FLOOR_PG_GET, [FLOOR_PG_KEY]);
+        await next();
+      });
+      break;
+    }
+    case 'floor-pg-first': {
+      const pool = pgPool(cfg);
+      closers.push(() => pool.end());
+      route = async function floorPgFirstRoute(ctx) {
+        const body = await floorPgFirst(pool, ctx.get('idempotency-key'), async () => {
+          const text = JSON.stringify(orderBody());
+          if (delay > 0) await sleep(delay);
+          return text;
+        });
+        if (body === undefined) {
+          ctx.status = 409;
+          return;
+        }
+        ctx.status = 201;
+        ctx.type = 'application/json';
+        ctx.body = body;
+      };
+      break;
+    }
+    case 'idem-pg':
+    case 'idem-pg-tx':
+      app.use(idempotent({ store: await pgStore(cfg, closers), concurrent: cfg.concurrent ?? 'reject' }));
+      break;
     case 'idem-redis-nofp': {
       const client = redisClient(cfg);
       const store = redisStore({ client });
