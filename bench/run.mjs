@@ -20,7 +20,8 @@
  *                      the README block) from an existing latest.json
  *
  * Method, in short: every server in its own process on 127.0.0.1; autocannon in this process as the
- * load generator; a redis-server of our own; rounds interleaved; medians; ratios paired per round.
+ * load generator; a redis-server and a PostgreSQL of our own; rounds interleaved; medians; ratios
+ * paired per round.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,7 +29,8 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCacheMode, runStampede } from './lib/cache-bench.mjs';
-import { GROUPS, runGroup } from './lib/http-bench.mjs';
+import { GROUPS, runGroup, usesPostgresGroup } from './lib/http-bench.mjs';
+import { startPostgres } from './lib/postgres-server.mjs';
 import { machineBusyMicros, selfAndChildrenMicros } from './lib/proc.mjs';
 import { startRedis } from './lib/redis-server.mjs';
 import { evaluate, renderChart, renderHeadline, renderMarkdown } from './lib/report.mjs';
@@ -160,17 +162,24 @@ async function main() {
   );
 
   const redis = await startRedis();
+  const groups = sections.has('http') ? GROUPS.filter((g) => !onlyGroups || onlyGroups.includes(g.id)) : [];
+  // Our own PostgreSQL (initdb into a temporary folder, a free port), only when a group needs it.
+  const postgres = groups.some(usesPostgresGroup) ? await startPostgres() : undefined;
+  meta.postgres = postgres?.version ?? null;
   const results = { meta, http: [], storms: [], cache: null };
   try {
     if (sections.has('http')) {
-      for (const group of GROUPS.filter((g) => !onlyGroups || onlyGroups.includes(g.id))) {
+      for (const group of groups) {
         log(`http: ${group.title}`);
         await redis.flushAll();
+        if (usesPostgresGroup(group)) await postgres.truncate();
         const members =
           onlyVariants === undefined
             ? group.members
             : group.members.filter((v) => v === group.baseline || v === group.floor || onlyVariants.includes(v));
-        results.http.push(await runGroup({ ...group, members }, { redis, settings, log, profile, profileDir }));
+        results.http.push(
+          await runGroup({ ...group, members }, { redis, postgres, settings, log, profile, profileDir }),
+        );
       }
     }
     if (sections.has('storm')) {
@@ -206,6 +215,7 @@ async function main() {
     }
   } finally {
     await redis.stop();
+    await postgres?.stop();
   }
 
   meta.machineAfter = machine();

@@ -21,6 +21,10 @@ export const LABELS = {
   'ei-redis': 'express-idempotency (Redis adapter)',
   'ni-memory': '@node-idempotency (memory)',
   'ni-redis': '@node-idempotency (Redis)',
+  'floor-pg-get': 'floor: raw SELECT',
+  'floor-pg-first': 'floor: raw INSERT ON CONFLICT + UPDATE',
+  'idem-pg': 'idem (PostgreSQL, lease mode)',
+  'idem-pg-tx': 'idem (PostgreSQL, transactional mode)',
 };
 
 /**
@@ -100,9 +104,41 @@ export const GROUPS = [
     floor: 'floor-setnx',
     members: ['bare', 'floor-setnx', 'idem-memory', 'idem-redis'],
   },
+  // PostgreSQL: groups of their own, so the Redis groups above keep their members and timing.
+  ...['express', 'koa'].flatMap((framework) => {
+    const name = framework === 'express' ? 'Express' : 'Koa';
+    return [
+      {
+        id: `${framework}-replay-pg`,
+        framework,
+        scenario: 'replay',
+        key: `bench-replay-${framework}-pg`,
+        baseline: 'bare',
+        title: `${name}, replay of a completed key, PostgreSQL`,
+        floor: 'floor-pg-get',
+        members: ['bare', 'floor-pg-get', 'idem-pg', 'idem-pg-tx'],
+      },
+      {
+        id: `${framework}-first-pg`,
+        framework,
+        scenario: 'first',
+        key: 'unique',
+        baseline: 'bare',
+        title: `${name}, first execution (a new key per request), PostgreSQL`,
+        floor: 'floor-pg-first',
+        members: ['bare', 'floor-pg-first', 'idem-pg', 'idem-pg-tx'],
+      },
+    ];
+  }),
 ];
 
-const usesRedis = (variant) => variant.includes('redis') || variant.startsWith('floor');
+/** Whether a group needs the bench's PostgreSQL. */
+export const usesPostgresGroup = (group) => group.members.some(usesPostgres);
+
+function usesPostgres(variant) {
+  return variant.includes('-pg');
+}
+const usesRedis = (variant) => !usesPostgres(variant) && (variant.includes('redis') || variant.startsWith('floor'));
 
 function clientCommands(variant, commands, responses) {
   const own = CLIENT_COMMANDS[variant];
@@ -119,7 +155,7 @@ const medianOf = (rounds, field) => median(rounds.map((r) => r[field]));
  * `profile`: variants (`express/idem-redis` or `idem-redis`) to run under the V8 CPU profiler during the
  * measured rounds; profiles go to `profileDir`, each with a side file of the responses it covers.
  */
-export async function runGroup(group, { redis, settings, log, profile = [], profileDir }) {
+export async function runGroup(group, { redis, postgres, settings, log, profile = [], profileDir }) {
   const servers = {};
   const profiles = {};
   // Responses each server gave (warm-up included), so a profile's time can be read per request.
@@ -128,7 +164,12 @@ export async function runGroup(group, { redis, settings, log, profile = [], prof
     group.members.map(async (variant) => {
       if (profile.includes(`${group.framework}/${variant}`) || profile.includes(variant))
         profiles[variant] = join(profileDir, `${group.id}-${variant}.cpuprofile`);
-      servers[variant] = await startServer({ framework: group.framework, variant, redisUrl: redis.url });
+      servers[variant] = await startServer({
+        framework: group.framework,
+        variant,
+        redisUrl: redis.url,
+        pgUrl: postgres?.url,
+      });
     }),
   );
   const request = requestFor(group.key);
@@ -171,12 +212,14 @@ export async function runGroup(group, { redis, settings, log, profile = [], prof
           durationS: settings.durationS,
           connections: settings.connections,
           redis: usesRedis(variant) ? redis : undefined,
+          // Every variant of a PostgreSQL group, bare too: what the idle server burns meanwhile.
+          postgres: usesPostgresGroup(group) ? postgres : undefined,
         });
         result.round = round;
         served[variant] += result.responses;
         rounds[variant].push(result);
         log(
-          `  ${group.id.padEnd(20)} r${round} ${variant.padEnd(12)} ${Math.round(result.rps).toString().padStart(6)} req/s  p99 ${String(result.p99).padStart(3)} ms  cpu ${result.serverCpuUs.toFixed(0).padStart(4)} µs/req${result.non2xx ? `  non-2xx ${result.non2xx} ${JSON.stringify(result.statusCodes)}` : ''}${result.errors ? `  errors ${result.errors}` : ''}`,
+          `  ${group.id.padEnd(20)} r${round} ${variant.padEnd(12)} ${Math.round(result.rps).toString().padStart(6)} req/s  p99 ${String(result.p99).padStart(3)} ms  cpu ${result.serverCpuUs.toFixed(0).padStart(4)} µs/req${result.postgresCpuUs === null ? '' : `  pg ${result.postgresCpuUs.toFixed(0).padStart(4)} µs/req  ${result.statementsPerRequest.toFixed(2)} stmt/req`}${result.non2xx ? `  non-2xx ${result.non2xx} ${JSON.stringify(result.statusCodes)}` : ''}${result.errors ? `  errors ${result.errors}` : ''}`,
         );
       }
     }
@@ -229,6 +272,8 @@ function summarize(group, rounds, commands) {
       rssMB: medianOf(list, 'rss') / 2 ** 20,
       serverCpuUs: medianOf(list, 'serverCpuUs'),
       redisCpuUs: list[0].redisCpuUs === null ? null : medianOf(list, 'redisCpuUs'),
+      postgresCpuUs: list[0].postgresCpuUs === null ? null : medianOf(list, 'postgresCpuUs'),
+      statementsPerRequest: list[0].statementsPerRequest === null ? null : medianOf(list, 'statementsPerRequest'),
       commandsPerRequest: commands[variant]?.perRequest ?? null,
       clientCommandsPerRequest: commands[variant]?.clientPerRequest ?? null,
       commandMix: commands[variant]?.mix ?? null,
@@ -239,16 +284,19 @@ function summarize(group, rounds, commands) {
         return acc;
       }, {}),
       errors: list.reduce((a, r) => a + r.errors + r.timeouts, 0),
-      rounds: list.map(({ round, rps, p50, p99, rss, serverCpuUs, redisCpuUs, responses: n, non2xx }) => ({
-        round,
-        rps,
-        p50,
-        p99,
-        rss,
-        serverCpuUs,
-        redisCpuUs,
-        responses: n,
-        non2xx,
+      rounds: list.map((r) => ({
+        round: r.round,
+        rps: r.rps,
+        p50: r.p50,
+        p99: r.p99,
+        rss: r.rss,
+        serverCpuUs: r.serverCpuUs,
+        redisCpuUs: r.redisCpuUs,
+        ...(r.postgresCpuUs === null
+          ? {}
+          : { postgresCpuUs: r.postgresCpuUs, statementsPerRequest: r.statementsPerRequest }),
+        responses: r.responses,
+        non2xx: r.non2xx,
       })),
     };
   }

@@ -1,4 +1,7 @@
-/** One load window: autocannon against a server, with the server's and redis-server's CPU read around it. */
+/**
+ * One load window: autocannon against a server, with the server's CPU and that of the database it
+ * uses (redis-server, or every process of PostgreSQL) read around it.
+ */
 import autocannon from 'autocannon';
 import { cpuMicros } from './proc.mjs';
 
@@ -55,13 +58,14 @@ function runAutocannon(opts) {
 
 /**
  * Loads `server` for `durationS` seconds with `connections` connections.
- * @param {object} options { server, request, durationS, connections, redis? }
+ * @param {object} options { server, request, durationS, connections, redis?, postgres? }
  */
-export async function measure({ server, request, durationS, connections, redis }) {
+export async function measure({ server, request, durationS, connections, redis, postgres }) {
   // Let requests an earlier window abandoned in flight finish before this one is timed.
   await new Promise((resolve) => setTimeout(resolve, 20));
   const before = await server.stats();
   const redisBefore = redis ? cpuMicros(redis.pid) : 0;
+  const postgresBefore = postgres ? postgres.cpuMicros() : 0;
   const started = process.hrtime.bigint();
   const result = await runAutocannon({
     url: server.url + request.path,
@@ -80,6 +84,7 @@ export async function measure({ server, request, durationS, connections, redis }
   const elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
   const after = await server.stats();
   const redisAfter = redis ? cpuMicros(redis.pid) : 0;
+  const postgresAfter = postgres ? postgres.cpuMicros() : 0;
 
   const responses = result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'];
   const per = (value) => (responses > 0 ? value / responses : Number.NaN);
@@ -98,6 +103,9 @@ export async function measure({ server, request, durationS, connections, redis }
     rss: after.rss,
     serverCpuUs: per(after.cpu - before.cpu),
     redisCpuUs: redis ? per(redisAfter - redisBefore) : null,
+    postgresCpuUs: postgres ? per(postgresAfter - postgresBefore) : null,
+    // Requests still in flight when the window ends sent some statements too: ±32 in thousands.
+    statementsPerRequest: postgres ? per(after.statements - before.statements) : null,
     elapsedS,
   };
 }

@@ -89,9 +89,40 @@ export function headlineRows(results) {
         min: 0.8,
       },
     ];
+    // PostgreSQL: no target was set for these rows; they are read against their raw floors.
+    specs.push(
+      {
+        gid: `${framework}-replay-pg`,
+        store: 'postgres',
+        idem: 'idem-pg',
+        ref: 'floor-pg-get',
+        label: `${name} replay, PostgreSQL store`,
+        min: null,
+        target: '–',
+      },
+      {
+        gid: `${framework}-first-pg`,
+        store: 'postgres',
+        idem: 'idem-pg',
+        ref: 'floor-pg-first',
+        label: `${name} first execution, PG lease mode`,
+        min: null,
+        target: '–',
+      },
+      {
+        gid: `${framework}-first-pg`,
+        store: 'postgres-tx',
+        idem: 'idem-pg-tx',
+        ref: 'floor-pg-first',
+        label: `${name} first execution, PG transactional`,
+        min: null,
+        target: '–',
+      },
+    );
     for (const s of specs) {
       const g = group(results, s.gid);
-      if (!g) continue;
+      if (!g?.members[s.ref]) continue;
+      const perRound = (variant, field) => median(g.members[variant]?.rounds.map((r) => r[field]) ?? []);
       const ratio = (v) => (g.members[v] ? pairRatio(g, v, s.ref) : undefined);
       rows.push({
         id: `${s.gid}-${s.store}`,
@@ -103,11 +134,24 @@ export function headlineRows(results) {
         idemAddedCpuUs: g.members[s.idem]
           ? median(g.members[s.idem].rounds.map((r, i) => r.serverCpuUs - g.members[s.ref].rounds[i].serverCpuUs))
           : undefined,
-        peers: Object.fromEntries(PEERS[s.store].filter((p) => g.members[p]).map((p) => [p, ratio(p)])),
+        peers: Object.fromEntries((PEERS[s.store] ?? []).filter((p) => g.members[p]).map((p) => [p, ratio(p)])),
         idemOverPeers: Object.fromEntries(
-          PEERS[s.store].filter((p) => g.members[p]).map((p) => [p, pairRatio(g, s.idem, p)]),
+          (PEERS[s.store] ?? []).filter((p) => g.members[p]).map((p) => [p, pairRatio(g, s.idem, p)]),
         ),
         min: s.min,
+        target: s.target ?? (s.min === null ? 'ahead of peers' : `≥ ${s.min}`),
+        ...(s.store.startsWith('postgres') && g.members[s.idem]
+          ? {
+              postgres: {
+                idemCpuUs: perRound(s.idem, 'serverCpuUs'),
+                refCpuUs: perRound(s.ref, 'serverCpuUs'),
+                idemDbCpuUs: perRound(s.idem, 'postgresCpuUs'),
+                refDbCpuUs: perRound(s.ref, 'postgresCpuUs'),
+                idemStatements: perRound(s.idem, 'statementsPerRequest'),
+                refStatements: perRound(s.ref, 'statementsPerRequest'),
+              },
+            }
+          : {}),
       });
     }
   }
@@ -195,6 +239,8 @@ export function evaluate(results) {
 }
 
 function httpTable(g) {
+  if (Object.values(g.members).some((m) => m.postgresCpuUs !== null && m.postgresCpuUs !== undefined))
+    return postgresTable(g);
   const lines = [
     `#### ${g.title}`,
     '',
@@ -253,6 +299,42 @@ function httpTable(g) {
   return lines.join('\n');
 }
 
+/** A PostgreSQL group's table: the database's CPU and statements per request in place of Redis's. */
+function postgresTable(g) {
+  const lines = [
+    `#### ${g.title}`,
+    '',
+    `Baseline: ${LABELS[g.baseline]}; floor: ${LABELS[g.floor].replace(/^floor: /, '')}. Medians over rounds; ratios paired per round. PostgreSQL CPU: every process of the bench's PostgreSQL (schedstat of the live ones), idle background work included (bare's row shows it). Statements: what the app's pg clients sent, ÷ responses (requests in flight at a window's edge count too).`,
+    '',
+    '| variant | req/s | × bare | × floor | p50 ms | p99 ms | RSS MB | server CPU µs/req | +CPU µs vs floor | PostgreSQL CPU µs/req | SQL statements/req | 2xx share |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const [variant, m] of Object.entries(g.members)) {
+    const vb = variant === g.baseline ? 1 : g.vsBaseline?.[variant]?.rps;
+    const vf = variant === g.floor ? 1 : g.vsFloor?.[variant]?.rps;
+    const cf = variant === g.floor ? 0 : g.vsFloor?.[variant]?.addedCpuUs;
+    const cells = [
+      m.label,
+      int(m.rps),
+      fx(vb),
+      fx(vf),
+      fx(m.p50, 0),
+      fx(m.p99, 0),
+      fx(m.rssMB, 0),
+      fx(m.serverCpuUs, 1),
+      fx(cf, 1),
+      fx(m.postgresCpuUs, 1),
+      fx(m.statementsPerRequest),
+      `${(m.okShare * 100).toFixed(1)}%`,
+    ];
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  const odd = Object.entries(g.members).filter(([, m]) => m.okShare < 0.999 || m.errors > 0);
+  for (const [, m] of odd)
+    lines.push('', `> ${m.label}: status codes ${JSON.stringify(m.statusCodes)}, socket errors/timeouts ${m.errors}.`);
+  return lines.join('\n');
+}
+
 /** The headline: verdict count, the ratio table and the chart (`chartPath` relative to the document). */
 export function renderHeadline(results, chartPath) {
   const rows = headlineRows(results);
@@ -282,8 +364,24 @@ export function renderHeadline(results, chartPath) {
     };
     const range = r.idemRange ? ` (${fx(r.idemRange[0])}–${fx(r.idemRange[1])})` : '';
     out.push(
-      `| ${r.label} | ${r.reference} | **${fx(r.idem)}**${range} | ${peer('ei')} | ${peer('ni')} | ${r.min === null ? 'ahead of peers' : `≥ ${r.min}`} | ${verdict(r)} | ${fx(r.idemCpu)} | ${fx(r.idemAddedCpuUs, 1)} µs |`,
+      `| ${r.label} | ${r.reference} | **${fx(r.idem)}**${range} | ${peer('ei')} | ${peer('ni')} | ${r.target} | ${verdict(r)} | ${fx(r.idemCpu)} | ${fx(r.idemAddedCpuUs, 1)} µs |`,
     );
+  }
+  const pgRows = rows.filter((r) => r.postgres);
+  if (pgRows.length) {
+    out.push(
+      '',
+      "PostgreSQL rows, CPU per request (medians over rounds) of the app's process and of every process of the bench's PostgreSQL, and SQL statements per request, idem against its floor. No target was set for these rows. The floors run the same statements raw on a table of the store's schema: a replay's is one `SELECT` of the row by key, a first execution's one `INSERT … ON CONFLICT DO NOTHING` before the handler and one `UPDATE` of the response after. **Transactional mode also opens and commits a transaction per first execution** (`BEGIN`, `COMMIT` and the advisory unlock, on the client it holds for the whole handler), which the floor does not; the handler writes nothing itself, so its floor is the same.",
+      '',
+      '| row | app CPU µs/req, idem / floor | PostgreSQL CPU µs/req, idem / floor | statements/req, idem / floor |',
+      '|---|--:|--:|--:|',
+    );
+    for (const r of pgRows) {
+      const p = r.postgres;
+      out.push(
+        `| ${r.label} | ${fx(p.idemCpuUs, 0)} / ${fx(p.refCpuUs, 0)} | ${fx(p.idemDbCpuUs, 0)} / ${fx(p.refDbCpuUs, 0)} | ${fx(p.idemStatements, 1)} / ${fx(p.refStatements, 1)} |`,
+      );
+    }
   }
   out.push(
     '',
@@ -306,7 +404,7 @@ export function renderMarkdown(results, notes = '') {
   const out = [];
   out.push('# idem benchmark results', '');
   out.push(
-    `Run of ${meta.date} (${meta.mode} mode, ${meta.durationS} s) on ${meta.cpu}, ${meta.memoryGB} GB, ${meta.os}; Node ${meta.node}; redis-server ${meta.redis.split(' ')[0]}; commit ${meta.commit}${meta.packagesDirty ? ' (packages/ had uncommitted changes)' : ''}.`,
+    `Run of ${meta.date} (${meta.mode} mode, ${meta.durationS} s) on ${meta.cpu}, ${meta.memoryGB} GB, ${meta.os}; Node ${meta.node}; redis-server ${meta.redis.split(' ')[0]}${meta.postgres ? `; PostgreSQL ${meta.postgres}` : ''}; commit ${meta.commit}${meta.packagesDirty ? ' (packages/ had uncommitted changes)' : ''}.`,
   );
   out.push('');
   const quiet = (m) =>
@@ -402,6 +500,7 @@ export function renderMarkdown(results, notes = '') {
     '- Server CPU: `process.cpuUsage()` of the server process, read over IPC before and after each window, divided by responses. redis-server CPU: utime + stime from `/proc/<pid>/stat` (10 ms ticks). On a 2-core machine where autocannon and Redis share the cores, CPU per request is the steadier figure.',
     `- Redis commands: after the timed rounds, each Redis variant gets a separate window of exactly ${s.commandSample} requests (all answered, then a 100 ms pause for writes made after answering), between \`CONFIG RESETSTAT\` and \`INFO commandstats\`; calls ÷ requests. Redis counts the commands a Lua script runs too; "client" counts what the client sent: for idem its EVALSHA/EVAL calls plus the few plain commands its store may send itself (HGETALL, SUBSCRIBE, UNSUBSCRIBE), everything else being run by its scripts; every peer and floor sends plain commands only. "incl. inside Lua" counts everything.`,
     '- Floors: "raw GET" is the bare app plus one ioredis `GET` per request; "raw SET NX + SET" is the bare app plus `SET key v PX 30000 NX` and then `SET key body PX 86400000` before answering.',
+    "- PostgreSQL: the bench starts its own server with the test harness (`test/harness/postgres.mjs`: `initdb` into a temporary folder, a free port of 127.0.0.1, `fsync=off`, stopped by its own pid) and empties its tables before each group. Every PostgreSQL variant has its own `pg.Pool` of 40 connections (above the 32 concurrent requests, as the store's README asks for transactional mode) kept open between windows, and its own table of the store's schema. Floors: \"raw SELECT\" is the bare app plus one `SELECT state, status, headers, body … WHERE key = $1` of a completed row per request; \"raw INSERT ON CONFLICT + UPDATE\" is the bare app plus `INSERT` of an in-flight row with a token `ON CONFLICT (key) DO NOTHING` (409 when it stands), the handler, then `UPDATE` of the row with the response under that token. idem on PostgreSQL: `postgresStore({ pool })` (lease mode) and `postgresStore({ pool, transactional: true })`, `concurrent: 'reject'`. PostgreSQL CPU: the postmaster's reaped children (`/proc/<pid>/stat` cutime + cstime) plus the scheduled time of it and of every live child (`/proc/<pid>/schedstat`, ns). Statements: every `query` of the app's pg clients, counted in the server process.",
     "- Peers, configured as their READMEs say: express-idempotency (default in-memory adapter; and `express-idempotency-redis-adapter` with `connectionConfig: { url }`), its handler checking `isHit(req)`; @node-idempotency/core with `MemoryStorageAdapter` or `RedisStorageAdapter({ url })`. **@node-idempotency's Express adapter is not published on npm, so the bench drives `@node-idempotency/core` through a line-by-line port of that adapter from the mahendraHegde/node-idempotency repository (`packages/plugin-express/src/middleware.ts`)**, in `bench/servers/variants.mjs`; the only deviation: errors that are not IdempotencyErrors are passed to `next()` instead of being swallowed.",
     "- Every variant shares one JSON error handler (the peers' READMEs ask for the app's own).",
     '',
@@ -427,10 +526,11 @@ export function renderChart(results) {
   ];
   const bar = 14;
   const gap = 3;
-  const left = 290;
-  const width = 900;
+  const left = 320;
+  const width = 930;
   const plotW = width - left - 70;
-  const rowH = (r) => (1 + Object.keys(r.peers).length) * (bar + gap) + 14;
+  // A row of one bar (no peers) still leaves room for its two lines of label.
+  const rowH = (r) => Math.max(2, 1 + Object.keys(r.peers).length) * (bar + gap) + 14;
   const maxRatio =
     Math.min(
       2,
