@@ -1,4 +1,5 @@
-import { bounded, KeyedWaiters } from '@idem/redis-kit';
+import { KeyedWaiters } from '@idem/core/adapter';
+import { bounded } from '@idem/redis-kit';
 import type { Redis } from 'ioredis';
 import type { CacheEvents } from './events.js';
 import type { Logger } from './types.js';

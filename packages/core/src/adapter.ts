@@ -11,6 +11,8 @@ export type { Idempotency } from './engine.js';
 export { attachExecution, executionOf } from './execution.js';
 export { exposeReplayedHeader, replayMarks, replayableHeaders } from './headers.js';
 export { sha256 } from './key.js';
+export { KeyedWaiters } from './waiters.js';
+export type { Watch } from './waiters.js';
 export { resolveOptions } from './options.js';
 export type { ResolvedOptions } from './options.js';
 export { problemResponse } from './problem.js';

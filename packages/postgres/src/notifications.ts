@@ -8,14 +8,10 @@
  * the waiters' polling.
  */
 import type { Logger } from '@idem/core';
+import { KeyedWaiters, type Watch } from '@idem/core/adapter';
 import type { Client, ClientConfig, Notification, Pool } from 'pg';
 
-/** One waiter's interest in a key. */
-export interface Watch {
-  /** Resolves true when the key's notification arrives within `ms`, false when `ms` passes first. */
-  next(ms: number): Promise<boolean>;
-  stop(): void;
-}
+export type { Watch };
 
 /** The LISTEN connection of one store. */
 export interface Notifications {
@@ -34,7 +30,7 @@ export function listenNotifications(
   options: { timeoutMs: number; logger: Logger },
 ): Notifications {
   const { timeoutMs, logger } = options;
-  const waiters = new Map<string, Set<() => void>>();
+  const waiters = new KeyedWaiters();
   let listening: Promise<Client> | undefined;
   let current: Client | undefined;
   let retry: NodeJS.Timeout | undefined;
@@ -69,8 +65,7 @@ export function listenNotifications(
     client.on('error', (error) => lost(client, error));
     client.on('end', () => lost(client));
     client.on('notification', (message: Notification) => {
-      const set = waiters.get(message.payload ?? '');
-      if (set !== undefined) for (const wake of [...set]) wake();
+      waiters.wake(message.payload ?? '');
     });
     const opening = (async () => {
       await client.connect();
@@ -99,50 +94,21 @@ export function listenNotifications(
   return {
     async watch(key) {
       if (closed) throw new Error('idem: the PostgreSQL store is closed');
-      let woken = false;
-      let wake: (() => void) | undefined;
-      const listener = (): void => {
-        woken = true;
-        wake?.();
-      };
-      let set = waiters.get(key);
-      if (set === undefined) waiters.set(key, (set = new Set()));
-      set.add(listener);
-      const stop = (): void => {
-        const current = waiters.get(key);
-        current?.delete(listener);
-        if (current?.size === 0) waiters.delete(key);
-      };
+      // Watch first, then wait for LISTEN: a notification in between is kept for the first next().
+      const watch = waiters.watch(key);
       try {
         await bounded(connection());
       } catch (error) {
-        stop();
+        watch.stop();
         throw error;
       }
-      return {
-        stop,
-        next(ms) {
-          if (woken) return Promise.resolve(true);
-          return new Promise<boolean>((resolve) => {
-            const timer = setTimeout(() => {
-              wake = undefined;
-              resolve(false);
-            }, ms);
-            wake = () => {
-              clearTimeout(timer);
-              wake = undefined;
-              resolve(true);
-            };
-          });
-        },
-      };
+      return watch;
     },
 
     async close() {
       closed = true;
       clearTimeout(retry);
-      for (const set of waiters.values()) for (const wake of set) wake();
-      waiters.clear();
+      waiters.wakeAll();
       const opening = listening;
       const client = current;
       listening = undefined;

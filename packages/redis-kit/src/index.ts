@@ -9,5 +9,3 @@ export { globEscape, scanKeys } from './scan.js';
 export type { CallRunner, ScanOptions } from './scan.js';
 export { defineScripts, scriptName } from './scripts.js';
 export type { ScriptDefinition } from './scripts.js';
-export { KeyedWaiters } from './waiters.js';
-export type { Watch } from './waiters.js';

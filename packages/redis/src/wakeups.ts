@@ -7,7 +7,7 @@
  * while disconnected are covered by the waiter's polling.
  */
 import type { Logger } from '@idem/core';
-import { KeyedWaiters, type Watch } from '@idem/redis-kit';
+import { KeyedWaiters, type Watch } from '@idem/core/adapter';
 import type { Cluster, Redis } from 'ioredis';
 import { withTimeout } from './timeout.js';
 

@@ -1,9 +1,10 @@
 /**
  * The keyed waiter behind every "wait until another process is done" in idem: local callers
  * watch a key, whatever reads the pub/sub messages wakes the key, and a waiter that no message
- * wakes gives up after its polling interval, so the caller looks at Redis again. Messages can be
- * lost (a subscriber reconnecting, a crashed holder that never publishes): the polling backstop
- * is what makes waiting correct, pub/sub only makes it fast.
+ * wakes gives up after its polling interval, so the caller looks at its store again. Messages can
+ * be lost (a subscriber reconnecting, a crashed holder that never publishes): the polling backstop
+ * is what makes waiting correct, the notification (Redis pub/sub, PostgreSQL NOTIFY) only makes it
+ * fast. Shared by the Redis store, the cache's bus and the PostgreSQL store.
  */
 
 /** One caller's watch on a key. */
@@ -18,8 +19,8 @@ export interface Watch {
 }
 
 /**
- * The callers waiting on keys of one subscription. Not tied to Redis: the owner feeds it the
- * wake-ups its pub/sub connection delivers.
+ * The callers waiting on keys of one subscription. Tied to no store: the owner feeds it the
+ * wake-ups its connection delivers.
  *
  * @example
  * const waiters = new KeyedWaiters({ onIdle: (channel) => void subscriber.unsubscribe(channel) });
