@@ -6,7 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { countCommands, measure, requestFor } from './load.mjs';
+import { countCommands, countStatements, measure, requestFor } from './load.mjs';
 import { startServer } from './server-process.mjs';
 import { median } from './stats.mjs';
 
@@ -219,7 +219,7 @@ export async function runGroup(group, { redis, postgres, settings, log, profile 
         served[variant] += result.responses;
         rounds[variant].push(result);
         log(
-          `  ${group.id.padEnd(20)} r${round} ${variant.padEnd(12)} ${Math.round(result.rps).toString().padStart(6)} req/s  p99 ${String(result.p99).padStart(3)} ms  cpu ${result.serverCpuUs.toFixed(0).padStart(4)} µs/req${result.postgresCpuUs === null ? '' : `  pg ${result.postgresCpuUs.toFixed(0).padStart(4)} µs/req  ${result.statementsPerRequest.toFixed(2)} stmt/req`}${result.non2xx ? `  non-2xx ${result.non2xx} ${JSON.stringify(result.statusCodes)}` : ''}${result.errors ? `  errors ${result.errors}` : ''}`,
+          `  ${group.id.padEnd(20)} r${round} ${variant.padEnd(12)} ${Math.round(result.rps).toString().padStart(6)} req/s  p99 ${String(result.p99).padStart(3)} ms  cpu ${result.serverCpuUs.toFixed(0).padStart(4)} µs/req${result.postgresCpuUs === null ? '' : `  pg ${result.postgresCpuUs.toFixed(0).padStart(4)} µs/req`}${result.non2xx ? `  non-2xx ${result.non2xx} ${JSON.stringify(result.statusCodes)}` : ''}${result.errors ? `  errors ${result.errors}` : ''}`,
         );
       }
     }
@@ -248,14 +248,26 @@ export async function runGroup(group, { redis, postgres, settings, log, profile 
         mix: Object.fromEntries(Object.entries(counted.commands).map(([n, c]) => [n, c / counted.requests])),
       };
     }
-    return summarize(group, rounds, commands);
+    // SQL statements per request the same way, for the PostgreSQL variants.
+    const statements = {};
+    for (const variant of group.members.filter(usesPostgres)) {
+      const counted = await countStatements({
+        server: servers[variant],
+        request,
+        connections: settings.connections,
+        amount: settings.commandSample,
+      });
+      served[variant] += counted.requests;
+      statements[variant] = counted;
+    }
+    return summarize(group, rounds, commands, statements);
   } finally {
     await Promise.all(Object.values(servers).map((s) => s.stop()));
   }
 }
 
 /** Per-variant medians, and ratios computed round by round against the baseline and the floor. */
-function summarize(group, rounds, commands) {
+function summarize(group, rounds, commands, statements) {
   const members = {};
   for (const [variant, list] of Object.entries(rounds)) {
     const okShare =
@@ -273,7 +285,10 @@ function summarize(group, rounds, commands) {
       serverCpuUs: medianOf(list, 'serverCpuUs'),
       redisCpuUs: list[0].redisCpuUs === null ? null : medianOf(list, 'redisCpuUs'),
       postgresCpuUs: list[0].postgresCpuUs === null ? null : medianOf(list, 'postgresCpuUs'),
-      statementsPerRequest: list[0].statementsPerRequest === null ? null : medianOf(list, 'statementsPerRequest'),
+      statementsPerRequest: statements[variant]?.perRequest ?? null,
+      statementSample: statements[variant]
+        ? { requests: statements[variant].requests, ok: statements[variant].ok }
+        : null,
       commandsPerRequest: commands[variant]?.perRequest ?? null,
       clientCommandsPerRequest: commands[variant]?.clientPerRequest ?? null,
       commandMix: commands[variant]?.mix ?? null,
@@ -292,9 +307,7 @@ function summarize(group, rounds, commands) {
         rss: r.rss,
         serverCpuUs: r.serverCpuUs,
         redisCpuUs: r.redisCpuUs,
-        ...(r.postgresCpuUs === null
-          ? {}
-          : { postgresCpuUs: r.postgresCpuUs, statementsPerRequest: r.statementsPerRequest }),
+        ...(r.postgresCpuUs === null ? {} : { postgresCpuUs: r.postgresCpuUs }),
         responses: r.responses,
         non2xx: r.non2xx,
       })),
