@@ -1,7 +1,7 @@
 import { cachedAnswer, NotCacheable } from './cached-answer.js';
 import type { CachedAnswer, CachedResponse, CacheOutcome, OwnRun } from './cached-answer.js';
-import { ConfigError, parseDuration } from './config.js';
-import { replayableHeaders } from './headers.js';
+import { ConfigError, checkOptions, parseDuration } from './config.js';
+import { HEADER_NAME, replayableHeaders } from './headers.js';
 import { sha256 } from './key.js';
 import type { CapturedResponse, Duration, HeaderBag } from './types.js';
 
@@ -69,14 +69,32 @@ export interface ResponseCaching<Native> {
   decide(key: string, req: Native, runOwn: () => Promise<CapturedResponse>): Promise<CachedAnswer>;
 }
 
+const KNOWN = ['cache', 'vary', 'ttl', 'grace', 'timeout', 'hardTimeout', 'tags', 'cacheable', 'maxBodyBytes'];
+
 /** Validates `cached()` options (a clear TypeError naming the option) and computes what is fixed. */
 export function responseCaching<Native>(options: CachedOptions<Native>): ResponseCaching<Native> {
-  if (options === null || typeof options !== 'object' || typeof options.cache?.getOrSetEntry !== 'function') {
+  checkOptions(options, KNOWN);
+  if (typeof options.cache?.getOrSetEntry !== 'function') {
     throw new ConfigError('cache', 'expected a cache from createCache() of @idem/cache');
   }
-  const vary = (options.vary ?? []).map((h) => h.toLowerCase());
-  const cacheable = options.cacheable ?? ((status: number) => CACHEABLE.has(status));
-  const tags = options.tags;
+  const { vary: varyOption = [], cacheable: cacheableOption, tags, maxBodyBytes = 1 << 20 } = options;
+  if (!Array.isArray(varyOption) || !varyOption.every((h) => typeof h === 'string' && HEADER_NAME.test(h))) {
+    throw new ConfigError('vary', 'expected an array of request header names');
+  }
+  if (cacheableOption !== undefined && typeof cacheableOption !== 'function') {
+    throw new ConfigError('cacheable', 'expected a function (status) => boolean');
+  }
+  if (
+    tags !== undefined &&
+    typeof tags !== 'function' &&
+    !(Array.isArray(tags) && tags.every((t) => typeof t === 'string' && t !== ''))
+  ) {
+    throw new ConfigError('tags', 'expected an array of non-empty strings or a function (req) => string[]');
+  }
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0)
+    throw new ConfigError('maxBodyBytes', 'expected a non-negative integer');
+  const vary = varyOption.map((h) => h.toLowerCase());
+  const cacheable = cacheableOption ?? ((status: number) => CACHEABLE.has(status));
   const base = {
     ttl: duration('ttl', options.ttl),
     grace: duration('grace', options.grace),
@@ -85,7 +103,7 @@ export function responseCaching<Native>(options: CachedOptions<Native>): Respons
   };
   const caching: ResponseCaching<Native> = {
     cache: options.cache,
-    maxBodyBytes: options.maxBodyBytes ?? 1 << 20,
+    maxBodyBytes,
     keyOf: (url, headers) => `http:${sha256(JSON.stringify([url, ...vary.map((h) => headers[h] ?? null)]))}`,
     loadOptions: (req) => ({ ...base, tags: typeof tags === 'function' ? tags(req) : tags }),
     async decide(key, req, runOwn) {
