@@ -213,6 +213,10 @@ export function resolveCallOptions(
     timeout: o.timeout === undefined ? base.timeout : duration('timeout', o.timeout),
     hardTimeout: o.hardTimeout === undefined ? base.hardTimeout : duration('hardTimeout', o.hardTimeout),
     eagerRefresh:
-      o.eagerRefresh === undefined ? base.eagerRefresh : fraction('eagerRefresh', o.eagerRefresh, { open: true }),
+      o.eagerRefresh === undefined
+        ? base.eagerRefresh
+        : o.eagerRefresh === false
+          ? undefined
+          : fraction('eagerRefresh', o.eagerRefresh, { open: true }),
   };
 }

@@ -40,8 +40,8 @@ export interface GetOrSetOptions {
   timeout?: Duration;
   /** Hard timeout: with nothing stale to serve, give up after this long with `cache_hard_timeout`. @default the cache's `hardTimeout` */
   hardTimeout?: Duration;
-  /** Refresh in the background once this fraction of `ttl` has passed (0–1). @default the cache's `eagerRefresh` */
-  eagerRefresh?: number;
+  /** Refresh in the background once this fraction of `ttl` has passed (0–1); `false` for never on this call. @default the cache's `eagerRefresh` */
+  eagerRefresh?: number | false;
 }
 
 /** Options of `set` and of each `warm` entry. */

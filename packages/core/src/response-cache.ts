@@ -12,7 +12,14 @@ export interface ResponseCache {
   getOrSetEntry<T>(
     key: string,
     loader: (context: { key: string; stale: T | undefined }) => T | Promise<T>,
-    options?: { ttl?: number; grace?: number; tags?: readonly string[]; timeout?: number; hardTimeout?: number },
+    options?: {
+      ttl?: number;
+      grace?: number;
+      tags?: readonly string[];
+      timeout?: number;
+      hardTimeout?: number;
+      eagerRefresh?: false;
+    },
   ): Promise<{ value: T; stale: boolean; source: 'l1' | 'l2' | 'loader' }>;
 }
 
@@ -58,6 +65,7 @@ export interface ResponseCaching<Native> {
     timeout?: number;
     hardTimeout?: number;
     tags?: readonly string[];
+    eagerRefresh: false;
   };
   /** The response to keep, or throws {@link NotCacheable}. */
   keep(captured: CapturedResponse): CachedResponse;
@@ -100,6 +108,9 @@ export function responseCaching<Native>(options: CachedOptions<Native>): Respons
     grace: duration('grace', options.grace),
     timeout: duration('timeout', options.timeout),
     hardTimeout: duration('hardTimeout', options.hardTimeout),
+    // The loader is this request's own handler: a background refresh after the answer went out
+    // would run it again on a finished response.
+    eagerRefresh: false as const,
   };
   const caching: ResponseCaching<Native> = {
     cache: options.cache,
@@ -109,10 +120,13 @@ export function responseCaching<Native>(options: CachedOptions<Native>): Respons
     async decide(key, req, runOwn) {
       let own: Promise<OwnRun> | undefined;
       let outcome: CacheOutcome;
+      let decided = false;
       try {
         outcome = await options.cache.getOrSetEntry<CachedResponse>(
           key,
           async function handlerAsLoader() {
+            // Only while this request waits: its handler cannot answer a request that was answered.
+            if (decided) throw new NotCacheable(undefined);
             const run = runOwn();
             own = run.then(
               (response) => ({ response }),
@@ -125,6 +139,7 @@ export function responseCaching<Native>(options: CachedOptions<Native>): Respons
       } catch (error) {
         outcome = { error };
       }
+      decided = true;
       // Even when a stale answer came first, wait for our handler: its response is on this request.
       return cachedAnswer(outcome, own === undefined ? undefined : await own);
     },

@@ -72,14 +72,28 @@ export class HeldResponse implements CapturedResponse {
     return this.wentLive;
   }
 
-  /** Sends the response as the handler wrote it. A no-op when it already went out live. */
+  /**
+   * Sends the response as the handler wrote it: the whole of it, or, for one that went out live,
+   * its end (held back until the store had its say). A no-op once flushed or given back.
+   */
   flush(): void {
-    if (this.mode !== Mode.Holding) return;
+    if (this.mode === Mode.Passing) return;
+    const { sent, endCallback, mode } = this;
     this.mode = Mode.Passing;
-    const { sent, endCallback } = this;
     this.release();
-    if (sent === undefined) this.end.call(this.res, endCallback);
+    if (mode === Mode.Streaming || sent === undefined) this.end.call(this.res, endCallback);
     else this.end.call(this.res, sent, endCallback);
+  }
+
+  /**
+   * Cuts off a response that went out live and must not end as if it succeeded (a transactional
+   * store undid its effects): the connection is destroyed before the body's end, so the client
+   * sees a broken response, never a complete success.
+   */
+  cutOff(reason: Error): void {
+    this.mode = Mode.Passing;
+    this.release();
+    this.res.destroy(reason);
   }
 
   /** Gives the response back unsent, to answer something else instead: from now on writes go out. */
@@ -126,7 +140,7 @@ export function holdResponse<Context>(
   } as ServerResponse['writeHead'];
 
   res.write = function write(this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
-    if (held.mode !== Mode.Holding) return held.write.call(this, chunk, encoding, callback);
+    if (held.mode === Mode.Passing) return held.write.call(this, chunk, encoding, callback);
     if (typeof encoding === 'function') callback = encoding;
     if (held.ended) {
       // Written after end() while the response waits to be stored: Node refuses it too.
@@ -137,6 +151,7 @@ export function holdResponse<Context>(
         );
       return false;
     }
+    if (held.mode === Mode.Streaming) return held.write.call(this, chunk, encoding, callback);
     const buffer = toBuffer(chunk, encoding);
     if (buffer !== undefined) {
       held.chunks.push(buffer);
@@ -162,8 +177,10 @@ export function holdResponse<Context>(
     const last = toBuffer(chunk, encoding);
     held.status = this.statusCode;
     if (held.mode === Mode.Streaming) {
-      held.mode = Mode.Passing;
-      held.end.call(this, last ?? '', callback);
+      // The last bytes go out, the end waits for flush(): the store decides first whether this
+      // response may end as a success (a transactional store may have undone its effects).
+      if (last !== undefined && last.byteLength > 0) held.write.call(this, last);
+      held.endCallback = callback as WriteCallback | undefined;
       held.headers = this.getHeaders();
       onEnd(held, context);
       return this;

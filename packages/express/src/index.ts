@@ -41,9 +41,13 @@ interface Run {
 
 /** Answers with the engine's `instead` (a transactional store could not keep the response) in place of the handler's. */
 function replace(held: HeldResponse, instead: OutgoingResponse): void {
+  // Already on the wire: it must not end as the success it claims to be.
+  if (held.streamed) return held.cutOff(new Error(`idem: response not kept (${instead.status})`));
   held.restore();
-  for (const name of held.res.getHeaderNames()) held.res.removeHeader(name);
-  sendOutgoing(held.res, instead);
+  const { res } = held;
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res.statusMessage = ''; // not the handler's reason phrase ("Created") on idem's answer
+  sendOutgoing(res, instead);
 }
 
 /**
@@ -75,14 +79,32 @@ export function idempotent<Req = AnyExpressRequest>(
     next();
   }
 
+  /** {@link act} for a decision that came through a promise: a throw goes to the error handler. */
+  function actOrFail(
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: (error?: unknown) => void,
+    decision: Decision,
+  ): void {
+    try {
+      act(req, res, next, decision);
+    } catch (error) {
+      next(error);
+    }
+  }
+
   // One function for every held response; the execution rides along as its context.
   function storeThenFlush(held: HeldResponse, { execution, next }: Run): void {
     // finish() never rejects: it stores the response or releases the key, then the client gets it.
     // A throw while sending (Node refusing the handler's status, say) goes to the error handler.
-    execution
-      .finish(held)
-      .then((instead) => (instead === undefined ? held.flush() : replace(held, instead)))
-      .catch(next);
+    void execution.finish(held).then((instead) => {
+      try {
+        if (instead === undefined) held.flush();
+        else replace(held, instead);
+      } catch (error) {
+        next(error);
+      }
+    });
   }
 
   function idempotentMiddleware(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
@@ -94,7 +116,7 @@ export function idempotent<Req = AnyExpressRequest>(
     } catch (error) {
       return next(error); // a throwing key, scope or fingerprint function, or a throw while answering
     }
-    decision.then((d) => act(req, res, next, d)).catch(next);
+    decision.then((d) => actOrFail(req, res, next, d), next);
   }
 
   return Object.assign(idempotentMiddleware, { events: engine.events });

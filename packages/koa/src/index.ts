@@ -117,9 +117,14 @@ export function idempotent<Ctx = AnyKoaContext>(options: KoaIdempotencyOptions<C
       const captured = captureBody(ctx, maxBodyBytes);
       const instead = await execution.finish(captured instanceof Promise ? await captured : captured);
       if (instead !== undefined) {
-        // A transactional store could not keep the response: the engine's answer replaces it.
-        clearHeaders(ctx);
-        sendOutgoing(ctx, instead);
+        // A transactional store could not keep the response: the engine's answer replaces it. One
+        // the handler wrote itself (ctx.respond = false) must not end as the success it claims.
+        if (answered(ctx)) {
+          if (!ctx.res.writableEnded) ctx.res.destroy(new Error(`idem: response not kept (${instead.status})`));
+        } else {
+          clearHeaders(ctx);
+          sendOutgoing(ctx, instead);
+        }
       }
     } catch (error) {
       // Release the key, then let Koa's error handling (or the app's) answer as it would.
