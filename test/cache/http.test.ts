@@ -250,6 +250,22 @@ describe.each(frameworks)('cached() on $name', (framework) => {
     expect(app.upstream.runs).toBe(3);
   });
 
+  // regression: with eagerRefresh, the cache refreshed a hit in the background by calling the
+  // loader, which is the request's own handler: on Express it ran again on an answered response
+  // and crashed the process (ERR_HTTP_HEADERS_SENT); on Koa the refresh silently never worked.
+  it("ignores the cache's eagerRefresh: a hit past the refresh point runs no handler", async () => {
+    const clock = fakeClock();
+    const app = await start(framework, { clock, ttl: 1_000, eagerRefresh: 0.5 });
+    await get(app);
+    clock.advance(600);
+    const hit = await get(app);
+    expect(hit.headers.get('cache-status')).toBe('idem; hit');
+    // A refresh would have started on that hit; the next request is answered after it would have run.
+    const again = await get(app);
+    expect(again.headers.get('cache-status')).toBe('idem; hit');
+    expect(app.upstream.runs).toBe(1);
+  });
+
   // One loader call per key, as getOrSet promises: a failed load is shared by every request that
   // joined it (Express: the error handler's 500 that the run produced; Koa: the error, rethrown).
   it('a handler that fails while others wait fails them all: it runs once, and the next request runs it again', async () => {
