@@ -1,4 +1,4 @@
-import { checkLogger, checkOptions, parseDuration } from '@idem/core/adapter';
+import { MAX_TIMER_MS, checkLogger, checkOptions, parseDuration } from '@idem/core/adapter';
 import { isRedisClient } from '@idem/redis-kit';
 import type { Redis } from 'ioredis';
 import { CacheConfigError } from './errors.js';
@@ -98,6 +98,11 @@ export function duration(option: string, value: Duration, allowZero = false): nu
   return parseDuration(option, value, { allowZero, fail });
 }
 
+/** A duration that becomes a timer: at most what Node's timers can wait for. @internal */
+function timerDuration(option: string, value: Duration): number {
+  return parseDuration(option, value, { fail, max: MAX_TIMER_MS });
+}
+
 function fraction(option: string, value: unknown, { open }: { open: boolean }): number {
   const ok = typeof value === 'number' && Number.isFinite(value) && value < 1 && (open ? value > 0 : value >= 0);
   if (!ok)
@@ -173,15 +178,15 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
     ttl: duration('ttl', o.ttl ?? defaults.ttl),
     grace: duration('grace', o.grace ?? defaults.grace, true),
     graceBackoff: duration('graceBackoff', o.graceBackoff ?? defaults.graceBackoff, true),
-    timeout: o.timeout === undefined ? undefined : duration('timeout', o.timeout),
-    hardTimeout: o.hardTimeout === undefined ? undefined : duration('hardTimeout', o.hardTimeout),
+    timeout: o.timeout === undefined ? undefined : timerDuration('timeout', o.timeout),
+    hardTimeout: o.hardTimeout === undefined ? undefined : timerDuration('hardTimeout', o.hardTimeout),
     jitter: o.jitter === undefined ? defaults.jitter : fraction('jitter', o.jitter, { open: false }),
     eagerRefresh: o.eagerRefresh === undefined ? undefined : fraction('eagerRefresh', o.eagerRefresh, { open: true }),
     namespace,
     prefix,
     lockTtl: duration('lockTtl', o.lockTtl ?? defaults.lockTtl),
-    pollInterval: duration('pollInterval', o.pollInterval ?? defaults.pollInterval),
-    redisTimeout: duration('redisTimeout', o.redisTimeout ?? defaults.redisTimeout),
+    pollInterval: timerDuration('pollInterval', o.pollInterval ?? defaults.pollInterval),
+    redisTimeout: timerDuration('redisTimeout', o.redisTimeout ?? defaults.redisTimeout),
     breaker,
     serializer,
     logger,
@@ -210,8 +215,8 @@ export function resolveCallOptions(
     ttl: o.ttl === undefined ? base.ttl : duration('ttl', o.ttl),
     grace: o.grace === undefined ? base.grace : duration('grace', o.grace, true),
     tags: tagList('tags', o.tags),
-    timeout: o.timeout === undefined ? base.timeout : duration('timeout', o.timeout),
-    hardTimeout: o.hardTimeout === undefined ? base.hardTimeout : duration('hardTimeout', o.hardTimeout),
+    timeout: o.timeout === undefined ? base.timeout : timerDuration('timeout', o.timeout),
+    hardTimeout: o.hardTimeout === undefined ? base.hardTimeout : timerDuration('hardTimeout', o.hardTimeout),
     eagerRefresh:
       o.eagerRefresh === undefined
         ? base.eagerRefresh

@@ -45,8 +45,8 @@ describe('defineScripts', () => {
     await expect(commands.echo('k', 'v')).resolves.toBe('k=v');
     const bytes = await commands.echoBuffer('k', 'v');
     expect(Buffer.isBuffer(bytes) && bytes.toString()).toBe('k=v');
-    expect(scriptName('echo', ECHO.echo.lua)).toMatch(/^echo_[0-9a-f]{8}$/);
-    expect(typeof (client as unknown as Record<string, unknown>)[scriptName('echo', ECHO.echo.lua)]).toBe('function');
+    expect(scriptName('echo', ECHO.echo)).toMatch(/^echo_[0-9a-f]{8}$/);
+    expect(typeof (client as unknown as Record<string, unknown>)[scriptName('echo', ECHO.echo)]).toBe('function');
   });
 
   it('lets two versions of a script share one client, each running its own body', async () => {
@@ -58,7 +58,10 @@ describe('defineScripts', () => {
     const newer = defineScripts<{ version(): Promise<number> }>(client, {
       version: { lua: 'return 2', numberOfKeys: 0 },
     });
-    expect(scriptName('version', 'return 1')).not.toBe(scriptName('version', 'return 2'));
+    expect(scriptName('version', { lua: 'return 1' })).not.toBe(scriptName('version', { lua: 'return 2' }));
+    expect(scriptName('version', { lua: 'return 1', numberOfKeys: 1 })).not.toBe(
+      scriptName('version', { lua: 'return 1', numberOfKeys: 2 }),
+    );
     await expect(older.version()).resolves.toBe(1);
     await expect(newer.version()).resolves.toBe(2);
   });

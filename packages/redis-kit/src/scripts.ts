@@ -14,9 +14,15 @@ export interface ScriptDefinition {
   numberOfKeys?: number;
 }
 
-/** The name a script is registered under: `name_` and the first 8 hex digits of the SHA-1 of its body. */
-export function scriptName(name: string, lua: string): string {
-  return `${name}_${createHash('sha1').update(lua).digest('hex').slice(0, 8)}`;
+/**
+ * The name a script is registered under: `name_` and the first 8 hex digits of the SHA-1 of its
+ * body and key count (the same body called with another number of keys is another command).
+ */
+export function scriptName(name: string, definition: ScriptDefinition): string {
+  const digest = createHash('sha1')
+    .update(`${definition.numberOfKeys ?? 'variadic'}\n${definition.lua}`)
+    .digest('hex');
+  return `${name}_${digest.slice(0, 8)}`;
 }
 
 const registered = new WeakMap<object, WeakMap<object, unknown>>();
@@ -49,7 +55,7 @@ export function defineScripts<Commands extends object>(
   const bound = (method: string) => (methods[method] as (...args: unknown[]) => Promise<unknown>).bind(client);
   const commands: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const [name, definition] of Object.entries<ScriptDefinition>(scripts)) {
-    const registeredAs = scriptName(name, definition.lua);
+    const registeredAs = scriptName(name, definition);
     // Another copy of the same package (same body, same name) may have defined it already.
     if (typeof methods[registeredAs] !== 'function') client.defineCommand(registeredAs, definition);
     commands[name] = bound(registeredAs);

@@ -1,5 +1,5 @@
 import { IdempotencyConfigError, type Duration, type Logger } from '@idem/core';
-import { checkLogger, checkOptions, parseDuration } from '@idem/core/adapter';
+import { MAX_TIMER_MS, checkLogger, checkOptions, parseDuration } from '@idem/core/adapter';
 import { isRedisClient } from '@idem/redis-kit';
 import type { Cluster, Redis } from 'ioredis';
 
@@ -80,8 +80,14 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
     prefix,
     lockClients,
     lockOnClient: lockClients.length === 1 && lockClients[0] === client,
-    commandTimeout: parseDuration('commandTimeout', options.commandTimeout ?? defaults.commandTimeout, { fail }),
-    pollInterval: parseDuration('pollInterval', options.pollInterval ?? defaults.pollInterval, { fail }),
+    commandTimeout: parseDuration('commandTimeout', options.commandTimeout ?? defaults.commandTimeout, {
+      fail,
+      max: MAX_TIMER_MS,
+    }),
+    pollInterval: parseDuration('pollInterval', options.pollInterval ?? defaults.pollInterval, {
+      fail,
+      max: MAX_TIMER_MS,
+    }),
     logger: checkLogger(options.logger, fail),
   };
 }
