@@ -2,8 +2,11 @@
  * A small payments app on Express 5 or Koa 3 whose handler writes its business row through
  * `transactionOf(req | ctx)`: the row a user would count. Test controls travel in headers, which
  * the fingerprint ignores, so a failing first try and its plain retry are the same request:
- * `x-fail: throw | 500 | big | commit` (the last writes a row whose deferred foreign key fails at
- * COMMIT), `x-hold: 1` (the handler waits on the gate after its insert).
+ * `x-fail: throw | 500 | big | commit | commit-early` (`commit` writes a row whose deferred foreign
+ * key fails at COMMIT; `commit-early` sends its own COMMIT through the transaction after its
+ * insert, then throws), `x-hold: 1` (the handler waits on the gate after its insert),
+ * `x-isolation: serializable` (its first statement raises the isolation level), `x-sleep: <s>`
+ * (after its insert it records its backend's pid in `backends` and runs `pg_sleep`).
  */
 import { createServer } from 'node:http';
 import bodyParser from '@koa/bodyparser';
@@ -26,10 +29,17 @@ CREATE TABLE IF NOT EXISTS payments (
 
 export type Framework = 'express' | 'koa';
 
+/** The backend pid of each `x-sleep` handler's transaction, by idempotency key. */
+export const backends = new Map<string, number>();
+/** What the handler's own COMMIT got back under `x-fail: commit-early`, by idempotency key. */
+export const earlyCommits = new Map<string, unknown>();
+
 interface Attempt {
   key: string | undefined;
   fail: string | undefined;
   hold: boolean;
+  isolation?: string | undefined;
+  sleep?: string | undefined;
   amount: unknown;
   tx: TransactionClient | undefined;
 }
@@ -40,12 +50,27 @@ async function pay(probe: Probe, attempt: Attempt): Promise<{ status: number; bo
   const { tx } = attempt;
   if (tx === undefined) return { status: 200, body: { n, unprotected: true } };
   const ref = attempt.fail === 'commit' ? 999 : 1;
+  if (attempt.isolation === 'serializable') await tx.query('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE');
   await tx.query('INSERT INTO payments (key, n, amount, ref) VALUES ($1, $2, $3, $4)', [
     attempt.key,
     n,
     attempt.amount,
     ref,
   ]);
+  if (attempt.fail === 'commit-early') {
+    // What an ORM's transaction helper would send; the error (if any) is the handler's failure.
+    const answer = await tx.query('COMMIT').then(
+      (result) => result.command,
+      (error: unknown) => error,
+    );
+    earlyCommits.set(String(attempt.key), answer);
+    throw answer instanceof Error ? answer : new Error('handler failed after its own COMMIT');
+  }
+  if (attempt.sleep !== undefined) {
+    const { rows } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    backends.set(String(attempt.key), Number(rows[0]?.pid));
+    await tx.query('SELECT pg_sleep($1)', [Number(attempt.sleep)]);
+  }
   if (attempt.hold) await probe.gate.wait();
   if (attempt.fail === 'throw') throw new Error('payment handler failed after its insert');
   if (attempt.fail === '500') return { status: 500, body: { error: 'upstream failed', n } };
@@ -71,6 +96,8 @@ export async function startPayments(
         key: req.get('idempotency-key'),
         fail: req.get('x-fail'),
         hold: req.get('x-hold') === '1',
+        isolation: req.get('x-isolation'),
+        sleep: req.get('x-sleep'),
         amount: (req.body as { amount?: unknown }).amount,
         tx: transactionOf(req),
       });
@@ -88,6 +115,8 @@ export async function startPayments(
       key: ctx.get('idempotency-key') || undefined,
       fail: ctx.get('x-fail') || undefined,
       hold: ctx.get('x-hold') === '1',
+      isolation: ctx.get('x-isolation') || undefined,
+      sleep: ctx.get('x-sleep') || undefined,
       amount: (ctx.request.body as { amount?: unknown } | undefined)?.amount,
       tx: transactionOf(ctx),
     });

@@ -30,12 +30,15 @@ export class Lent {
   #released = false;
   /** Set once the connection timed out or failed: it is destroyed on release. */
   broken = false;
+  /** Set once the connection itself reported an error or its end: its server session is gone or going. */
+  lost = false;
   /** Called when the connection fails while no query of ours runs (e.g. the server restarted). */
   onLost: (() => void) | undefined;
   readonly #onError = (): void => {
     // Without a listener, an 'error' of a checked-out client (pg-pool removes its own) would
     // crash the process; the next query fails anyway, and the client is destroyed on release.
     this.broken = true;
+    this.lost = true;
     this.onLost?.();
   };
 

@@ -44,5 +44,30 @@ export class TransactionFailedError extends StoreError {
   }
 }
 
+/**
+ * A handler sent a transaction-control statement (`COMMIT`, `ROLLBACK`, `BEGIN`, …) through
+ * `transactionOf(req)`: refused, because committing early would keep its writes without the stored
+ * response (and a retry would write them again). Nest with `SAVEPOINT` instead; an ORM's
+ * `.transaction()` helper must not run on this client (or must use savepoints).
+ *
+ * @example
+ * await tx.query('SAVEPOINT step'); // fine; tx.query('COMMIT') rejects with TransactionControlError
+ */
+export class TransactionControlError extends Error {
+  readonly code = 'transaction_control_refused';
+  /** The refused statement's leading keyword, e.g. `COMMIT`. */
+  readonly statement: string;
+
+  constructor(statement: string) {
+    super(
+      `idem: ${statement} refused on an idempotent transaction: idem commits it with the stored response ` +
+        '(use SAVEPOINT / RELEASE SAVEPOINT / ROLLBACK TO SAVEPOINT to nest)',
+    );
+    this.name = 'TransactionControlError';
+    this.statement = statement;
+  }
+}
+
 brand(PostgresTimeoutError, 'PostgresTimeoutError');
 brand(TransactionFailedError, 'TransactionFailedError');
+brand(TransactionControlError, 'TransactionControlError');

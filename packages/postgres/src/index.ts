@@ -5,4 +5,4 @@ export type { PostgresStoreOptions } from './options.js';
 export { transactionOf } from './transaction.js';
 export type { TransactionClient } from './transaction.js';
 export { schemaSql } from './schema.js';
-export { PostgresTimeoutError, TransactionFailedError } from './errors.js';
+export { PostgresTimeoutError, TransactionControlError, TransactionFailedError } from './errors.js';

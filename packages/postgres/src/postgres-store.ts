@@ -61,13 +61,14 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   // A channel name of our own per table: any table name fits, and every process agrees on it.
   const channel = `idem_${sha256(o.quotedTable).slice(0, 24)}`;
   const notifications = listenNotifications(pool, channel, { timeoutMs: queryTimeout, logger });
-  const executions = new Executions(sql, channel, logger);
+  const executions = new Executions(sql, channel, logger, pool, queryTimeout);
   // Row locks are only ever held for a statement, or for the COMMIT round trip of a transactional
   // execution: a duplicate waits at most this long before it is told "in flight".
   const lockTimeout = `${Math.max(1, Math.min(250, Math.floor(queryTimeout / 4)))}ms`;
   let ready: Promise<void> | undefined;
   let prepared = !o.createTable;
   let cleanupTimer: NodeJS.Timeout | undefined;
+  let sweeping = false;
   let closed = false;
 
   const run = <T>(operation: string, work: (client: Lent) => Promise<T>): Promise<T> =>
@@ -80,13 +81,14 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     });
   }
 
-  /** First use: the table when it is missing, and the cleanup timer. A failure is retried by the next call. */
+  /** First use: the cleanup timer, and the table when it is missing. A failure is retried by the next call. */
   function prepare(): Promise<void> | undefined {
+    // Whoever made the table, its expired rows are ours to remove.
+    startCleanup();
     if (prepared) return undefined;
     ready ??= migrate().then(
       () => {
         prepared = true;
-        startCleanup();
       },
       (error: unknown) => {
         ready = undefined;
@@ -103,17 +105,37 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     );
   }
 
+  /**
+   * One tick of the timer: batches until one comes back short, within half the interval (at most
+   * 10 s), so that a table filling faster than one batch per interval still shrinks, and no tick
+   * overlaps the next.
+   */
+  async function sweep(interval: number): Promise<number> {
+    const budgetEnd = performance.now() + Math.min(interval / 2, 10_000);
+    let removed = 0;
+    for (;;) {
+      const batch = await cleanup();
+      removed += batch;
+      if (batch < o.cleanupBatch || closed || performance.now() >= budgetEnd) return removed;
+    }
+  }
+
   function startCleanup(): void {
-    if (o.cleanupInterval === false || cleanupTimer !== undefined || closed) return;
+    const interval = o.cleanupInterval;
+    if (interval === false || cleanupTimer !== undefined || closed) return;
     cleanupTimer = setInterval(() => {
-      cleanup().then(
-        (removed) => {
-          if (removed > 0) logger.debug({ removed }, 'idem: removed expired idempotency records');
-        },
-        (error: unknown) =>
-          logger.warn({ err: error }, 'idem: removing expired idempotency records failed; will retry'),
-      );
-    }, o.cleanupInterval);
+      if (sweeping) return;
+      sweeping = true;
+      sweep(interval)
+        .then(
+          (removed) => {
+            if (removed > 0) logger.debug({ removed }, 'idem: removed expired idempotency records');
+          },
+          (error: unknown) =>
+            logger.warn({ err: error }, 'idem: removing expired idempotency records failed; will retry'),
+        )
+        .finally(() => (sweeping = false));
+    }, interval);
     cleanupTimer.unref();
   }
 
@@ -122,7 +144,10 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     return run('get', async (client) => decodeRecord((await client.query<RecordRow>('get', sql.get, [key])).rows[0]));
   }
 
-  /** One claim statement on `client`; the answer, or 'retry' when the standing row was not visible yet. */
+  /**
+   * One claim statement on `client`; the answer, or 'retry' when the standing row was not visible
+   * yet or was locked (by a holder committing its record): the caller reads it then.
+   */
   async function claimOnce(
     client: Lent,
     key: string,
@@ -141,8 +166,9 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         lockTimeout,
       ]));
     } catch (error) {
-      // A row locked by a transaction that is committing its record: in flight, for an instant.
-      if (sqlState((error as Error).cause) === '55P03') return { acquired: false, record: undefined };
+      // A row locked by a transaction that is committing its record: read it (a plain read does
+      // not wait on the lock), so that a mismatching fingerprint is still told apart.
+      if (sqlState((error as Error).cause) === '55P03') return 'retry';
       throw error;
     }
     const row = rows[0];
@@ -150,7 +176,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     if (!row.acquired) return { acquired: false, record: decodeRecord(row) };
     if (lock === null) return { acquired: true, lease: { key, token } };
     if (row.locked !== true) throw new Error('idem: a fresh advisory lock id was already taken');
-    const held = await executions.begin(key, token, lock, client);
+    const held = await executions.begin(key, token, lock, client, lockTtl);
     return { acquired: true, lease: { key, token, context: held.view } };
   }
 
@@ -168,7 +194,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       }
       if (!(result !== 'retry' && result.acquired && transactional)) client.release();
       if (result !== 'retry') return result;
-      // The conflicting row was committed after our snapshot: read it with a fresh one.
+      // The conflicting row was committed after our snapshot, or locked: read it with a fresh one.
       const record = await get(key);
       if (record !== undefined || attempt >= 2) return { acquired: false, record };
     }
@@ -184,9 +210,10 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     cleanup,
 
     async extend(lease: Lease, lockTtl: number) {
-      // Transactional: the transaction must still be open on a live connection; either mode: the
-      // marker must still carry our token within its lease, and gets lockTtl more.
-      if (transactional && executions.open(lease.token) === undefined) return false;
+      // Transactional: the lease is our session's lock, held while the transaction is open on a
+      // live connection; no query (nor pooled client) is needed, and none may touch the marker.
+      if (transactional) return executions.extend(lease.token, lockTtl);
+      // Lease mode: the marker must still carry our token within its lease, and gets lockTtl more.
       return run(
         'extend',
         async (client) => (await client.query('extend', sql.extend, [lease.key, lease.token, lockTtl])).rowCount === 1,
@@ -233,7 +260,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         await prepare();
         for (;;) {
           const { rows } = await run('waitFor', (client) =>
-            client.query<{ state: string; remaining_ms: number }>('waitFor', sql.peek, [key]),
+            client.query<{ state: string; remaining_ms: number | null }>('waitFor', sql.peek, [key]),
           );
           const peek = rows[0];
           if (peek === undefined || peek.state === 'completed') return;
@@ -241,7 +268,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           if (remaining <= 0) return;
           // A crashed holder notifies nobody: look again when its lease lapses, and poll as a
           // backstop (a transactional holder's death is seen at the next look).
-          if (await watch.next(Math.min(remaining, o.pollInterval, peek.remaining_ms + 1))) return;
+          const lapse = peek.remaining_ms === null ? o.pollInterval : peek.remaining_ms + 1;
+          if (await watch.next(Math.min(remaining, o.pollInterval, lapse))) return;
         }
       } finally {
         watch.stop();
