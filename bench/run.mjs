@@ -33,7 +33,7 @@ import { GROUPS, runGroup, usesPostgresGroup } from './lib/http-bench.mjs';
 import { startPostgres } from './lib/postgres-server.mjs';
 import { machineBusyMicros, selfAndChildrenMicros } from './lib/proc.mjs';
 import { startRedis } from './lib/redis-server.mjs';
-import { evaluate, renderChart, renderHeadline, renderMarkdown } from './lib/report.mjs';
+import { evaluate, isNoisy, renderChart, renderHeadline, renderMarkdown } from './lib/report.mjs';
 import { runStorm, STORMS } from './lib/storm.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -245,7 +245,7 @@ function render(results, dir, headline) {
     const text = readFileSync(readme, 'utf8');
     const block = [
       '<!-- results:start -->',
-      `From the ${meta.mode} run of ${meta.date.slice(0, 10)} (${meta.cpu}, Node ${meta.node}; 1-min load ${meta.machineBefore.loadavg[0]} at start, ${Math.max(0, meta.otherProcessesCores ?? 0).toFixed(2)} of a core used by other processes during the run). Ratios of throughput to the reference in the same run; details, CPU per request, latency, RSS and Redis commands in [results/RESULTS.md](results/RESULTS.md).`,
+      `From the ${meta.mode} run of ${meta.date.slice(0, 10)} (${meta.cpu}, Node ${meta.node}; 1-min load ${meta.machineBefore.loadavg[0]} at start, ${Math.max(0, meta.otherProcessesCores ?? 0).toFixed(2)} of a core used by other processes during the run${isNoisy(meta) ? ': **not a quiet machine**, so ratios are noisier than on an idle one' : ''}). Ratios of throughput to the reference in the same run; details, CPU per request, latency, RSS, Redis commands and PostgreSQL statements in [results/RESULTS.md](results/RESULTS.md).`,
       '',
       ...renderHeadline(results, 'results/chart.svg'),
       '<!-- results:end -->',

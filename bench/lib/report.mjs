@@ -398,6 +398,15 @@ export function renderHeadline(results, chartPath) {
   return out;
 }
 
+/**
+ * Whether other work shared the machine during a run. The bench README asks for a 1-min load < 0.5
+ * at the start; a tenth of a core taken by others in bursts moved whole rounds by 2× (FINDINGS.md, L).
+ */
+export function isNoisy(meta) {
+  const vitest = meta.machineBefore.vitestProcesses + (meta.machineAfter?.vitestProcesses ?? 0);
+  return vitest > 0 || meta.machineBefore.loadavg[0] >= 0.5 || Math.max(0, meta.otherProcessesCores ?? 0) > 0.1;
+}
+
 /** RESULTS.md. `notes` (optional): hand-written findings (bench/FINDINGS.md), appended verbatim. */
 export function renderMarkdown(results, notes = '') {
   const { meta } = results;
@@ -412,9 +421,7 @@ export function renderMarkdown(results, notes = '') {
   // /proc accounting is tick-based: a few seconds either way over a whole run is noise.
   const others = Math.max(0, meta.otherProcessesCores ?? 0);
   const othersS = Math.max(0, meta.otherProcessesCpuS ?? 0);
-  const vitest = meta.machineBefore.vitestProcesses + (meta.machineAfter?.vitestProcesses ?? 0);
-  const noisy =
-    vitest > 0 || (meta.otherProcessesCores === undefined ? meta.machineBefore.loadavg[0] >= 0.5 : others > 0.25);
+  const noisy = isNoisy(meta);
   out.push(
     `Machine at start: ${quiet(meta.machineBefore)}; at end (the bench's own processes included): ${quiet(meta.machineAfter)}. CPU time used outside the bench's own processes during the run: ${othersS.toFixed(1)} s, ${others.toFixed(2)} of a core on average (the machine's busy time from /proc/stat minus the CPU of the bench and of every process it started; tick-based, so ±1% of the run's CPU).${noisy ? ' **The machine was not quiet during this run: other work shared the 2 cores, so absolute numbers are lower and ratios noisier than on an idle machine.**' : ''}`,
   );
