@@ -108,6 +108,7 @@ export function startExecution(
   function settle(): boolean {
     if (settled) return false;
     settled = true;
+    execution.settled = true;
     clearTimeout(timer);
     return true;
   }
@@ -195,12 +196,12 @@ export function startExecution(
     }
   }
 
-  return {
+  // A plain data property, set in settle(): an object literal with a getter is built on V8's slow
+  // path, and measured as ~25 µs more GC per first execution (bench/FINDINGS.md, M).
+  const execution: { -readonly [K in keyof Execution]: Execution[K] } = {
     key: lease.key,
     context: lease.context,
-    get settled() {
-      return settled;
-    },
+    settled: false,
     finish(captured) {
       if (!settle()) {
         // Too late: the key was given up past maxHold. A transactional store rolled the writes back.
@@ -223,17 +224,18 @@ export function startExecution(
       return release(undefined, 'failed').catch(() => {});
     },
   };
+  return execution;
 }
 
-// One registry for every installed copy of core: a store's `transactionOf(req)` finds the
-// execution that an adapter built with another copy attached.
-const REGISTRY = Symbol.for('@idem/executions');
-const executions: WeakMap<object, Execution> = ((globalThis as Record<symbol, unknown>)[REGISTRY] ??=
-  new WeakMap()) as WeakMap<object, Execution>;
+// The execution rides on the framework's request under a global symbol, so a store built against
+// another installed copy of core finds it too. A property, not a WeakMap: a WeakMap entry per
+// request kept every execution alive until a major GC processed the table, which measured as
+// ~30 µs of extra GC per first execution (bench/FINDINGS.md, M).
+const EXECUTION = Symbol.for('@idem/execution');
 
 /** Adapters: makes `execution` reachable from the framework's request (Express `req`, Koa `ctx`). */
 export function attachExecution(native: object, execution: Execution): void {
-  executions.set(native, execution);
+  (native as Record<symbol, unknown>)[EXECUTION] = execution;
 }
 
 /**
@@ -241,5 +243,7 @@ export function attachExecution(native: object, execution: Execution): void {
  * idempotent execution. Stores use it for their context, e.g. `transactionOf(req)`.
  */
 export function executionOf(native: unknown): Execution | undefined {
-  return typeof native === 'object' && native !== null ? executions.get(native) : undefined;
+  if (typeof native !== 'object' || native === null) return undefined;
+  const execution = (native as Record<symbol, unknown>)[EXECUTION];
+  return execution === undefined ? undefined : (execution as Execution);
 }
