@@ -26,13 +26,13 @@ export async function completeKey(url, request) {
 }
 
 /**
- * Redis commands per request, counted exactly: `amount` requests (all answered) between
- * CONFIG RESETSTAT and INFO commandstats, after a pause for writes some stores make after answering.
+ * One counting window: `amount` requests (all answered) between `before()` and `after()`, after a
+ * pause for requests an earlier window abandoned in flight (on any server) and before a pause for
+ * work some stores do after answering. Resolves with the answers and what `after()` returned.
  */
-export async function countCommands({ server, request, redis, amount = 1000, connections }) {
-  // Requests that an earlier window abandoned in flight (on any server) finish first.
+async function countedWindow({ server, request, amount, connections }, before, after) {
   await new Promise((resolve) => setTimeout(resolve, 150));
-  await redis.resetStats();
+  await before();
   const result = await runAutocannon({
     url: server.url + request.path,
     connections,
@@ -45,33 +45,36 @@ export async function countCommands({ server, request, redis, amount = 1000, con
     timeout: 10,
   });
   await new Promise((resolve) => setTimeout(resolve, 100));
-  const commands = await redis.traffic();
+  const counted = await after();
   const answered = result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'];
-  return { requests: answered, ok: result['2xx'], commands };
+  return { requests: answered, ok: result['2xx'], counted };
 }
 
-/**
- * SQL statements per request, counted exactly like Redis commands: `amount` requests (all
- * answered), then a pause for statements sent after answering, the server's own count around them.
- */
+/** Redis commands per request, counted exactly: a window between CONFIG RESETSTAT and INFO commandstats. */
+export async function countCommands({ server, request, redis, amount = 1000, connections }) {
+  const window = await countedWindow(
+    { server, request, amount, connections },
+    () => redis.resetStats(),
+    () => redis.traffic(),
+  );
+  return { requests: window.requests, ok: window.ok, commands: window.counted };
+}
+
+/** SQL statements per request, counted exactly like Redis commands: the server's own count around a window. */
 export async function countStatements({ server, request, amount = 1000, connections }) {
-  await new Promise((resolve) => setTimeout(resolve, 150));
-  const before = await server.stats();
-  const result = await runAutocannon({
-    url: server.url + request.path,
-    connections,
-    amount,
-    sampleInt: 50,
-    method: request.method,
-    headers: request.headers,
-    body: request.body,
-    idReplacement: request.idReplacement,
-    timeout: 10,
-  });
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  const after = await server.stats();
-  const answered = result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'];
-  return { requests: answered, ok: result['2xx'], perRequest: (after.statements - before.statements) / answered };
+  let before;
+  const window = await countedWindow(
+    { server, request, amount, connections },
+    async () => {
+      before = await server.stats();
+    },
+    () => server.stats(),
+  );
+  return {
+    requests: window.requests,
+    ok: window.ok,
+    perRequest: (window.counted.statements - before.statements) / window.requests,
+  };
 }
 
 function runAutocannon(opts) {
