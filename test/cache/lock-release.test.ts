@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { createCache, type Cache, type CacheOptions } from '@idem/cache';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../harness/redis.mjs';
-import { within } from '../harness/wait.js';
-import { nextEvent } from './helpers.js';
+import { within, type Deferred } from '../harness/wait.js';
+import { heldLoad, nextEvent } from './helpers.js';
 
 let server: RedisServer;
 const clients: Redis[] = [];
@@ -36,11 +36,6 @@ async function instance(options: CacheOptions = {}): Promise<Cache> {
   return cache;
 }
 
-interface Gate {
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-}
-
 interface HeldLock {
   a: Cache;
   b: Cache;
@@ -49,7 +44,7 @@ interface HeldLock {
   first: Promise<unknown>;
   /** b's call, waiting for a's value. */
   second: Promise<unknown>;
-  gate: Gate;
+  gate: Deferred<unknown>;
 }
 
 /** Instance `a` holds the loader lock of a fresh key and instance `b` waits for it. */
@@ -57,15 +52,7 @@ async function lockHeldByA(): Promise<HeldLock> {
   const a = await instance();
   const b = await instance();
   const key = `k-${randomUUID()}`;
-  let gate!: Gate;
-  const held = new Promise<unknown>((resolve, reject) => (gate = { resolve, reject }));
-  let started!: () => void;
-  const running = new Promise<void>((resolve) => (started = resolve));
-  const first = a.getOrSet(key, () => {
-    started();
-    return held;
-  });
-  await running;
+  const { call: first, gate } = await heldLoad<unknown>(a, key);
   // b's miss in Redis is told in the same tick as it starts waiting on the bus.
   const waiting = nextEvent(b, 'miss', (e) => e.key === key && e.layer === 'l2');
   const second = b.getOrSet(key, () => 'from b');
