@@ -28,7 +28,7 @@ export function schedule(seed, loadMs) {
   // 503s and store calls that time out), always under the 5 s lease.
   for (let t = 3_000; t < loadMs - 5_000; t += between(5_000, 9_000)) {
     const long = storeEvents.length % 2 === 0;
-    storeEvents.push({ t, type: 'pause', ms: Math.round(long ? between(1_200, 2_000) : between(300, 900)) });
+    storeEvents.push({ t, type: 'pause', long, ms: Math.round(long ? between(1_200, 2_000) : between(300, 900)) });
   }
   const kills = Math.max(1, Math.round(loadMs / 25_000));
   // Spread the kills over the first 80 % of the run (the k-th in the k-th part of it), so that
@@ -38,7 +38,11 @@ export function schedule(seed, loadMs) {
     const part = storeEvents.filter(
       (e) => e.t >= (k * span) / kills && e.t < ((k + 1) * span) / kills && e.type === 'pause',
     );
-    const chosen = part[Math.floor(random() * part.length)];
+    // A kill replaces a short pause where it can: the long pauses are the faults over
+    // commandTimeout, and a run without one has no store call that times out (no 503 to check).
+    const short = part.filter((e) => !e.long);
+    const pool = short.length > 0 ? short : part;
+    const chosen = pool[Math.floor(random() * pool.length)];
     if (chosen) Object.assign(chosen, { type: 'kill', ms: Math.round(between(500, 2_000)) });
   }
   const appEvents = [];
