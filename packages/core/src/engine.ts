@@ -3,7 +3,7 @@
  * it on, answer it, or execute it under a lease). The execution itself lives in execution.ts.
  */
 import { IdempotencyError } from './errors.js';
-import { IdempotencyEvents } from './events.js';
+import { IdempotencyEvents, type IdempotencyEventMap, type StoreOperation } from './events.js';
 import { startExecution } from './execution.js';
 import { defaultFingerprint, fingerprintOf } from './fingerprint.js';
 import { parseKeyHeader, storageKey } from './key.js';
@@ -63,7 +63,7 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
     );
   }
 
-  function unparsedBody(): Decision {
+  function unparsedBody(route: string | undefined): Decision {
     // A developer error, not a client one: shout once in the logs and answer every such request 500.
     const detail =
       'The request body was not parsed before the idempotency middleware ran, so it cannot be fingerprinted. Mount a body parser (e.g. express.json()) before idempotent().';
@@ -71,7 +71,14 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
       warnedUnparsed = true;
       logger.error({ code: 'body_not_parsed' }, detail);
     }
-    return problem(new IdempotencyError('body_not_parsed', detail));
+    return rejected(route, new IdempotencyError('body_not_parsed', detail));
+  }
+
+  /** A problem answered before any store call, told to the `rejected` listeners. */
+  function rejected(route: string | undefined, error: IdempotencyError): Decision {
+    const code = error.code as IdempotencyEventMap['rejected']['code'];
+    events.emit('rejected', { route, code });
+    return problem(error);
   }
 
   function readKey(req: NeutralRequest<Native>): unknown {
@@ -88,21 +95,21 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
   function handle(req: NeutralRequest<Native>): Decision | Promise<Decision> {
     if (!o.methods.has(req.method)) return PASS;
     const startedAt = Date.now();
-    if (o.keyReadsBody && !req.bodyParsed) return unparsedBody();
+    if (o.keyReadsBody && !req.bodyParsed) return unparsedBody(req.route);
 
     let rawKey: unknown;
     try {
       rawKey = readKey(req);
     } catch (error) {
-      if (error instanceof IdempotencyError) return problem(error);
+      if (error instanceof IdempotencyError) return rejected(req.route, error);
       throw error;
     }
     if (rawKey === undefined) {
       if (!o.required) return PASS;
       const how = o.header ? `an ${o.header.name} header` : 'the fields the key is derived from';
-      return problem(new IdempotencyError('key_missing', `This request requires ${how}.`));
+      return rejected(req.route, new IdempotencyError('key_missing', `This request requires ${how}.`));
     }
-    if (o.fingerprintReadsBody && !req.bodyParsed) return unparsedBody();
+    if (o.fingerprintReadsBody && !req.bodyParsed) return unparsedBody(req.route);
 
     const scope = o.scope ? o.scope(req) : `${req.method} ${req.route ?? req.path}`;
     const key = storageKey(scope, rawKey);
@@ -168,22 +175,32 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
   ): Promise<Decision> {
     const deadline = startedAt + o.waitTimeout;
     const claimOptions = { fingerprint, lockTtl: o.lockTtl };
+    let waited = false;
     for (;;) {
       // The standing record, or a lease on the key: one round trip where the store can
       // (getOrClaim), else a read, and a claim only when nothing stands.
-      let operation = 'claim';
+      let operation: StoreOperation = 'getOrClaim';
       let claim: ClaimResult;
+      let calledAt = report.callStart();
       try {
         if (store.getOrClaim !== undefined) {
           claim = await store.getOrClaim(key, claimOptions);
         } else {
           operation = 'get';
           const record = await store.get(key);
-          operation = 'claim';
-          claim = record !== undefined ? { acquired: false, record } : await store.claim(key, claimOptions);
+          if (record !== undefined) {
+            claim = { acquired: false, record };
+          } else {
+            report.callEnd(operation, calledAt, true, key, req.route);
+            operation = 'claim';
+            calledAt = report.callStart();
+            claim = await store.claim(key, claimOptions);
+          }
         }
+        report.callEnd(operation, calledAt, true, key, req.route);
       } catch (error) {
-        return storeFailure(operation, error, startedAt, key, req.route);
+        report.callEnd(operation, calledAt, false, key, req.route);
+        return storeFailure(operation === 'getOrClaim' ? 'claim' : operation, error, startedAt, key, req.route);
       }
       if (claim.acquired) {
         return { action: 'execute', execution: startExecution(o, report, claim.lease, fingerprint, () => req.route) };
@@ -207,9 +224,16 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
           ),
         );
       }
+      if (!waited) {
+        waited = true;
+        events.emit('wait', { key, route: req.route });
+      }
+      const waitStart = report.callStart();
       try {
         await store.waitFor(key, remaining);
+        report.callEnd('waitFor', waitStart, true, key, req.route);
       } catch (error) {
+        report.callEnd('waitFor', waitStart, false, key, req.route);
         return storeFailure('waitFor', error, startedAt, key, req.route);
       }
     }

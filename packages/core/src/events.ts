@@ -35,7 +35,30 @@ export interface IdempotencyEventMap {
   leaseLost: { key: string; route: string | undefined; heldMs: number };
   /** The store returned a record that cannot be replayed (corrupt, tampered, another format): answered 500. */
   invalidRecord: { key: string; route: string | undefined; reason: string };
+  /**
+   * The request was answered 400 or 500 before any store call: no key (`key_missing`), a
+   * malformed one (`key_invalid`), or no parsed body to fingerprint (`body_not_parsed`).
+   */
+  rejected: { route: string | undefined; code: 'key_missing' | 'key_invalid' | 'body_not_parsed' };
+  /** A duplicate started waiting for the key's holder (`concurrent: 'wait'`); once per request. */
+  wait: { key: string; route: string | undefined };
+  /**
+   * One store call ended, well or not. `startTime` is epoch milliseconds (fractional) and
+   * `durationMs` is measured on the monotonic clock, so sub-millisecond calls are seen. Built only
+   * when someone listens: it is the hook for latency histograms and tracing spans.
+   */
+  storeCall: {
+    operation: StoreOperation;
+    ok: boolean;
+    startTime: number;
+    durationMs: number;
+    key: string;
+    route: string | undefined;
+  };
 }
+
+/** The store calls the engine makes. */
+export type StoreOperation = 'get' | 'claim' | 'getOrClaim' | 'waitFor' | 'extend' | 'complete' | 'release';
 
 type Listener<P> = (event: P) => void;
 

@@ -70,8 +70,10 @@ export function startExecution(
     if (settled || given !== undefined) return;
     if (performance.now() >= holdUntil) return void expire();
     timer = schedule();
+    const calledAt = report.callStart();
     call(() => store.extend(lease, o.lockTtl)).then(
       (kept) => {
+        report.callEnd('extend', calledAt, true, lease.key, route());
         if (kept || settled || given !== undefined) return;
         given = 'lost';
         // Nothing left to keep: renewing a lost lease would only spend store round trips.
@@ -81,7 +83,10 @@ export function startExecution(
         // rollback of a transactional store's open transaction.
         void quietRelease('after the lease was lost');
       },
-      (error: unknown) => logger.warn({ err: error, key: lease.key }, 'idempotency lease renewal failed; will retry'),
+      (error: unknown) => {
+        report.callEnd('extend', calledAt, false, lease.key, route());
+        logger.warn({ err: error, key: lease.key }, 'idempotency lease renewal failed; will retry');
+      },
     );
   }
 
@@ -132,20 +137,28 @@ export function startExecution(
   }
 
   function quietRelease(why: string): Promise<void> {
-    return call(() => store.release(lease)).catch((error: unknown) => {
-      logger.warn(
-        { err: error, key: lease.key },
-        `idempotency release ${why} failed; the key unlocks when its lease expires`,
-      );
-    });
+    const calledAt = report.callStart();
+    return call(() => store.release(lease)).then(
+      () => report.callEnd('release', calledAt, true, lease.key, route()),
+      (error: unknown) => {
+        report.callEnd('release', calledAt, false, lease.key, route());
+        logger.warn(
+          { err: error, key: lease.key },
+          `idempotency release ${why} failed; the key unlocks when its lease expires`,
+        );
+      },
+    );
   }
 
   async function release(status: number | undefined, outcome: ExecuteOutcome): Promise<void> {
     const calledAt = Date.now();
+    const timed = report.callStart();
     try {
       await store.release(lease);
+      report.callEnd('release', timed, true, lease.key, route());
       done(status, outcome);
     } catch (error) {
+      report.callEnd('release', timed, false, lease.key, route());
       // The lease lapses on its own after lockTtl; the handler's outcome stands.
       storeFailed('release', error, calledAt, 'idempotency release failed; the key unlocks when its lease expires');
       done(status, 'store_error');
@@ -169,8 +182,11 @@ export function startExecution(
     }
     const response = { status, headers: replayableHeaders(captured.headers), body };
     const calledAt = Date.now();
+    const timed = report.callStart();
     try {
-      if (await store.complete(lease, response, { fingerprint, ttl: o.ttl })) {
+      const kept = await store.complete(lease, response, { fingerprint, ttl: o.ttl });
+      report.callEnd('complete', timed, true, lease.key, route());
+      if (kept) {
         done(status, 'stored');
         return undefined;
       }
@@ -182,6 +198,7 @@ export function startExecution(
       done(status, 'fenced');
       return instead(undone.unknown, status);
     } catch (error) {
+      report.callEnd('complete', timed, false, lease.key, route());
       // A timed-out write may still land when the store answers again: then the response is
       // kept and replayed. Only when it did not does a retry run the handler again.
       storeFailed(

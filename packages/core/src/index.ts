@@ -8,7 +8,7 @@ export type { Duration, Logger } from './config.js';
 export { IdempotencyConfigError, IdempotencyError, StoreError, problemType } from './errors.js';
 export type { ProblemBody, ProblemCode } from './errors.js';
 export { IdempotencyEvents, TypedEvents } from './events.js';
-export type { IdempotencyEventMap } from './events.js';
+export type { IdempotencyEventMap, StoreOperation } from './events.js';
 export { executionOf } from './execution.js';
 export { defaultFingerprint } from './fingerprint.js';
 export { REPLAYED_HEADER, isReplayableHeader } from './headers.js';

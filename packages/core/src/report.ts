@@ -5,7 +5,7 @@
  */
 import { debugEnabled, type Logger } from './config.js';
 import { StoreError } from './errors.js';
-import type { IdempotencyEvents } from './events.js';
+import type { IdempotencyEvents, StoreOperation } from './events.js';
 
 /** The engine's reporting, shared by the decision and the executions. */
 export interface Reporter {
@@ -13,6 +13,10 @@ export interface Reporter {
   readonly logger: Logger;
   /** Whether debug lines would be seen (checked per line: the level may change at run time). */
   debugging(): boolean;
+  /** Marks the start of a store call: a timestamp when `storeCall` has listeners, else a sentinel. */
+  callStart(): number;
+  /** Reports the end of a store call started at `start` (a no-op when nobody listened at the start). */
+  callEnd(operation: StoreOperation, start: number, ok: boolean, key: string, route: string | undefined): void;
   /**
    * Reports a store failure: the error as a {@link StoreError} (the store's own when it is one),
    * a `storeError` event and one log line. Returns the error.
@@ -30,11 +34,22 @@ export interface Reporter {
   ): StoreError;
 }
 
+/** No one listens for `storeCall`: the call is not timed. */
+const UNTIMED = -1;
+
 export function createReporter(events: IdempotencyEvents, logger: Logger, storeName: string): Reporter {
   return {
     events,
     logger,
     debugging: debugEnabled(logger),
+    callStart() {
+      return events.hasListeners('storeCall') ? performance.now() : UNTIMED;
+    },
+    callEnd(operation, start, ok, key, route) {
+      if (start === UNTIMED) return;
+      const durationMs = performance.now() - start;
+      events.emit('storeCall', { operation, ok, startTime: performance.timeOrigin + start, durationMs, key, route });
+    },
     storeError(operation, cause, { startedAt, failOpen, key, route, message }) {
       const error = StoreError.from(operation, cause);
       events.emit('storeError', { operation, error, failOpen, durationMs: Date.now() - startedAt, key, route });
