@@ -250,17 +250,25 @@ export function startExecution(
 // ~30 µs of extra GC per first execution (bench/FINDINGS.md, M).
 const EXECUTION = Symbol.for('@idem/execution');
 
-/** Adapters: makes `execution` reachable from the framework's request (Express `req`, Koa `ctx`). */
+/**
+ * Adapters: makes `execution` reachable from the framework's request: on the object a handler
+ * holds (Koa `ctx`), or on the response that a request object links to as `res` (Express).
+ */
 export function attachExecution(native: object, execution: Execution): void {
   (native as Record<symbol, unknown>)[EXECUTION] = execution;
 }
 
 /**
- * The execution running for this request (Express `req` or Koa `ctx`), or undefined outside an
- * idempotent execution. Stores use it for their context, e.g. `transactionOf(req)`.
+ * The execution running for this request (Express `req` or `res`, Koa `ctx`), or undefined outside
+ * an idempotent execution. Stores use it for their context, e.g. `transactionOf(req)`.
  */
 export function executionOf(native: unknown): Execution | undefined {
   if (typeof native !== 'object' || native === null) return undefined;
-  const execution = (native as Record<symbol, unknown>)[EXECUTION];
-  return execution === undefined ? undefined : (execution as Execution);
+  const own = (native as Record<symbol, unknown>)[EXECUTION];
+  if (own !== undefined) return own as Execution;
+  // Express keeps it on the response (packages/express/src/index.ts), which req links to.
+  const res = (native as { res?: unknown }).res;
+  if (typeof res !== 'object' || res === null) return undefined;
+  const linked = (res as Record<symbol, unknown>)[EXECUTION];
+  return linked === undefined ? undefined : (linked as Execution);
 }

@@ -111,6 +111,22 @@ export class HeldResponse implements CapturedResponse {
 }
 
 /**
+ * Moves `res` to V8's dictionary mode before idem adds its stand-ins. Express sets the prototype of
+ * every response (Object.setPrototypeOf per request), and V8 then gives each property later added
+ * to that object a hidden class of its own, copying its ~50 descriptors: the three stand-ins cost
+ * ~15 µs and their garbage per first execution (bench/FINDINGS.md, N). In dictionary mode an
+ * addition is a hash insert; reads cost what they did, since no two responses shared a hidden class
+ * (their property accesses were megamorphic already). Deleting a property other than the last one
+ * added is what makes V8 switch; `sendDate` is one of ServerResponse's own fields, put back at once.
+ */
+function toDictionaryMode(res: ServerResponse): void {
+  if (!Object.hasOwn(res, 'sendDate')) return;
+  const { sendDate } = res;
+  delete (res as { sendDate?: boolean }).sendDate;
+  res.sendDate = sendDate;
+}
+
+/**
  * Holds the response back until the handler ends it, then calls `onEnd` with what it wrote (and
  * `context`), so the caller can store it before calling `flush()`: a retry arriving right after the
  * client got its answer finds the stored record, never a stale lock. Everything Express writes
@@ -119,9 +135,7 @@ export class HeldResponse implements CapturedResponse {
  * live from then on and ends with `body: null`.
  *
  * The stand-ins stay on `res` for its life and pass calls through once the response is flushed or
- * given back: Express gives every response its own hidden class (setPrototypeOf per request), so
- * each property written to `res` is a slow store, several µs here (bench/FINDINGS.md, C). Holding
- * a response writes three; putting the methods back would write three more.
+ * given back: putting the methods back would write three more properties.
  */
 export function holdResponse<Context>(
   res: ServerResponse,
@@ -130,6 +144,7 @@ export function holdResponse<Context>(
   context: Context,
 ): HeldResponse {
   const held = new HeldResponse(res, res.write as Method, res.end as Method, res.writeHead as Method);
+  toDictionaryMode(res);
 
   // The real head goes out with the body at flush time (Node's implicit writeHead); until then only
   // record what the handler asked for, so status and headers are captured too.

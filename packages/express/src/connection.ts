@@ -28,39 +28,26 @@ export function watchConnection(res: ServerResponse, held: HeldResponse, abandon
     watched.add(socket);
     socket.on('timeout', markTimedOut);
   }
-  let pipes = 0;
-  let piped = false;
-  let clientLeft = false;
-  let closed = false;
-  let given = false;
-  function judge(): void {
-    if (given || held.ended) return;
-    if (clientLeft && (!piped || pipes > 0)) return;
-    given = true;
-    abandoned();
-  }
-  res.on('pipe', function piping() {
-    if (!piped) {
-      piped = true;
-      // Registered only for responses that are piped to; the unpipe that follows a close comes
-      // from the pipe's own 'close' listener, after this module's.
-      res.on('unpipe', function unpiping() {
-        pipes--;
-        if (closed) judge();
-      });
-    }
-    pipes++;
-  });
-  res.once('close', function closedEarly() {
+  // One listener per execution, and no closure for the pipes: the streams piped into `res` are
+  // counted when it closes, by their 'unpipe' listeners (Readable.pipe and stream.pipeline add
+  // one each, and remove it when they unpipe, which a closed response makes them do after this).
+  res.on('close', function closedEarly() {
     if (held.ended) return;
-    closed = true;
     // Only the client ends the socket's readable side (FIN) or resets it; a socket this side
     // destroyed has neither, unless the server timed it out (the handler still works then). Without
     // a socket to ask, assume the client left: never abort on a guess.
     const current = (res.socket as Socket | null) ?? socket;
-    clientLeft =
+    const clientLeft =
       res.errored == null &&
       (current === null || current.readableEnded || current.errored != null || timedOut.has(current));
-    judge();
+    if (!clientLeft) return abandoned();
+    // The client left: the handler may still end the response, unless a stream was piping into
+    // it: a pipe never ends a closed response, so the handler gave up once the last one unpipes.
+    if (res.listenerCount('unpipe') === 0) return;
+    res.on('unpipe', function unpiped() {
+      if (held.ended || res.listenerCount('unpipe') > 1) return;
+      res.off('unpipe', unpiped);
+      abandoned();
+    });
   });
 }

@@ -73,8 +73,10 @@ export function idempotent<Req = AnyExpressRequest>(
     // Answered while it waited (a request timeout before idem) or its client left: nobody would
     // get the result, so release the key for the retry instead of running the handler.
     if (answered(res)) return void execution.abort('response already sent');
-    attachExecution(req, execution);
     const held = holdResponse<Run>(res, maxBodyBytes, storeThenFlush, { execution, next });
+    // On res, which holdResponse moved to dictionary mode: a property added to Express's req is a
+    // new hidden class (capture.ts); executionOf(req) looks there through req.res.
+    attachExecution(res, execution);
     watchConnection(res, held, () => void execution.abort('connection closed before the response ended'));
     next();
   }
