@@ -8,7 +8,7 @@ import { startExecution } from './execution.js';
 import { defaultFingerprint, fingerprintOf } from './fingerprint.js';
 import { parseKeyHeader, storageKey } from './key.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
-import { RETRY_AFTER_SECONDS, problemResponse } from './problem.js';
+import { RETRY_AFTER_SECONDS } from './problem.js';
 import { recordProblem } from './record.js';
 import { createReporter } from './report.js';
 import type { ClaimResult, Decision, IdempotencyOptions, IdempotencyRecord, NeutralRequest } from './types.js';
@@ -27,10 +27,6 @@ export interface Idempotency<Native> {
 
 const PASS: Decision = { action: 'pass' };
 
-function problem(error: IdempotencyError): Decision {
-  return { action: 'respond', response: problemResponse(error) };
-}
-
 /**
  * Creates the engine. Options are validated here, once; a bad option throws
  * {@link IdempotencyConfigError} naming it.
@@ -41,6 +37,7 @@ export function createIdempotency<Native = unknown>(options: IdempotencyOptions<
   const events = new IdempotencyEvents();
   const report = createReporter(events, logger, store.name);
   let warnedUnparsed = false;
+  const problem = (error: IdempotencyError): Decision => ({ action: 'respond', response: o.problem(error) });
 
   function storeFailure(
     operation: string,

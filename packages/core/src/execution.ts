@@ -5,27 +5,23 @@
  */
 import { IdempotencyError } from './errors.js';
 import { replayableHeaders } from './headers.js';
-import { RETRY_AFTER_SECONDS, problemResponse } from './problem.js';
+import { RETRY_AFTER_SECONDS } from './problem.js';
 import type { ResolvedOptions } from './options.js';
 import type { Reporter } from './report.js';
 import type { CapturedResponse, ExecuteOutcome, Execution, Lease, OutgoingResponse } from './types.js';
 
 // A transactional store undid the handler's writes: its own answer would claim what did not happen.
 const undone = {
-  notStored: (): OutgoingResponse =>
-    problemResponse(
-      new IdempotencyError(
-        'response_not_stored',
-        'The response could not be stored with its effects (too large, or not cacheable), so they were undone; nothing was kept.',
-      ),
+  notStored: (): IdempotencyError =>
+    new IdempotencyError(
+      'response_not_stored',
+      'The response could not be stored with its effects (too large, or not cacheable), so they were undone; nothing was kept.',
     ),
-  unknown: (): OutgoingResponse =>
-    problemResponse(
-      new IdempotencyError(
-        'store_unavailable',
-        'The idempotency store did not confirm this request. Retry with the same key: it replays if the request was kept and runs again if not.',
-        { retryAfter: RETRY_AFTER_SECONDS },
-      ),
+  unknown: (): IdempotencyError =>
+    new IdempotencyError(
+      'store_unavailable',
+      'The idempotency store did not confirm this request. Retry with the same key: it replays if the request was kept and runs again if not.',
+      { retryAfter: RETRY_AFTER_SECONDS },
     ),
 };
 
@@ -166,8 +162,8 @@ export function startExecution(
   }
 
   // What a transactional store's client must get instead of a success whose writes were undone.
-  const instead = (replacement: () => OutgoingResponse, status: number): OutgoingResponse | undefined =>
-    store.transactional && status < 400 ? replacement() : undefined;
+  const instead = (replacement: () => IdempotencyError, status: number): OutgoingResponse | undefined =>
+    store.transactional && status < 400 ? o.problem(replacement()) : undefined;
 
   async function complete(captured: CapturedResponse): Promise<OutgoingResponse | undefined> {
     const { status, body } = captured;

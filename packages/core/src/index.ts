@@ -14,6 +14,7 @@ export { defaultFingerprint } from './fingerprint.js';
 export { REPLAYED_HEADER, isReplayableHeader } from './headers.js';
 export { MAX_KEY_LENGTH, parseKeyHeader, storageKey } from './key.js';
 export { memoryStore } from './memory-store.js';
+export type { FormattedProblem, ProblemDetails } from './problem.js';
 export type { MemoryStoreOptions } from './memory-store.js';
 export { defaultCacheable, defaults } from './options.js';
 export type * from './types.js';

@@ -3,6 +3,7 @@ import { IdempotencyConfigError } from './errors.js';
 import { HEADER_NAME } from './headers.js';
 import { compileSelector, selector, type CompiledSelector } from './selectors.js';
 import { memoryStore } from './memory-store.js';
+import { problemResponder, type ProblemResponder } from './problem.js';
 import type { IdempotencyOptions, IdempotencyStore } from './types.js';
 
 /** The default `cacheable`: results worth replaying, not transient failures. */
@@ -35,6 +36,8 @@ export interface ResolvedOptions {
   maxBodyBytes: number;
   onStoreError: 'fail-closed' | 'fail-open';
   logger: Logger;
+  /** idem's own answers (400, 409, 422, 503, …) as responses: problem+json, or `formatProblem`'s. */
+  problem: ProblemResponder;
 }
 
 /**
@@ -71,6 +74,7 @@ const KNOWN = [
   'maxBodyBytes',
   'onStoreError',
   'logger',
+  'formatProblem',
 ] as const;
 
 const fail = (option: string, message: string): IdempotencyConfigError => new IdempotencyConfigError(option, message);
@@ -125,6 +129,8 @@ export function resolveOptions<Native>(options: IdempotencyOptions<Native> = {})
     }
   }
   const logger = checkLogger(o.logger, fail);
+  if (o.formatProblem !== undefined && typeof o.formatProblem !== 'function')
+    throw new IdempotencyConfigError('formatProblem', 'expected a function (problem) => { status?, headers?, body }');
 
   const ttl = duration('ttl', o.ttl ?? defaults.ttl);
   const lockTtl = timerDuration('lockTtl', o.lockTtl ?? defaults.lockTtl);
@@ -150,5 +156,6 @@ export function resolveOptions<Native>(options: IdempotencyOptions<Native> = {})
     maxBodyBytes,
     onStoreError,
     logger,
+    problem: problemResponder(o.formatProblem, logger),
   };
 }

@@ -5,6 +5,7 @@
  */
 
 import type { Duration, Logger } from './config.js';
+import type { FormattedProblem, ProblemDetails } from './problem.js';
 
 export type { Duration, Logger } from './config.js';
 
@@ -196,6 +197,13 @@ export interface IdempotencyOptions<Native = unknown> {
   onStoreError?: 'fail-closed' | 'fail-open';
   /** A pino logger (or anything with its methods). @default silent */
   logger?: Logger;
+  /**
+   * idem's own answers (400, 409, 422, 503 and its 500s) in the API's own error format instead of
+   * RFC 9457 problem+json, e.g. Stripe's `{ error: { type, code, message } }`. Receives the problem
+   * document and `retryAfter`; returns `{ status?, headers?, body }`. `Retry-After` is still sent
+   * unless `headers` override it. @default problem+json
+   */
+  formatProblem?: (problem: ProblemDetails) => FormattedProblem;
 }
 
 /** A response the adapter writes as is: a replay or one of idem's own problem answers. */
