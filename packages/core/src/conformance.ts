@@ -28,6 +28,10 @@ export interface TestRunner {
 export interface StoreCapabilities {
   /** `getOrClaim()`: the read and the claim in one round trip. @default true */
   getOrClaim?: boolean;
+  /** `inspect()`: the record with the time it has left, for operators. @default true */
+  inspect?: boolean;
+  /** `ping()`: one cheap round trip, for health checks. @default true */
+  ping?: boolean;
 }
 
 export interface ConformanceOptions {
@@ -80,7 +84,7 @@ export function storeConformance(
   options: ConformanceOptions = {},
 ): void {
   const { describe, it, afterEach } = runner;
-  const capabilities = { getOrClaim: true, ...options.capabilities };
+  const capabilities = { getOrClaim: true, inspect: true, ping: true, ...options.capabilities };
 
   describe(`store conformance: ${name}`, () => {
     const opened: IdempotencyStore[] = [];
@@ -259,6 +263,18 @@ export function storeConformance(
       assert.equal(await store.delete(key), false);
     });
 
+    it('delete frees an in-flight key: a new claim wins and the old lease is fenced out', async () => {
+      const store = await create();
+      const key = newKey();
+      const stuck = leaseOf(await store.claim(key, claimOptions('fp', 30_000)));
+      assert.equal(await store.delete(key), true);
+      assert.equal(await store.get(key), undefined);
+      const next = leaseOf(await store.claim(key, claimOptions('fp')));
+      assert.equal(await store.complete(stuck, response('stuck'), { fingerprint: 'fp', ttl: 60_000 }), false);
+      assert.equal(await store.complete(next, response('re-run'), { fingerprint: 'fp', ttl: 60_000 }), true);
+      assert.equal(bodyText(await store.get(key)), 're-run');
+    });
+
     const getOrClaim = capabilities.getOrClaim ? it : it.skip;
     getOrClaim('getOrClaim claims a fresh key and answers a standing record like claim', async () => {
       const store = await create();
@@ -280,6 +296,58 @@ export function storeConformance(
       const same = newKey();
       const contested = await Promise.all(Array.from({ length: 20 }, () => getOrClaimOf(same)));
       assert.equal(contested.filter((r) => r.acquired).length, 1);
+    });
+
+    const inspect = capabilities.inspect ? it : it.skip;
+    const inspectOf = (store: IdempotencyStore) => {
+      assert.equal(typeof store.inspect, 'function', 'the store was declared to have inspect()');
+      return (key: string) => (store.inspect as NonNullable<IdempotencyStore['inspect']>)(key);
+    };
+
+    inspect('inspect reports a completed record like get, with the time its ttl leaves it', async () => {
+      const store = await create();
+      const look = inspectOf(store);
+      const key = newKey();
+      assert.equal(await look(key), undefined);
+      const lease = leaseOf(await store.claim(key, claimOptions('fp')));
+      await store.complete(lease, response('kept'), { fingerprint: 'fp', ttl: 60_000 });
+      const seen = await look(key);
+      assert.ok(seen !== undefined, 'inspect found nothing where get finds a record');
+      assert.equal(readable(seen.record)?.state, 'completed');
+      assert.equal(seen.record.fingerprint, 'fp');
+      assert.equal(bodyText(seen.record), 'kept');
+      assert.ok(
+        seen.expiresInMs !== null && seen.expiresInMs > 0 && seen.expiresInMs <= 60_000,
+        `expiresInMs ${String(seen.expiresInMs)} is not within the 60 s ttl`,
+      );
+      assert.equal(await store.delete(key), true);
+      assert.equal(await look(key), undefined);
+    });
+
+    inspect('inspect reports an in-flight record and changes nothing about it', async () => {
+      const store = await create();
+      const look = inspectOf(store);
+      const key = newKey();
+      const lease = leaseOf(await store.claim(key, claimOptions('fp', 10_000)));
+      const seen = await look(key);
+      assert.equal(readable(seen?.record)?.state, 'in_flight');
+      assert.equal(seen?.record.fingerprint, 'fp');
+      // A lease's end, or none for a lease that lasts as long as its holder.
+      assert.ok(
+        seen?.expiresInMs === null || (seen !== undefined && seen.expiresInMs > 0 && seen.expiresInMs <= 10_000),
+        `expiresInMs ${String(seen?.expiresInMs)} is neither null nor within the 10 s lease`,
+      );
+      // Still held by its owner: a duplicate is refused, and the owner completes.
+      assert.equal(standing(await store.claim(key, claimOptions('fp')))?.state, 'in_flight');
+      assert.equal(await store.complete(lease, response('owner'), { fingerprint: 'fp', ttl: 60_000 }), true);
+      assert.equal(bodyText((await look(key))?.record), 'owner');
+    });
+
+    const ping = capabilities.ping ? it : it.skip;
+    ping('ping resolves while the store is reachable', async () => {
+      const store = await create();
+      assert.equal(typeof store.ping, 'function', 'the store was declared to have ping()');
+      await (store.ping as NonNullable<IdempotencyStore['ping']>)();
     });
 
     options.extras?.({ create });

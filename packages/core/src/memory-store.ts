@@ -7,6 +7,7 @@ import type {
   CompletedRecord,
   IdempotencyRecord,
   IdempotencyStore,
+  InspectedRecord,
   Lease,
   StoredResponse,
 } from './types.js';
@@ -41,7 +42,9 @@ interface Entry {
  * @example
  * app.use(idempotent({ store: memoryStore({ maxEntries: 50_000 }) }));
  */
-export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore & { readonly size: number } {
+export function memoryStore(
+  options: MemoryStoreOptions = {},
+): IdempotencyStore & Required<Pick<IdempotencyStore, 'inspect' | 'ping'>> & { readonly size: number } {
   checkOptions(options, ['maxEntries', 'clock'], fail);
   const maxEntries = options.maxEntries ?? 10_000;
   if (!Number.isSafeInteger(maxEntries) || maxEntries < 1)
@@ -172,6 +175,21 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
         arm();
       });
     },
+
+    async inspect(key): Promise<InspectedRecord | undefined> {
+      // peek, not get: an operator's look must not make a record recently used.
+      const entry = records.peek(key);
+      if (entry !== undefined && entry.expiresAt > now())
+        return { record: entry.record, expiresInMs: entry.expiresAt - now() };
+      const lock = liveLock(key);
+      if (lock === undefined) return undefined;
+      return {
+        record: { state: 'in_flight', fingerprint: lock.fingerprint, startedAt: lock.startedAt },
+        expiresInMs: lock.expiresAt - now(),
+      };
+    },
+
+    async ping() {},
 
     async delete(key) {
       const hadRecord = records.delete(key);

@@ -77,6 +77,17 @@ export interface CompletedRecord {
 
 export type IdempotencyRecord = InFlightRecord | CompletedRecord;
 
+/** What {@link IdempotencyStore.inspect} reports of a key. */
+export interface InspectedRecord {
+  record: IdempotencyRecord;
+  /**
+   * Milliseconds until the store drops the record by itself: a completed record's `ttl`, an
+   * in-flight record's lease. Null when it has no fixed end (a transactional lease of
+   * `@idem/postgres` lasts as long as its holder runs).
+   */
+  expiresInMs: number | null;
+}
+
 /** Proof of ownership of an in-flight key. `token` is the fencing token. */
 export interface Lease {
   readonly key: string;
@@ -140,6 +151,17 @@ export interface IdempotencyStore {
   waitFor(key: string, timeoutMs: number): Promise<void>;
   /** Removes whatever is kept for `key`. True when something was there. */
   delete(key: string): Promise<boolean>;
+  /**
+   * Optional, for operators (`@idem/admin`): the record for `key` as `get` reads it, with the time
+   * the store keeps it. One round trip that changes nothing: no lease is touched, no waiter
+   * registered. `get` alone cannot say when a record goes.
+   */
+  inspect?(key: string): Promise<InspectedRecord | undefined>;
+  /**
+   * Optional, for health checks: one cheap round trip to the backing service. Resolves when it
+   * answered; rejects (like every other method) when it did not. Creates and changes nothing.
+   */
+  ping?(): Promise<void>;
   /** Frees timers and connections the store opened itself (never the user's client). */
   close?(): Promise<void>;
   /**

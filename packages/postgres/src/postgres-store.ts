@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { ClaimResult, IdempotencyRecord, IdempotencyStore, Lease } from '@idem/core';
+import type { ClaimResult, IdempotencyRecord, IdempotencyStore, InspectedRecord, Lease } from '@idem/core';
 import { sha256 } from '@idem/core/adapter';
 import { checkout, sqlState, withClient, type Lent } from './connection.js';
 import { listenNotifications, type Watch } from './notifications.js';
@@ -20,6 +20,10 @@ import { Executions } from './transactional.js';
 export interface PostgresStore extends IdempotencyStore {
   readonly name: 'postgres';
   readonly transactional: boolean;
+  /** The record with the time its row has left, in one statement that changes nothing (for `@idem/admin`). */
+  inspect(key: string): Promise<InspectedRecord | undefined>;
+  /** `SELECT 1` on a pooled client within `queryTimeout`; creates no table. */
+  ping(): Promise<void>;
   /** Creates the table and its index when missing (what first use does unless `createTable: false`). Safe to run from many processes at once. */
   migrate(): Promise<void>;
   /** Records that count (completed, and in flight under a live holder). */
@@ -283,6 +287,21 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         async (client) =>
           (await client.query<{ live: boolean }>('delete', sql.remove, [key, channel])).rows[0]?.live === true,
       );
+    },
+
+    async inspect(key) {
+      await prepare();
+      return run('inspect', async (client) => {
+        const row = (await client.query<RecordRow & { remaining_ms: number | null }>('inspect', sql.inspect, [key]))
+          .rows[0];
+        const record = decodeRecord(row);
+        if (record === undefined || row === undefined) return undefined;
+        return { record, expiresInMs: row.remaining_ms === null ? null : Number(row.remaining_ms) };
+      });
+    },
+
+    async ping() {
+      await run('ping', (client) => client.query('ping', sql.ping));
     },
 
     async count() {

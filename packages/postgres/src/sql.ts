@@ -9,6 +9,8 @@
 /** The statements for one (quoted) table. */
 export interface Statements {
   get: string;
+  inspect: string;
+  ping: string;
   claim: string;
   complete: string;
   extend: string;
@@ -50,6 +52,15 @@ const columns = (row: string): string => `${row}.state, ${row}.fingerprint,
 export function statements(table: string): Statements {
   return {
     get: `SELECT ${columns('r')} FROM ${table} r WHERE r.key = $1 AND ${live('r')}`,
+
+    // For operators: what get reads, and how long the row has left (NULL for a transactional
+    // marker, which lasts as long as its holder). $1 key.
+    inspect: `SELECT ${columns('r')}, CASE WHEN ${transactionalMarker('r')} THEN NULL
+  ELSE greatest(0, ceil(extract(epoch FROM r.expires_at - clock_timestamp()) * 1000))::float8 END AS remaining_ms
+FROM ${table} r WHERE r.key = $1 AND ${live('r')}`,
+
+    // For health checks: a round trip that touches no table.
+    ping: 'SELECT 1',
 
     // The claim, in one statement: insert the in-flight row, or take over one that counts as
     // absent; when the claim loses, the standing record comes back in the same round trip.

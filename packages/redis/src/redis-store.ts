@@ -1,4 +1,12 @@
-import type { ClaimResult, IdempotencyRecord, IdempotencyStore, Lease, StoredResponse } from '@idem/core';
+import { StoreError } from '@idem/core';
+import type {
+  ClaimResult,
+  IdempotencyRecord,
+  IdempotencyStore,
+  InspectedRecord,
+  Lease,
+  StoredResponse,
+} from '@idem/core';
 import { scanKeys } from '@idem/redis-kit';
 import type { LeaseContext, LeaseStrategy, RequestKeys } from './lease-strategy.js';
 import { resolveRedisStoreOptions, type RedisStoreOptions } from './options.js';
@@ -18,6 +26,13 @@ import { pubsubWakeups, type Watch } from './wakeups.js';
  */
 export interface RedisStore extends IdempotencyStore {
   readonly name: 'redis';
+  /** The record with its PTTL, in one script that writes nothing (for `@idem/admin`). */
+  inspect(key: string): Promise<InspectedRecord | undefined>;
+  /**
+   * PING on the records' node and, with independent lock masters, on each of them: resolves when
+   * the records' node and a quorum of the lock masters answer within `commandTimeout`.
+   */
+  ping(): Promise<void>;
   /** Records (completed and in flight) under the prefix, counted with SCAN on every master. */
   count(): Promise<number>;
   /**
@@ -150,6 +165,33 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
 
     async delete(key) {
       return (await lease.delete(keysOf(key))) > 0;
+    },
+
+    async inspect(key) {
+      const reply = await bounded('inspect', context.commands.idemInspectBuffer(keysOf(key).record));
+      if (reply === null) return undefined;
+      const record = decodeRecord(reply.slice(0, RECORD_FIELDS.length) as (Buffer | null)[]);
+      if (record === undefined) return undefined;
+      const pttl = Number(reply[RECORD_FIELDS.length]);
+      // -1: no expiry (never written so by this store); -2: gone between the two reads (cannot
+      // happen within one script, kept for safety).
+      return { record, expiresInMs: pttl >= 0 ? pttl : null };
+    },
+
+    async ping() {
+      await bounded('ping', client.ping());
+      if (lockOnClient) return;
+      const answers = await Promise.allSettled(lockClients.map((master) => bounded('ping', master.ping())));
+      const up = answers.filter((answer) => answer.status === 'fulfilled').length;
+      const quorum = Math.floor(lockClients.length / 2) + 1;
+      if (up < quorum) {
+        const failed = answers.find((answer) => answer.status === 'rejected');
+        throw new StoreError(
+          'ping',
+          failed?.reason,
+          `idem: store ping failed: ${up} of ${lockClients.length} lock masters answered, ${quorum} needed`,
+        );
+      }
     },
 
     async count() {

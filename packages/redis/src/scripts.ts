@@ -114,6 +114,16 @@ if state == 'f' and redis.call('HEXISTS', record, 'w') == 0 then redis.call('HSE
 return { state, redis.call('PTTL', record) }
 `;
 
+const INSPECT = `
+local record = KEYS[1]
+-- For operators: the standing record and how long it has left, read together. Unlike PEEK it
+-- writes nothing (no waiter mark).
+local standing = ${STANDING}
+if not standing[1] then return false end
+standing[6] = redis.call('PTTL', record)
+return standing
+`;
+
 const DELETE = `
 local record, lock = KEYS[1], KEYS[2]
 local channel = ARGV[1]
@@ -150,6 +160,8 @@ export interface StoreCommands {
   idemRelease(record: Key, token: string, channel: string): Promise<number>;
   /** [state, pttl] with state 'f' | 'c', or null when nothing is there; marks an in-flight record as waited for. */
   idemPeek(record: Key): Promise<[string, number] | null>;
+  /** The standing record's fields (`RECORD_FIELDS` by position) and its PTTL, or null when nothing is there. */
+  idemInspectBuffer(record: Key): Promise<[...(Buffer | null)[], number] | null>;
   /** How many keys were removed. */
   idemDelete(record: Key, lock: Key, channel: string): Promise<number>;
 }
@@ -161,6 +173,7 @@ const SCRIPTS = {
   idemComplete: { lua: COMPLETE, numberOfKeys: 1 },
   idemRelease: { lua: RELEASE, numberOfKeys: 1 },
   idemPeek: { lua: PEEK, numberOfKeys: 1 },
+  idemInspect: { lua: INSPECT, numberOfKeys: 1 },
   idemDelete: { lua: DELETE, numberOfKeys: 2 },
 };
 
