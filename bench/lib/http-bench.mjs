@@ -15,6 +15,9 @@ export const LABELS = {
   bare: 'bare',
   'floor-get': 'floor: raw GET',
   'floor-setnx': 'floor: raw SET NX + SET',
+  'floor-get-pinned': 'floor: GET + pinned hashing',
+  'floor-pinned': 'floor: SET NX + SET + pinned hashing',
+  'bare-pinned': 'bare + pinned hashing',
   'idem-memory': 'idem (memory)',
   'idem-redis': 'idem (Redis)',
   'ei-memory': 'express-idempotency (memory)',
@@ -62,8 +65,18 @@ export const GROUPS = [
     key: 'bench-replay-express',
     baseline: 'bare',
     title: 'Express, replay of a completed key',
-    floor: 'floor-get',
-    members: ['bare', 'floor-get', 'idem-memory', 'idem-redis', 'ei-memory', 'ei-redis', 'ni-memory', 'ni-redis'],
+    floor: 'floor-get-pinned',
+    members: [
+      'bare',
+      'floor-get',
+      'floor-get-pinned',
+      'idem-memory',
+      'idem-redis',
+      'ei-memory',
+      'ei-redis',
+      'ni-memory',
+      'ni-redis',
+    ],
   },
   {
     id: 'express-first',
@@ -72,8 +85,19 @@ export const GROUPS = [
     key: 'unique',
     baseline: 'bare',
     title: 'Express, first execution (a new key per request)',
-    floor: 'floor-setnx',
-    members: ['bare', 'floor-setnx', 'idem-memory', 'idem-redis', 'ei-memory', 'ei-redis', 'ni-memory', 'ni-redis'],
+    floor: 'floor-pinned',
+    members: [
+      'bare',
+      'bare-pinned',
+      'floor-setnx',
+      'floor-pinned',
+      'idem-memory',
+      'idem-redis',
+      'ei-memory',
+      'ei-redis',
+      'ni-memory',
+      'ni-redis',
+    ],
   },
   {
     id: 'koa-passthrough',
@@ -91,8 +115,8 @@ export const GROUPS = [
     key: 'bench-replay-koa',
     baseline: 'bare',
     title: 'Koa, replay of a completed key',
-    floor: 'floor-get',
-    members: ['bare', 'floor-get', 'idem-memory', 'idem-redis'],
+    floor: 'floor-get-pinned',
+    members: ['bare', 'floor-get', 'floor-get-pinned', 'idem-memory', 'idem-redis'],
   },
   {
     id: 'koa-first',
@@ -101,8 +125,8 @@ export const GROUPS = [
     key: 'unique',
     baseline: 'bare',
     title: 'Koa, first execution (a new key per request)',
-    floor: 'floor-setnx',
-    members: ['bare', 'floor-setnx', 'idem-memory', 'idem-redis'],
+    floor: 'floor-pinned',
+    members: ['bare', 'bare-pinned', 'floor-setnx', 'floor-pinned', 'idem-memory', 'idem-redis'],
   },
   // PostgreSQL: groups of their own, so the Redis groups above keep their members and timing.
   ...['express', 'koa'].flatMap((framework) => {
@@ -131,6 +155,23 @@ export const GROUPS = [
     ];
   }),
 ];
+
+/**
+ * The variants the server-CPU verdicts compare (issue 15), measured again at a fixed request rate
+ * that all of them sustain: closed-loop CPU per request penalises the slower variant.
+ */
+const FIXED_RATE = new Set([
+  'bare',
+  'bare-pinned',
+  'floor-get',
+  'floor-get-pinned',
+  'floor-setnx',
+  'floor-pinned',
+  'idem-memory',
+  'idem-redis',
+]);
+/** The fixed rate, as a share of the slowest of those variants' closed-loop throughput. */
+const FIXED_RATE_SHARE = 0.7;
 
 /** Whether a group needs the bench's PostgreSQL. */
 export const usesPostgresGroup = (group) => group.members.some(usesPostgres);
@@ -223,6 +264,35 @@ export async function runGroup(group, { redis, postgres, settings, log, profile 
         );
       }
     }
+    // The same rounds again at one fixed rate for the variants of the CPU verdicts (not the
+    // PostgreSQL groups: no CPU target was set for them).
+    const fixed = Object.fromEntries(
+      group.members.filter((v) => FIXED_RATE.has(v) && !usesPostgresGroup(group)).map((v) => [v, []]),
+    );
+    const fixedVariants = Object.keys(fixed);
+    const rate =
+      fixedVariants.length > 1
+        ? Math.floor(FIXED_RATE_SHARE * Math.min(...fixedVariants.map((v) => medianOf(rounds[v], 'rps'))))
+        : undefined;
+    for (let round = 0; rate !== undefined && round < settings.rounds; round++) {
+      const order = round % 2 === 0 ? fixedVariants : [...fixedVariants].reverse();
+      for (const variant of order) {
+        const result = await measure({
+          server: servers[variant],
+          request,
+          durationS: settings.durationS,
+          connections: settings.connections,
+          rate,
+          redis: usesRedis(variant) ? redis : undefined,
+        });
+        result.round = round;
+        served[variant] += result.responses;
+        fixed[variant].push(result);
+        log(
+          `  ${group.id.padEnd(20)} r${round} ${variant.padEnd(12)} at ${rate} req/s: cpu ${result.serverCpuUs.toFixed(0).padStart(4)} µs/req${result.redisCpuUs === null ? '' : `  redis ${result.redisCpuUs.toFixed(1)} µs/req`}`,
+        );
+      }
+    }
     for (const [variant, path] of Object.entries(profiles)) {
       await servers[variant].profileStop(path);
       writeFileSync(`${path}.json`, JSON.stringify({ group: group.id, variant, requests: served[variant] }));
@@ -260,14 +330,17 @@ export async function runGroup(group, { redis, postgres, settings, log, profile 
       served[variant] += counted.requests;
       statements[variant] = counted;
     }
-    return summarize(group, rounds, commands, statements);
+    return summarize(group, rounds, commands, statements, rate === undefined ? undefined : { rate, rounds: fixed });
   } finally {
     await Promise.all(Object.values(servers).map((s) => s.stop()));
   }
 }
 
-/** Per-variant medians, and ratios computed round by round against the baseline and the floor. */
-function summarize(group, rounds, commands, statements) {
+/**
+ * Per-variant medians, and ratios computed round by round against the baseline and the floor.
+ * `fixed`: { rate, rounds } of the fixed-rate rounds, when the group had them.
+ */
+function summarize(group, rounds, commands, statements, fixed) {
   const members = {};
   for (const [variant, list] of Object.entries(rounds)) {
     const okShare =
@@ -294,6 +367,23 @@ function summarize(group, rounds, commands, statements) {
       commandMix: commands[variant]?.mix ?? null,
       commandSample: commands[variant] ? { requests: commands[variant].requests, ok: commands[variant].ok } : null,
       okShare,
+      ...(fixed?.rounds[variant]
+        ? {
+            fixedRate: {
+              rps: medianOf(fixed.rounds[variant], 'rps'),
+              serverCpuUs: medianOf(fixed.rounds[variant], 'serverCpuUs'),
+              redisCpuUs:
+                fixed.rounds[variant][0].redisCpuUs === null ? null : medianOf(fixed.rounds[variant], 'redisCpuUs'),
+              non2xx: fixed.rounds[variant].reduce((a, r) => a + r.non2xx, 0),
+              rounds: fixed.rounds[variant].map((r) => ({
+                round: r.round,
+                rps: r.rps,
+                serverCpuUs: r.serverCpuUs,
+                redisCpuUs: r.redisCpuUs,
+              })),
+            },
+          }
+        : {}),
       statusCodes: list.reduce((acc, r) => {
         for (const [code, count] of Object.entries(r.statusCodes)) acc[code] = (acc[code] ?? 0) + count;
         return acc;
@@ -336,5 +426,6 @@ function summarize(group, rounds, commands, statements) {
     members,
     vsBaseline: ratioTo(group.baseline),
     vsFloor: group.floor ? ratioTo(group.floor) : null,
+    fixedRate: fixed?.rate ?? null,
   };
 }

@@ -84,10 +84,13 @@ function runAutocannon(opts) {
 }
 
 /**
- * Loads `server` for `durationS` seconds with `connections` connections.
- * @param {object} options { server, request, durationS, connections, redis?, postgres? }
+ * Loads `server` for `durationS` seconds with `connections` connections: as fast as it answers
+ * (closed loop), or at `rate` requests per second in all (fixed rate, for CPU per request at an
+ * equal load: closed-loop CPU per request favours the faster server, which serves more requests
+ * per event-loop turn).
+ * @param {object} options { server, request, durationS, connections, rate?, redis?, postgres? }
  */
-export async function measure({ server, request, durationS, connections, redis, postgres }) {
+export async function measure({ server, request, durationS, connections, rate, redis, postgres }) {
   // Let requests an earlier window abandoned in flight finish before this one is timed.
   await new Promise((resolve) => setTimeout(resolve, 20));
   const before = await server.stats();
@@ -99,6 +102,7 @@ export async function measure({ server, request, durationS, connections, redis, 
     connections,
     pipelining: 1,
     duration: durationS,
+    ...(rate === undefined ? {} : { overallRate: rate }),
     method: request.method,
     headers: request.headers,
     body: request.body,

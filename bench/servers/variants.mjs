@@ -12,6 +12,14 @@
  *                hashed and the body captured as bytes, no engine: what the engine and adapter add
  *                (these two only decompose a cost, bench/tools/cpu-per-request.mjs; never in a run)
  *   floor-setnx  + raw SET NX PX, then SET of the body, per request (the floor of a first execution)
+ *   floor-pinned     floor-setnx plus the work the design pins (docs/design.md): the SHA-256
+ *                    storage key of scope and key, and the SHA-256 of the canonical
+ *                    [method, path, query, body] stored with the response (the floor of a first
+ *                    execution with Redis, issue 15)
+ *   floor-get-pinned one GET of the record under the same hashed key, the fingerprint computed and
+ *                    compared, the stored body answered (a miss runs the handler and stores, so a
+ *                    replay load finds it): the floor of a Redis replay
+ *   bare-pinned      bare plus the same two hashes: the floor of the memory-store rows
  *   ei-memory    + express-idempotency, its default in-memory adapter (README configuration)
  *   ei-redis     + express-idempotency with express-idempotency-redis-adapter (README configuration)
  *   ni-memory    + @node-idempotency/core on @node-idempotency/storage-adapter-memory
@@ -78,6 +86,58 @@ export function orderBody() {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The two hashes every keyed request costs by design, as the engine computes them
+ * (packages/core/src/key.ts, fingerprint.ts): the storage key of the default scope
+ * (`METHOD path`) and the key, and the canonical fingerprint. Returns { key, fingerprint }.
+ */
+let stableStringify;
+function pinnedHashes(method, path, search, body, clientKey) {
+  stableStringify ??= require('fast-json-stable-stringify');
+  const scope = `${method} ${path}`;
+  const key = createHash('sha256')
+    .update(`{"key":${JSON.stringify(clientKey)},"scope":${JSON.stringify(scope)}}`)
+    .digest('hex');
+  const fingerprint = createHash('sha256')
+    .update(stableStringify([method, path, search, body ?? null]))
+    .digest('hex');
+  return { key, fingerprint };
+}
+
+/** A stored floor record: the 64 hex characters of the fingerprint, then the body. */
+const pinnedRecord = (fingerprint, body) => fingerprint + body;
+
+/**
+ * floor-pinned around the body a handler makes: SET NX PX under the hashed key, the body, SET of
+ * the fingerprint and the body. Returns the body, or undefined when the key was taken (409).
+ */
+async function floorPinnedFirst(client, hashes, makeBody) {
+  const key = `bench:pinned:${hashes.key}`;
+  if ((await client.set(key, 'in_flight', 'PX', 30_000, 'NX')) === null) return undefined;
+  const body = JSON.stringify(await makeBody());
+  await client.set(key, pinnedRecord(hashes.fingerprint, body), 'PX', DAY_MS);
+  return body;
+}
+
+/**
+ * floor-get-pinned: one GET under the hashed key. A stored record whose fingerprint matches is
+ * answered ({ body }); one that does not is a 422 ({ mismatch }); a miss runs floorPinnedFirst.
+ */
+async function floorPinnedGet(client, hashes, makeBody) {
+  const stored = await client.get(`bench:pinned:${hashes.key}`);
+  if (stored === null || stored === 'in_flight') {
+    const body = stored === null ? await floorPinnedFirst(client, hashes, makeBody) : undefined;
+    return body === undefined ? { conflict: true } : { body };
+  }
+  if (stored.slice(0, 64) !== hashes.fingerprint) return { mismatch: true };
+  return { body: stored.slice(64) };
+}
+
+const splitSearch = (url) => {
+  const q = url.indexOf('?');
+  return q === -1 ? [url, ''] : [url.slice(0, q), url.slice(q)];
+};
 
 function redisClient(cfg) {
   const client = new Redis(cfg.redisUrl);
@@ -259,6 +319,32 @@ export async function buildExpress(cfg) {
       };
       break;
     }
+    case 'bare-pinned':
+      app.use(function barePinned(req, res, next) {
+        const [path, search] = splitSearch(req.originalUrl);
+        res.locals.hashes = pinnedHashes(req.method, path, search, req.body, req.get('idempotency-key'));
+        next();
+      });
+      break;
+    case 'floor-pinned':
+    case 'floor-get-pinned': {
+      const client = redisClient(cfg);
+      closers.push(() => client.quit());
+      const step = cfg.variant === 'floor-pinned' ? floorPinnedFirst : floorPinnedGet;
+      route = async function floorPinned(req, res) {
+        const [path, search] = splitSearch(req.originalUrl);
+        const hashes = pinnedHashes(req.method, path, search, req.body, req.get('idempotency-key'));
+        const made = await step(client, hashes, async () => {
+          const body = orderBody();
+          if (delay > 0) await sleep(delay);
+          return body;
+        });
+        const body = typeof made === 'string' ? made : made?.body;
+        if (body === undefined) return res.status(made?.mismatch ? 422 : 409).end();
+        res.status(201).type('application/json').send(body);
+      };
+      break;
+    }
     case 'floor-pg-get': {
       const pool = pgPool(cfg);
       closers.push(() => pool.end());
@@ -393,6 +479,37 @@ export async function buildKoa(cfg) {
         const body = JSON.stringify(orderBody());
         if (delay > 0) await sleep(delay);
         await client.set(key, body, 'PX', DAY_MS);
+        ctx.status = 201;
+        ctx.type = 'application/json';
+        ctx.body = body;
+      };
+      break;
+    }
+    case 'bare-pinned':
+      app.use(async function barePinned(ctx, next) {
+        const [path, search] = splitSearch(ctx.originalUrl);
+        ctx.state.hashes = pinnedHashes(ctx.method, path, search, ctx.request.body, ctx.get('idempotency-key'));
+        await next();
+      });
+      break;
+    case 'floor-pinned':
+    case 'floor-get-pinned': {
+      const client = redisClient(cfg);
+      closers.push(() => client.quit());
+      const step = cfg.variant === 'floor-pinned' ? floorPinnedFirst : floorPinnedGet;
+      route = async function floorPinned(ctx) {
+        const [path, search] = splitSearch(ctx.originalUrl);
+        const hashes = pinnedHashes(ctx.method, path, search, ctx.request.body, ctx.get('idempotency-key'));
+        const made = await step(client, hashes, async () => {
+          const body = orderBody();
+          if (delay > 0) await sleep(delay);
+          return body;
+        });
+        const body = typeof made === 'string' ? made : made?.body;
+        if (body === undefined) {
+          ctx.status = made?.mismatch ? 422 : 409;
+          return;
+        }
         ctx.status = 201;
         ctx.type = 'application/json';
         ctx.body = body;
