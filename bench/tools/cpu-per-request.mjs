@@ -9,8 +9,11 @@
  * served in batches, which makes a server with one GET per request cheaper per request than
  * without it (FINDINGS.md, K). Compare variants that make the same round trips.
  *
- * Usage: node bench/tools/cpu-per-request.mjs <express|koa> <passthrough|replay|first> <variant>… [--rounds=7] [--duration=2] [--connections=32]
- * Starts its own redis-server on a free port.
+ * Usage: node bench/tools/cpu-per-request.mjs <express|koa> <passthrough|replay|first> <variant>… [--rounds=7] [--duration=2] [--connections=32] [--rate=N]
+ * Starts its own redis-server on a free port. `--rate=N` loads every variant at N requests per
+ * second in all instead of as fast as it answers: at an equal rate, CPU per request compares
+ * variants fairly (closed-loop, the faster server serves more requests per event-loop turn).
+ * redis-server's own CPU per request is printed too.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -35,6 +38,11 @@ if (
 const rounds = Number(options.rounds ?? 7);
 const durationS = Number(options.duration ?? 2);
 const connections = Number(options.connections ?? 32);
+const rate = options.rate === undefined ? undefined : Number(options.rate);
+if (rate !== undefined && !(rate > 0)) {
+  console.error(`--rate: expected a positive number of requests per second, got ${options.rate}`);
+  process.exit(2);
+}
 const request = requestFor(scenario === 'first' ? 'unique' : scenario === 'replay' ? `cpu-${Date.now()}` : undefined);
 const TICK_US = 1e6 / 100; // /proc/<pid>/stat counts clock ticks of 10 ms
 
@@ -56,6 +64,7 @@ function load(url, duration) {
         connections,
         duration,
         sampleInt: 50,
+        ...(rate === undefined ? {} : { overallRate: rate }),
       },
       (error, result) => (error ? reject(error) : resolve(result)),
     );
@@ -80,13 +89,16 @@ try {
     // A B C, C B A, …: each variant sees the machine's drift from both sides.
     for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
       const before = cpu(server.child.pid);
+      const redisBefore = cpu(redis.pid);
       const result = await load(server.url, durationS);
       const after = cpu(server.child.pid);
+      const redisAfter = cpu(redis.pid);
       const answered = result['2xx'];
       if (result.non2xx > 0) throw new Error(`${server.variant}: ${result.non2xx} answers were not 2xx`);
       server.rounds.push({
         user: (after.user - before.user) / answered,
         system: (after.system - before.system) / answered,
+        redis: (redisAfter.user + redisAfter.system - redisBefore.user - redisBefore.system) / answered,
         rps: answered / durationS,
       });
     }
@@ -99,14 +111,14 @@ try {
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const base = servers[0];
 console.log(
-  `${framework} ${scenario}: server CPU per request, median of ${rounds} interleaved rounds of ${durationS} s (${connections} connections)`,
+  `${framework} ${scenario}: server CPU per request, median of ${rounds} interleaved rounds of ${durationS} s (${connections} connections${rate === undefined ? ', closed loop' : `, ${rate} req/s`})`,
 );
-console.log('| variant | user µs | system µs | total µs | + vs first row | req/s |');
-console.log('|---|--:|--:|--:|--:|--:|');
+console.log('| variant | user µs | system µs | total µs | + vs first row | redis-server µs | req/s |');
+console.log('|---|--:|--:|--:|--:|--:|--:|');
 const totalOf = (server) => median(server.rounds.map((r) => r.user + r.system));
 for (const server of servers) {
   const total = totalOf(server);
   console.log(
-    `| ${server.variant} | ${median(server.rounds.map((r) => r.user)).toFixed(1)} | ${median(server.rounds.map((r) => r.system)).toFixed(1)} | ${total.toFixed(1)} | ${(total - totalOf(base)).toFixed(1)} | ${median(server.rounds.map((r) => r.rps)).toFixed(0)} |`,
+    `| ${server.variant} | ${median(server.rounds.map((r) => r.user)).toFixed(1)} | ${median(server.rounds.map((r) => r.system)).toFixed(1)} | ${total.toFixed(1)} | ${(total - totalOf(base)).toFixed(1)} | ${median(server.rounds.map((r) => r.redis)).toFixed(1)} | ${median(server.rounds.map((r) => r.rps)).toFixed(0)} |`,
   );
 }
