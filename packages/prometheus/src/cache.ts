@@ -4,7 +4,7 @@
  */
 import type { BreakerState, Cache, CacheEventMap } from '@idem/cache';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { ensureFree, resolve, unregister, type MetricsHandle, type MetricsOptions } from './shared.js';
+import { defaults, ensureFree, resolve, unregister, type MetricsHandle, type MetricsOptions } from './shared.js';
 import type { Subscribable, Subscriber } from './shared.js';
 
 /** The part of a cache these metrics read: its events and its stats. */
@@ -47,7 +47,7 @@ export function cacheMetrics(cache: ObservedCache, options: MetricsOptions): Met
   if (typeof c?.events?.on !== 'function' || typeof c.stats !== 'function') {
     throw new TypeError('@idem/prometheus: cacheMetrics() takes what createCache() returns');
   }
-  const { registry, prefix } = resolve(options, KNOWN, 'idem_cache_');
+  const { registry, prefix } = resolve(options, KNOWN, defaults.cache.prefix);
   const name = (base: string): string => `${prefix}${base}`;
   const names = [
     'hits_total',

@@ -3,9 +3,18 @@
  * the request path until this subscribes: core builds an event's payload only when it has
  * listeners (`hasListeners`), and times store calls only when `storeCall` has one.
  */
-import type { IdempotencyEventMap, IdempotencyEvents, StoreOperation } from '@idem/core';
+import type { ExecuteOutcome, IdempotencyEventMap, IdempotencyEvents, StoreOperation } from '@idem/core';
 import { Counter, Histogram } from 'prom-client';
-import { UNKNOWN_ROUTE, ensureFree, resolve, unregister, type MetricsHandle, type MetricsOptions } from './shared.js';
+import {
+  UNKNOWN_ROUTE,
+  defaults,
+  ensureFree,
+  fail,
+  resolve,
+  unregister,
+  type MetricsHandle,
+  type MetricsOptions,
+} from './shared.js';
 import type { Subscribable, Subscriber } from './shared.js';
 
 /** Anything with the events of `idempotent()`: the Express, Koa, Fastify and Hono middlewares. */
@@ -17,6 +26,11 @@ export interface WithIdempotencyEvents {
 export interface IdempotencyMetricsOptions extends MetricsOptions {
   /** Route patterns whose request series exist at 0 from the start; others appear on their first request. @default [] */
   routes?: readonly string[];
+  /**
+   * At most this many distinct `route` labels; requests on further routes are counted under
+   * `other`. A guard against an adapter or a custom scope that hands over raw paths. @default 200
+   */
+  maxRoutes?: number;
 }
 
 /** The `outcome` label of `requests_total`: how each protected request was answered. */
@@ -57,25 +71,56 @@ export const HANDLER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 /** A replay's stored response is seconds to a day old (the default ttl is 24 h). */
 export const REPLAY_AGE_BUCKETS = [1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 7 * 86400];
 
-const KNOWN = ['registry', 'prefix', 'routes'];
+/** The `outcome` label of `handler_duration_seconds`: what became of the handler's response. */
+export const EXECUTE_OUTCOMES = [
+  'stored',
+  'not_cacheable',
+  'too_large',
+  'failed',
+  'fenced',
+  'max_hold',
+  'store_error',
+] as const satisfies readonly ExecuteOutcome[];
+// A compile error here means core added an execute outcome: add it to EXECUTE_OUTCOMES.
+const allExecuteOutcomes: Exclude<ExecuteOutcome, (typeof EXECUTE_OUTCOMES)[number]> extends never ? true : never =
+  true;
+void allExecuteOutcomes;
+
+/** The `route` label of requests past `maxRoutes` distinct routes. */
+export const OTHER_ROUTE = 'other';
+
+const KNOWN = ['registry', 'prefix', 'routes', 'maxRoutes'];
 
 /**
- * Registers idem's request metrics in `registry` and keeps them up to date from `middleware.events`.
+ * Registers idem's request metrics in `registry` and keeps them up to date from the middleware's
+ * events. An app with several `idempotent()` instances (one app-wide, another with other options
+ * on one route) passes them all: one set of series counts them together, by route.
  *
  * @example
  * const mw = idempotent({ store });
  * const metrics = idempotencyMetrics(mw, { registry });
  */
 export function idempotencyMetrics(
-  middleware: WithIdempotencyEvents,
+  middleware: WithIdempotencyEvents | readonly WithIdempotencyEvents[],
   options: IdempotencyMetricsOptions,
 ): MetricsHandle {
-  const events = (middleware as Partial<WithIdempotencyEvents> | null)?.events;
-  if (events === undefined || typeof events.on !== 'function' || typeof events.off !== 'function') {
-    throw new TypeError('@idem/prometheus: idempotencyMetrics() takes what idempotent() returns (it has `.events`)');
+  const list: readonly unknown[] = Array.isArray(middleware) ? middleware : [middleware];
+  const targets = list.map((m) => {
+    const events = (m as Partial<WithIdempotencyEvents> | null)?.events;
+    if (events === undefined || typeof events.on !== 'function' || typeof events.off !== 'function') {
+      throw new TypeError(
+        '@idem/prometheus: idempotencyMetrics() takes what idempotent() returns (it has `.events`), or an array of them',
+      );
+    }
+    return events as unknown as Subscribable;
+  });
+  if (targets.length === 0) throw new TypeError('@idem/prometheus: idempotencyMetrics() needs at least one middleware');
+  const { routes = defaults.idempotency.routes, maxRoutes = defaults.idempotency.maxRoutes } = options ?? {};
+  if (!Array.isArray(routes) || !routes.every((r) => typeof r === 'string' && r !== '')) {
+    throw fail('routes', "expected an array of route patterns, e.g. ['/orders', '/payments/:id']");
   }
-  const { routes = [] } = options ?? {};
-  const { registry, prefix } = resolve(options, KNOWN, 'idem_');
+  if (!Number.isInteger(maxRoutes) || maxRoutes < 1) throw fail('maxRoutes', 'expected a positive integer');
+  const { registry, prefix } = resolve(options, KNOWN, defaults.idempotency.prefix);
   const name = (base: string): string => `${prefix}${base}`;
   const names = [
     'requests_total',
@@ -139,16 +184,31 @@ export function idempotencyMetrics(
     storeErrors.inc({ operation }, 0);
     for (const result of ['ok', 'error']) storeCalls.zero({ operation, result });
   }
-  // Per route, the counters every alert reads start at 0 so that rate() sees the first increase.
+  // Per route, every series starts at 0 so that rate() and increase() see the first event.
   const seen = new Set<string>();
+  function start(label: string): void {
+    seen.add(label);
+    for (const outcome of REQUEST_OUTCOMES) requests.inc({ route: label, outcome }, 0);
+    for (const outcome of EXECUTE_OUTCOMES) handler.zero({ route: label, outcome });
+    replayAge.zero({ route: label });
+    leasesLost.inc({ route: label }, 0);
+    waits.inc({ route: label }, 0);
+  }
+  let named = 0;
   function routeLabel(route: string | undefined): string {
     const label = route === undefined || route === '' ? UNKNOWN_ROUTE : route;
-    if (!seen.has(label)) {
-      seen.add(label);
-      for (const outcome of REQUEST_OUTCOMES) requests.inc({ route: label, outcome }, 0);
-      leasesLost.inc({ route: label }, 0);
-      waits.inc({ route: label }, 0);
+    if (seen.has(label)) return label;
+    // `unknown` and `other` do not count against maxRoutes: they are what keeps the set bounded.
+    if (label === UNKNOWN_ROUTE) {
+      start(label);
+      return label;
     }
+    if (named >= maxRoutes) {
+      if (!seen.has(OTHER_ROUTE)) start(OTHER_ROUTE);
+      return OTHER_ROUTE;
+    }
+    named++;
+    start(label);
     return label;
   }
   for (const route of routes) routeLabel(route);
@@ -183,8 +243,7 @@ export function idempotencyMetrics(
     },
   };
   const entries = Object.entries(listeners) as [keyof IdempotencyEventMap & string, Subscriber][];
-  const target = events as unknown as Subscribable;
-  for (const [event, listener] of entries) target.on(event, listener);
+  for (const target of targets) for (const [event, listener] of entries) target.on(event, listener);
 
   let closed = false;
   return {
@@ -192,7 +251,7 @@ export function idempotencyMetrics(
     close() {
       if (closed) return;
       closed = true;
-      for (const [event, listener] of entries) target.off(event, listener);
+      for (const target of targets) for (const [event, listener] of entries) target.off(event, listener);
       unregister(registry, names);
     },
   };

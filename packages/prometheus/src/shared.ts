@@ -22,10 +22,19 @@ export interface MetricsHandle {
   close(): void;
 }
 
+/**
+ * The defaults of `idempotencyMetrics()` and `cacheMetrics()`, shaped like their options; the
+ * README's option tables are checked against them (test/ops/prometheus.test.ts).
+ */
+export const defaults = Object.freeze({
+  idempotency: Object.freeze({ prefix: 'idem_', routes: Object.freeze([] as string[]), maxRoutes: 200 }),
+  cache: Object.freeze({ prefix: 'idem_cache_' }),
+});
+
 /** A route the framework did not know (middleware mounted app-wide, before routing). */
 export const UNKNOWN_ROUTE = 'unknown';
 
-const fail = (option: string, message: string): ConfigError =>
+export const fail = (option: string, message: string): ConfigError =>
   new ConfigError(option, message, { scope: '@idem/prometheus' });
 
 // Prometheus metric names: [a-zA-Z_:][a-zA-Z0-9_:]*, so a prefix may be empty but not start with a digit.
