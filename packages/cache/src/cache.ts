@@ -8,10 +8,17 @@ import { CacheConfigError, CacheError } from './errors.js';
 import { CacheEvents } from './events.js';
 import { InvalidationQueue } from './invalidation-queue.js';
 import { MemoryTier, type Entry } from './memory-tier.js';
-import { resolveCacheOptions, resolveCallOptions, type ResolvedCacheOptions } from './options.js';
+import {
+  resolveCacheOptions,
+  resolveCallOptions,
+  tagList,
+  type ResolvedCacheOptions,
+  type ResolvedCallOptions,
+} from './options.js';
 import { RedisTier, type BusMessage } from './redis-tier.js';
 import { SingleFlight } from './single-flight.js';
 import type {
+  BatchLoader,
   Cache,
   CacheOptions,
   CacheResult,
@@ -20,6 +27,8 @@ import type {
   Loader,
   SetOptions,
   WarmEntry,
+  WrapOptions,
+  Wrapped,
 } from './types.js';
 import { writeThrough } from './write-through.js';
 
@@ -75,25 +84,25 @@ class TieredCache implements Cache {
     if (typeof loader !== 'function') {
       throw new CacheConfigError('loader', 'expected a function ({ key, stale }) => value');
     }
+    return this.#entry(key, loader, resolveCallOptions(this.#context.options, options));
+  }
+
+  /** `getOrSetEntry` with its arguments checked and its options resolved. */
+  #entry<T>(key: string, loader: Loader<T>, call: ResolvedCallOptions): Promise<CacheResult<T>> {
     const { options: base, l1, counters } = this.#context;
-    const call = resolveCallOptions(base, options);
     const now = base.clock();
     const cached = l1.get(key, now);
     if (cached !== undefined) {
       if (l1.isFresh(cached, now)) {
         counters.hit(key, 'l1');
-        const eager = call.eagerRefresh;
-        if (eager !== undefined && this.#flights.get(key) === undefined && now >= refreshAt(cached, eager)) {
-          // Refresh before expiry, in the background; this caller is answered now.
-          this.#flights.start(key, loader as Loader<unknown>, call, cached, cached.createdAt);
-        }
-        return toResult(cached, false, 'l1');
+        this.#refreshIfDue(key, cached, now, loader as Loader<unknown>, call);
+        return Promise.resolve(toResult(cached, false, 'l1'));
       }
       if (cached.retryAt > now && now >= cached.expiresAt) {
         // Grace backoff: the loader failed a moment ago; do not hammer a failing upstream.
         counters.miss(key, 'l1');
         counters.staleServed(key, cached, 'backoff');
-        return toResult(cached, true, 'l1');
+        return Promise.resolve(toResult(cached, true, 'l1'));
       }
     }
     counters.miss(key, 'l1');
@@ -101,6 +110,92 @@ class TieredCache implements Cache {
     if (flight === undefined) flight = this.#flights.start(key, loader as Loader<unknown>, call, cached, -1);
     else if (cached !== undefined) flight.offer(cached, 'l1');
     return joinFlight<T>(this.#context, key, flight, call);
+  }
+
+  /** Eager refresh: past its fraction of the ttl, reload a fresh L1 entry in the background. */
+  #refreshIfDue(key: string, cached: Entry, now: number, loader: Loader<unknown>, call: ResolvedCallOptions): void {
+    const eager = call.eagerRefresh;
+    if (eager !== undefined && this.#flights.get(key) === undefined && now >= refreshAt(cached, eager)) {
+      // Refresh before expiry, in the background; this caller is answered now.
+      this.#flights.start(key, loader, call, cached, cached.createdAt);
+    }
+  }
+
+  async getOrSetMany<T>(keys: readonly string[], loadMissing: BatchLoader<T>, options?: GetOrSetOptions): Promise<T[]> {
+    this.#assertOpen();
+    if (!Array.isArray(keys)) throw new CacheConfigError('keys', 'expected an array of string keys');
+    keys.forEach((k) => checkKey(k));
+    if (typeof loadMissing !== 'function') {
+      throw new CacheConfigError('loadMissing', 'expected a function (missingKeys) => Map or object of values');
+    }
+    const { options: base, l1, counters } = this.#context;
+    const call = resolveCallOptions(base, options);
+    const now = base.clock();
+    const answers = new Map<string, Promise<CacheResult<T>>>();
+    const missing: { key: string; stale: Entry | undefined }[] = [];
+    for (const key of new Set(keys)) {
+      const cached = l1.get(key, now);
+      if (cached !== undefined && l1.isFresh(cached, now)) {
+        counters.hit(key, 'l1');
+        if (call.eagerRefresh !== undefined) this.#refreshIfDue(key, cached, now, pickOne(key, loadMissing), call);
+        answers.set(key, Promise.resolve(toResult<T>(cached, false, 'l1')));
+        continue;
+      }
+      if (cached !== undefined && cached.retryAt > now && now >= cached.expiresAt) {
+        counters.miss(key, 'l1');
+        counters.staleServed(key, cached, 'backoff');
+        answers.set(key, Promise.resolve(toResult<T>(cached, true, 'l1')));
+        continue;
+      }
+      counters.miss(key, 'l1');
+      const flight = this.#flights.get(key);
+      if (flight !== undefined) {
+        // Already loading in this process (a getOrSet, another batch): join it.
+        if (cached !== undefined) flight.offer(cached, 'l1');
+        answers.set(key, joinFlight<T>(this.#context, key, flight, call));
+        continue;
+      }
+      missing.push({ key, stale: cached });
+    }
+    if (missing.length > 0) {
+      const flights = this.#flights.startMany(missing, loadMissing as BatchLoader<unknown>, call);
+      for (const [key, flight] of flights) answers.set(key, joinFlight<T>(this.#context, key, flight, call));
+    }
+    const unique = [...answers.keys()];
+    const results = await Promise.all(unique.map((key) => answers.get(key) as Promise<CacheResult<T>>));
+    const values = new Map(unique.map((key, i) => [key, (results[i] as CacheResult<T>).value]));
+    return keys.map((key) => values.get(key) as T);
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  wrap<F extends (...args: any[]) => unknown>(fn: F, options: WrapOptions<Parameters<F>>): Wrapped<F> {
+    this.#assertOpen();
+    if (typeof fn !== 'function') throw new CacheConfigError('fn', 'expected the function to wrap');
+    if (options === null || typeof options !== 'object' || typeof options.key !== 'function') {
+      throw new CacheConfigError('key', 'expected a function (...args) => string giving the cache key of a call');
+    }
+    const { key: keyOf, tags, ...rest } = options;
+    const tagsOf = typeof tags === 'function' ? tags : undefined;
+    // Resolved once here: a call costs the key function (and the tags function) only.
+    const base = resolveCallOptions(
+      this.#context.options,
+      tagsOf === undefined ? { ...rest, tags: tags as readonly string[] | undefined } : rest,
+    );
+    const entry = <T>(key: string, loader: Loader<T>, call: ResolvedCallOptions): Promise<CacheResult<T>> => {
+      this.#assertOpen();
+      return this.#entry(key, loader, call);
+    };
+    return async function wrapped(this: ThisParameterType<F>, ...args: Parameters<F>): Promise<Awaited<ReturnType<F>>> {
+      const key = keyOf(...args);
+      checkKey(key);
+      const call = tagsOf === undefined ? base : { ...base, tags: tagList('tags', tagsOf(...args)) };
+      const result = await entry<Awaited<ReturnType<F>>>(
+        key,
+        () => fn.apply(this, args) as Awaited<ReturnType<F>>,
+        call,
+      );
+      return result.value;
+    };
   }
 
   async get<T>(key: string): Promise<T | undefined> {
@@ -202,6 +297,14 @@ class TieredCache implements Cache {
   #assertOpen(): void {
     if (this.#closed) throw new CacheError('cache_closed', 'the cache was closed');
   }
+}
+
+/** A single-key loader on a batch loader (for a key's eager refresh). */
+function pickOne<T>(key: string, loadMissing: BatchLoader<T>): Loader<unknown> {
+  return async () => {
+    const values = await loadMissing([key]);
+    return values instanceof Map ? values.get(key) : (values as Record<string, T>)[key];
+  };
 }
 
 /** When an entry is due for its eager refresh: past `fraction` of its ttl. */

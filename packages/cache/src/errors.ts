@@ -8,7 +8,7 @@ import { brand } from '@idem/core/adapter';
 
 /**
  * Stable codes of the errors the cache raises; recognise a cache failure by its `code`, not by
- * its class. Only `cache_hard_timeout` and `cache_closed` ever reach a caller: a Redis failure
+ * its class. Only `cache_hard_timeout`, `cache_missing_value` and `cache_closed` ever reach a caller: a Redis failure
  * (`cache_l2_*`, `cache_breaker_open`, `cache_serialization`) is reported through the `l2Error`
  * event and logged, and the call goes on from L1 and the loader. A bad option or argument is a
  * {@link CacheConfigError} (`code: 'cache_config'`) instead.
@@ -27,6 +27,8 @@ export type CacheErrorCode =
    * value that cannot be deserialized is read as a miss and logged, not raised.)
    */
   | 'cache_serialization'
+  /** `getOrSetMany`'s loader returned no value for a key it was asked for; thrown to that call. */
+  | 'cache_missing_value'
   /** The cache was used after `close()`: every method but `stats()` and `close()` rejects with it. */
   | 'cache_closed';
 

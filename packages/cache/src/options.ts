@@ -113,7 +113,8 @@ function fraction(option: string, value: unknown, { open }: { open: boolean }): 
   return value;
 }
 
-function tagList(option: string, value: unknown): readonly string[] {
+/** A list of tags, checked. @internal */
+export function tagList(option: string, value: unknown): readonly string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value) || value.some((t) => typeof t !== 'string' || t === '')) {
     throw new CacheConfigError(option, 'expected an array of non-empty strings');

@@ -1,4 +1,4 @@
-import { bounded, defineScripts, scanKeys } from '@idem/redis-kit';
+import { bounded, defineScripts, scanKeys, scriptName } from '@idem/redis-kit';
 import type { Redis } from 'ioredis';
 import { CircuitBreaker } from './breaker.js';
 import { CacheError } from './errors.js';
@@ -6,6 +6,9 @@ import type { CacheEvents } from './events.js';
 import type { ResolvedCacheOptions } from './options.js';
 import { SCRIPTS } from './scripts.js';
 import type { Entry } from './memory-tier.js';
+
+/** The pipeline method of the getOrLock script, answering Buffers (the kit's registered name). */
+const GET_OR_LOCK_BUFFER = `${scriptName('idemCacheGetOrLock', SCRIPTS.idemCacheGetOrLock)}Buffer`;
 
 type Fields = [Buffer | null, Buffer | null, Buffer | null, Buffer | null, Buffer | null];
 
@@ -213,6 +216,30 @@ export class RedisTier {
     const entry = this.#decode(key, fields);
     if (status === 0 && entry !== undefined) return { kind: 'fresh', entry };
     return { kind: status === 1 ? 'locked' : 'busy', entry };
+  }
+
+  /**
+   * `getOrLock` for many keys in one round trip (a pipeline: the keys of a namespace share one
+   * hash tag, so one Cluster node takes all of it). `tokens[i]` is the lock token of `keys[i]`.
+   */
+  async getOrLockMany(keys: readonly string[], now: number, tokens: readonly string[]): Promise<LockResult[]> {
+    const replies = await this.#run('getOrLockMany', async () => {
+      const pipeline = this.#client.pipeline() as unknown as Record<string, (...args: unknown[]) => unknown> & {
+        exec(): Promise<[Error | null, unknown][] | null>;
+      };
+      const command = pipeline[GET_OR_LOCK_BUFFER] as (...args: unknown[]) => unknown;
+      for (const [i, key] of keys.entries()) {
+        command.call(pipeline, this.entryKey(key), this.#lockKey(key), now, tokens[i], this.#options.lockTtl, -1);
+      }
+      const results = (await pipeline.exec()) ?? [];
+      for (const [error] of results) if (error) throw error;
+      return results.map(([, reply]) => reply as [number, ...Fields]);
+    });
+    return replies.map(([status, ...fields], i) => {
+      const entry = this.#decode(keys[i] as string, fields);
+      if (status === 0 && entry !== undefined) return { kind: 'fresh', entry };
+      return { kind: status === 1 ? 'locked' : 'busy', entry };
+    });
   }
 
   /** Writes an entry, releases our lock (if `token`), and publishes `message`. */

@@ -2,7 +2,9 @@ import { busMessage, type CacheContext } from './context.js';
 import { createEntry } from './entry.js';
 import type { Entry } from './memory-tier.js';
 import type { ResolvedCallOptions } from './options.js';
-import type { Loader, Source } from './types.js';
+import { CacheError } from './errors.js';
+import type { LockResult } from './redis-tier.js';
+import type { BatchLoader, Loader, Source } from './types.js';
 import { writeThrough } from './write-through.js';
 
 /** What a flight settles with: the entry and where it came from. @internal */
@@ -39,6 +41,31 @@ export class Flight {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
+}
+
+/** The two ends of a batch key's flight promise. */
+interface Settler {
+  resolve: (landed: Landed) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A batch loader's answer (a Map or a plain object) as a Map. */
+function toMap(values: ReadonlyMap<string, unknown> | Record<string, unknown>): Map<string, unknown> {
+  if (values instanceof Map) return values as Map<string, unknown>;
+  if (values === null || typeof values !== 'object') {
+    throw new TypeError("getOrSetMany's loader must return a Map or an object of values by key");
+  }
+  return new Map(Object.entries(values));
+}
+
+/** The value of `key` in a batch answer; a key left out is a failure of that key. */
+function pick(key: string, values: Map<string, unknown>): unknown {
+  if (!values.has(key)) {
+    throw new CacheError('cache_missing_value', `getOrSetMany's loader returned no value for ${JSON.stringify(key)}`, {
+      key,
+    });
+  }
+  return values.get(key);
 }
 
 /** How a load begins: with a fresh entry another process stored, or with the loader to run. */
@@ -89,6 +116,127 @@ export class SingleFlight {
     return flight;
   }
 
+  /**
+   * Starts one flight per key of a batch (none of which has one): one Redis round trip finds
+   * their fresh values or takes their locks, then `loadMissing` runs once for the keys whose lock
+   * we took. A key another process is loading is waited for as a single key would be (and loaded
+   * alone, should that process fail).
+   */
+  startMany(
+    items: readonly { key: string; stale: Entry | undefined }[],
+    loadMissing: BatchLoader<unknown>,
+    call: ResolvedCallOptions,
+  ): Map<string, Flight> {
+    const flights = new Map<string, Flight>();
+    const settlers = new Map<string, Settler>();
+    for (const { key, stale } of items) {
+      const flight = new Flight(call.tags);
+      if (stale !== undefined) flight.offer(stale, 'l1');
+      this.#flights.set(key, flight);
+      flight.promise = new Promise<Landed>((resolve, reject) => settlers.set(key, { resolve, reject })).finally(() => {
+        if (this.#flights.get(key) === flight) this.#flights.delete(key);
+      });
+      flight.promise.catch(() => {});
+      flights.set(key, flight);
+    }
+    this.#loadMany(flights, settlers, loadMissing, call).catch((error: unknown) => {
+      // Nothing above throws on purpose; whatever did must not leave a caller waiting.
+      for (const settler of settlers.values()) settler.reject(error);
+    });
+    return flights;
+  }
+
+  async #loadMany(
+    flights: Map<string, Flight>,
+    settlers: Map<string, Settler>,
+    loadMissing: BatchLoader<unknown>,
+    call: ResolvedCallOptions,
+  ): Promise<void> {
+    const { l1, l2, counters, options } = this.#context;
+    const keys = [...flights.keys()];
+    const tokens = keys.map(() => `${this.#context.id}:${++this.#lockSeq}`);
+    let found: LockResult[] | undefined;
+    if (l2 !== undefined) {
+      try {
+        found = await l2.getOrLockMany(keys, options.clock(), tokens);
+      } catch {
+        // Redis is unreachable: load without the cross-process lock rather than not at all.
+      }
+    }
+    const run: { key: string; token: string }[] = [];
+    for (const [i, key] of keys.entries()) {
+      const flight = flights.get(key) as Flight;
+      const settler = settlers.get(key) as Settler;
+      const result = found?.[i];
+      if (result === undefined) {
+        run.push({ key, token: '' });
+        continue;
+      }
+      if (result.kind === 'fresh') {
+        counters.hit(key, 'l2');
+        if (!flight.invalidated) l1.set(key, result.entry);
+        settler.resolve({ entry: result.entry, source: 'l2' });
+        continue;
+      }
+      counters.miss(key, 'l2');
+      if (result.entry !== undefined && options.clock() < result.entry.staleUntil) flight.offer(result.entry, 'l2');
+      if (result.kind === 'locked') {
+        run.push({ key, token: tokens[i] as string });
+        continue;
+      }
+      // Another process loads this key: wait for it as getOrSet would; load it alone if it fails.
+      const alone: Loader<unknown> = async () => pick(key, toMap(await loadMissing([key])));
+      this.#load(key, alone, call, flight, -1, true).then(settler.resolve, settler.reject);
+    }
+    if (run.length === 0) return;
+
+    const started = performance.now();
+    counters.loads += run.length;
+    let values: Map<string, unknown>;
+    try {
+      values = toMap(await loadMissing(run.map((r) => r.key)));
+    } catch (error) {
+      for (const { key, token } of run) {
+        counters.loaded(key, started, error);
+        this.#backOff(key, flights.get(key) as Flight);
+        if (token !== '') this.#release(key, token);
+        (settlers.get(key) as Settler).reject(error);
+      }
+      return;
+    }
+    const now = options.clock();
+    const writes: Promise<void>[] = [];
+    for (const { key, token } of run) {
+      const flight = flights.get(key) as Flight;
+      const settler = settlers.get(key) as Settler;
+      if (!values.has(key)) {
+        const error = new CacheError(
+          'cache_missing_value',
+          `getOrSetMany's loader returned no value for ${JSON.stringify(key)}`,
+          { key },
+        );
+        counters.loaded(key, started, error);
+        if (token !== '') this.#release(key, token);
+        settler.reject(error);
+        continue;
+      }
+      counters.loaded(key, started, undefined);
+      const entry = createEntry(values.get(key), call, now, options.jitter);
+      if (flight.invalidated) {
+        if (token !== '') this.#release(key, token);
+        settler.resolve({ entry, source: 'loader' });
+        continue;
+      }
+      writes.push(
+        writeThrough(this.#context, key, entry, now, token).then((stored) => {
+          if (!stored && token !== '') this.#release(key, token);
+          settler.resolve({ entry, source: 'loader' });
+        }),
+      );
+    }
+    await Promise.all(writes);
+  }
+
   /** Marks the flight of each key invalidated: its value reaches its callers but is not kept. */
   invalidateKeys(keys: readonly string[]): void {
     for (const key of keys) {
@@ -115,9 +263,11 @@ export class SingleFlight {
     call: ResolvedCallOptions,
     flight: Flight,
     createdAfter: number,
+    missCounted = false,
   ): Promise<Landed> {
     // Without Redis the loader is called at once, in the caller's own tick, as it always was.
-    const start = this.#context.l2 === undefined ? WITHOUT_LOCK : await this.#begin(key, flight, createdAfter);
+    const start =
+      this.#context.l2 === undefined ? WITHOUT_LOCK : await this.#begin(key, flight, createdAfter, missCounted);
     if (start.kind === 'found') return start.landed;
     const { token } = start;
     // Whether our lock in Redis still stands: every way out of here that has not freed it (a
@@ -153,12 +303,12 @@ export class SingleFlight {
    * Before loading: a fresh value in Redis, or Redis's lock on the key (`token`; '' when there is
    * no Redis, or it cannot be reached), waiting while another process holds it.
    */
-  async #begin(key: string, flight: Flight, createdAfter: number): Promise<Start> {
+  async #begin(key: string, flight: Flight, createdAfter: number, missCounted: boolean): Promise<Start> {
     const { l2, bus, counters, options } = this.#context;
     if (l2 === undefined) return WITHOUT_LOCK;
     const mine = `${this.#context.id}:${++this.#lockSeq}`;
     let delay = options.pollInterval;
-    let counted = false;
+    let counted = missCounted;
     for (;;) {
       let found;
       try {

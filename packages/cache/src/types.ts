@@ -54,6 +54,57 @@ export interface SetOptions {
   tags?: readonly string[];
 }
 
+/**
+ * Options of `wrap()`: how a call's arguments become its cache key (and, optionally, its tags),
+ * plus the options of the `getOrSet` each call makes.
+ */
+export interface WrapOptions<A extends readonly unknown[]> extends Omit<GetOrSetOptions, 'tags'> {
+  /** The cache key of a call; two calls with the same key share one value. Include the function's name in it. */
+  key: (...args: A) => string;
+  /** Tags of the cached value, or a function of the call's arguments returning them. @default [] */
+  tags?: readonly string[] | ((...args: A) => readonly string[]);
+}
+
+/** The function `wrap()` returns: `fn`'s parameters (and `this`), answering through the cache. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Wrapped<F extends (...args: any[]) => unknown> = (
+  this: ThisParameterType<F>,
+  ...args: Parameters<F>
+) => Promise<Awaited<ReturnType<F>>>;
+
+/**
+ * The loader of `getOrSetMany()`: given only the keys that are missing, their values, as a Map or
+ * a plain object by key. A key it leaves out fails that call with `cache_missing_value` (return
+ * `null` for "not found": null is cached like any value).
+ */
+export type BatchLoader<T> = (
+  keys: string[],
+) => ReadonlyMap<string, T> | Record<string, T> | Promise<ReadonlyMap<string, T> | Record<string, T>>;
+
+/**
+ * What `warmEvery()` refreshes on each run: the entries to store, as a list or a function
+ * returning them (called once per run, in the one process that runs it).
+ */
+export type WarmSource<T = unknown> =
+  Iterable<WarmEntry<T>> | (() => Iterable<WarmEntry<T>> | Promise<Iterable<WarmEntry<T>>>);
+
+/** Options of `warmEvery()`. */
+export interface WarmEveryOptions {
+  /**
+   * The schedule's name: its lock across processes. Every process running the same schedule
+   * must give the same name, and two different schedules different ones. @default 'default'
+   */
+  name?: string;
+  /** Run once at once, rather than first after one interval. @default true */
+  immediate?: boolean;
+}
+
+/** A running schedule of `warmEvery()`. */
+export interface WarmSchedule {
+  /** Stops the schedule; a run in progress finishes, nothing starts after. */
+  stop(): void;
+}
+
 /** One entry for `warm()`. */
 export interface WarmEntry<T = unknown> extends SetOptions {
   key: string;
@@ -82,7 +133,10 @@ export type BreakerState = 'closed' | 'open' | 'half-open';
 
 /** Options of `createCache()`. Durations are milliseconds or strings such as `'5m'`. */
 export interface CacheOptions {
-  /** In-memory tier. @default { maxEntries: 10_000 } */
+  /**
+   * In-memory tier: bounded by entries, and optionally by bytes (`maxBytes`, each entry sized by
+   * `sizeOf`, by default an estimate of its value's size in memory). @default { maxEntries: 10_000 }
+   */
   l1?: { maxEntries?: number };
   /**
    * Your ioredis client, for the shared L2 tier and the invalidation bus. The cache duplicates it
@@ -154,6 +208,19 @@ export interface Cache {
   getOrSetEntry<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<CacheResult<T>>;
   /** The fresh value, or undefined. Never calls a loader; a Redis failure reads as a miss. */
   get<T>(key: string): Promise<T | undefined>;
+  /**
+   * Like `getOrSet` for many keys at once: one L1 pass and one Redis round trip for all of them,
+   * then `loadMissing` called once with only the keys no tier had (each still loaded once across
+   * processes: a key another process is loading is waited for). Resolves to the values in the
+   * order of `keys`.
+   */
+  getOrSetMany<T>(keys: readonly string[], loadMissing: BatchLoader<T>, options?: GetOrSetOptions): Promise<T[]>;
+  /**
+   * Wraps `fn` so that its calls go through `getOrSet`: the same parameters and `this`, one call
+   * of `fn` per key at a time across processes, grace when it fails.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  wrap<F extends (...args: any[]) => unknown>(fn: F, options: WrapOptions<Parameters<F>>): Wrapped<F>;
   /** Stores a value in both tiers; other instances drop their L1 copy. */
   set<T>(key: string, value: T, options?: SetOptions): Promise<void>;
   /** Removes keys from both tiers and from every instance's L1. */
@@ -166,7 +233,7 @@ export interface Cache {
   warm<T>(entries: Iterable<WarmEntry<T>>): Promise<number>;
   /** Counters and gauges. */
   stats(): CacheStats;
-  /** Closes what the cache opened (the pub/sub duplicate); never your client. */
+  /** Stops the `warmEvery` schedules and closes what the cache opened (the pub/sub duplicate); never your client. */
   close(): Promise<void>;
   /** Typed events: `hit`, `miss`, `load`, `stale`, `l2Error`, `breaker`, `invalidate`, `bus`. */
   readonly events: CacheEvents;
