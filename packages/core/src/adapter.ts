@@ -4,6 +4,8 @@
  * `createIdempotency().handle()`, and writes the `Decision` back.
  */
 export { brand } from './brand.js';
+export { chunkBytes, readUpTo } from './body.js';
+export type { ReadBody } from './body.js';
 export { MAX_TIMER_MS, checkLogger, checkOptions, debugEnabled, parseDuration } from './config.js';
 export type { ConfigErrorFactory } from './config.js';
 export { createIdempotency } from './engine.js';

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { CapturedResponse } from '@idem/core';
+import { readUpTo } from '@idem/core/adapter';
 import type { KoaContext } from './types.js';
 
 function isNodeStream(body: unknown): body is Readable {
@@ -14,31 +15,6 @@ function asStream(body: unknown): Readable | undefined {
   if (typeof Response !== 'undefined' && body instanceof Response)
     return body.body ? Readable.fromWeb(body.body as never) : Readable.from([]);
   return undefined;
-}
-
-/**
- * Reads a stream body up to `maxBytes`. Within the cap the whole body comes back as bytes; past
- * it, a stream that replays what was read and then continues the source, so the live response
- * is never broken, only not stored.
- */
-async function bufferStream(source: Readable, maxBytes: number): Promise<{ bytes: Buffer } | { stream: Readable }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const iterator = source[Symbol.asyncIterator]();
-  for (;;) {
-    const { value, done } = await iterator.next();
-    if (done) return { bytes: Buffer.concat(chunks, size) };
-    const chunk = Buffer.isBuffer(value) ? value : Buffer.from(value as string);
-    chunks.push(chunk);
-    size += chunk.byteLength;
-    if (size > maxBytes) {
-      async function* rest(): AsyncGenerator<Buffer> {
-        yield* chunks;
-        for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value as Buffer;
-      }
-      return { stream: Readable.from(rest(), { objectMode: false }) };
-    }
-  }
 }
 
 /**
@@ -92,12 +68,13 @@ async function captureStream(
   status: number,
   maxBodyBytes: number,
 ): Promise<CapturedResponse> {
-  const read = await bufferStream(stream, maxBodyBytes);
+  // Past the cap, a stream of everything read and the rest of the source: sent, not stored.
+  const read = await readUpTo(stream, maxBodyBytes);
   if ('bytes' in read) {
     setBody(ctx, read.bytes, status);
     return captured(ctx, read.bytes, maxBodyBytes);
   }
-  setBody(ctx, read.stream, status);
+  setBody(ctx, Readable.from(read.rest, { objectMode: false }), status);
   return captured(ctx, null, maxBodyBytes);
 }
 
