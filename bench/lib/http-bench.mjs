@@ -128,6 +128,39 @@ export const GROUPS = [
     floor: 'floor-pinned',
     members: ['bare', 'bare-pinned', 'floor-setnx', 'floor-pinned', 'idem-memory', 'idem-redis'],
   },
+  // Fastify and Hono (issue 18): against the bare framework; the floors stay with Express and Koa.
+  ...[
+    ['fastify', 'Fastify'],
+    ['hono', 'Hono'],
+  ].flatMap(([framework, name]) => [
+    {
+      id: `${framework}-passthrough`,
+      framework,
+      scenario: 'passthrough',
+      key: undefined,
+      baseline: 'bare',
+      title: `${name}, passthrough (no key)`,
+      members: ['bare', 'idem-memory'],
+    },
+    {
+      id: `${framework}-replay`,
+      framework,
+      scenario: 'replay',
+      key: `bench-replay-${framework}`,
+      baseline: 'bare',
+      title: `${name}, replay of a completed key`,
+      members: ['bare', 'idem-memory', 'idem-redis'],
+    },
+    {
+      id: `${framework}-first`,
+      framework,
+      scenario: 'first',
+      key: 'unique',
+      baseline: 'bare',
+      title: `${name}, first execution (a new key per request)`,
+      members: ['bare', 'idem-memory', 'idem-redis'],
+    },
+  ]),
   // PostgreSQL: groups of their own, so the Redis groups above keep their members and timing.
   ...['express', 'koa'].flatMap((framework) => {
     const name = framework === 'express' ? 'Express' : 'Koa';

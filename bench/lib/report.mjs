@@ -64,80 +64,99 @@ function fixedRedisRatio(g, a, b) {
  */
 export function headlineRows(results) {
   const rows = [];
-  for (const framework of ['express', 'koa']) {
-    const name = framework === 'express' ? 'Express' : 'Koa';
-    const specs = [
-      {
-        gid: `${framework}-passthrough`,
-        store: 'memory',
-        idem: 'idem-memory',
-        ref: 'bare',
-        label: `${name} passthrough (no key)`,
-        min: 0.97,
-      },
-      {
-        gid: `${framework}-replay`,
-        store: 'memory',
-        idem: 'idem-memory',
-        ref: 'bare',
-        label: `${name} replay, memory store`,
-        min: 0.97,
-      },
-      {
-        gid: `${framework}-replay`,
-        store: 'redis',
-        idem: 'idem-redis',
-        ref: 'floor-get-pinned',
-        label: `${name} replay, Redis store`,
-        min: 0.95,
-      },
-      {
-        gid: `${framework}-first`,
-        store: 'memory',
-        idem: 'idem-memory',
-        ref: 'bare-pinned',
-        label: `${name} first execution, memory store`,
-        min: null,
-      },
-      {
-        gid: `${framework}-first`,
-        store: 'redis',
-        idem: 'idem-redis',
-        ref: 'floor-pinned',
-        label: `${name} first execution, Redis store`,
-        min: 0.8,
-      },
-    ];
+  for (const framework of ['express', 'koa', 'fastify', 'hono']) {
+    const name = { express: 'Express', koa: 'Koa', fastify: 'Fastify', hono: 'Hono' }[framework];
+    // Fastify and Hono are read against the bare framework only (issue 18): no floors, no targets.
+    const plain = framework === 'fastify' || framework === 'hono';
+    const specs = plain
+      ? [
+          ['passthrough', 'memory', 'idem-memory', 'passthrough (no key)'],
+          ['replay', 'memory', 'idem-memory', 'replay, memory store'],
+          ['replay', 'redis', 'idem-redis', 'replay, Redis store'],
+          ['first', 'memory', 'idem-memory', 'first execution, memory store'],
+          ['first', 'redis', 'idem-redis', 'first execution, Redis store'],
+        ].map(([scenario, store, idem, what]) => ({
+          gid: `${framework}-${scenario}`,
+          store,
+          idem,
+          ref: 'bare',
+          label: `${name} ${what}`,
+          min: null,
+          target: '–',
+        }))
+      : [
+          {
+            gid: `${framework}-passthrough`,
+            store: 'memory',
+            idem: 'idem-memory',
+            ref: 'bare',
+            label: `${name} passthrough (no key)`,
+            min: 0.97,
+          },
+          {
+            gid: `${framework}-replay`,
+            store: 'memory',
+            idem: 'idem-memory',
+            ref: 'bare',
+            label: `${name} replay, memory store`,
+            min: 0.97,
+          },
+          {
+            gid: `${framework}-replay`,
+            store: 'redis',
+            idem: 'idem-redis',
+            ref: 'floor-get-pinned',
+            label: `${name} replay, Redis store`,
+            min: 0.95,
+          },
+          {
+            gid: `${framework}-first`,
+            store: 'memory',
+            idem: 'idem-memory',
+            ref: 'bare-pinned',
+            label: `${name} first execution, memory store`,
+            min: null,
+          },
+          {
+            gid: `${framework}-first`,
+            store: 'redis',
+            idem: 'idem-redis',
+            ref: 'floor-pinned',
+            label: `${name} first execution, Redis store`,
+            min: 0.8,
+          },
+        ];
     // PostgreSQL: no target was set for these rows; they are read against their raw floors.
-    specs.push(
-      {
-        gid: `${framework}-replay-pg`,
-        store: 'postgres',
-        idem: 'idem-pg',
-        ref: 'floor-pg-get',
-        label: `${name} replay, PostgreSQL store`,
-        min: null,
-        target: '–',
-      },
-      {
-        gid: `${framework}-first-pg`,
-        store: 'postgres',
-        idem: 'idem-pg',
-        ref: 'floor-pg-first',
-        label: `${name} first execution, PG lease mode`,
-        min: null,
-        target: '–',
-      },
-      {
-        gid: `${framework}-first-pg`,
-        store: 'postgres-tx',
-        idem: 'idem-pg-tx',
-        ref: 'floor-pg-first',
-        label: `${name} first execution, PG transactional`,
-        min: null,
-        target: '–',
-      },
-    );
+    if (!plain)
+      specs.push(
+        {
+          gid: `${framework}-replay-pg`,
+          store: 'postgres',
+          idem: 'idem-pg',
+          ref: 'floor-pg-get',
+          label: `${name} replay, PostgreSQL store`,
+          min: null,
+          target: '–',
+        },
+        {
+          gid: `${framework}-first-pg`,
+          store: 'postgres',
+          idem: 'idem-pg',
+          ref: 'floor-pg-first',
+          label: `${name} first execution, PG lease mode`,
+          min: null,
+          target: '–',
+        },
+        {
+          gid: `${framework}-first-pg`,
+          store: 'postgres-tx',
+          idem: 'idem-pg-tx',
+          ref: 'floor-pg-first',
+          label: `${name} first execution, PG transactional`,
+          min: null,
+          target: '–',
+        },
+      );
     for (const s of specs) {
       const g = group(results, s.gid);
       if (!g?.members[s.ref]) continue;

@@ -12,9 +12,9 @@
  * `statements`: SQL statements its pg clients sent so far.
  */
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { Session } from 'node:inspector';
-import { buildExpress, buildKoa, counters, FLOOR_KEY, FLOOR_PG_KEY, FLOOR_TABLE, orderBody } from './variants.mjs';
+import { buildServer } from './frameworks.mjs';
+import { counters, FLOOR_KEY, FLOOR_PG_KEY, FLOOR_TABLE, orderBody } from './variants.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 
@@ -49,8 +49,7 @@ async function main() {
     counters.executions = 0;
     counters.statements = 0;
   }
-  const { app, close } = cfg.framework === 'koa' ? await buildKoa(cfg) : await buildExpress(cfg);
-  const server = createServer(cfg.framework === 'koa' ? app.callback() : app);
+  const { server, close } = await buildServer(cfg);
   server.keepAliveTimeout = 60_000;
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 

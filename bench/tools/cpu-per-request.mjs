@@ -9,7 +9,7 @@
  * served in batches, which makes a server with one GET per request cheaper per request than
  * without it (FINDINGS.md, K). Compare variants that make the same round trips.
  *
- * Usage: node bench/tools/cpu-per-request.mjs <express|koa> <passthrough|replay|first> <variant>… [--rounds=7] [--duration=2] [--connections=32] [--rate=N]
+ * Usage: node bench/tools/cpu-per-request.mjs <express|koa|fastify|hono> <passthrough|replay|first> <variant>… [--rounds=7] [--duration=2] [--connections=32] [--rate=N]
  * Starts its own redis-server on a free port. `--rate=N` loads every variant at N requests per
  * second in all instead of as fast as it answers: at an equal rate, CPU per request compares
  * variants fairly (closed-loop, the faster server serves more requests per event-loop turn).
@@ -26,12 +26,12 @@ const args = process.argv.slice(2);
 const options = Object.fromEntries(args.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')));
 const [framework, scenario, ...variants] = args.filter((a) => !a.startsWith('--'));
 if (
-  !['express', 'koa'].includes(framework) ||
+  !['express', 'koa', 'fastify', 'hono'].includes(framework) ||
   !['passthrough', 'replay', 'first'].includes(scenario) ||
   variants.length === 0
 ) {
   console.error(
-    'usage: node bench/tools/cpu-per-request.mjs <express|koa> <passthrough|replay|first> <variant>… [--rounds=7] [--duration=2] [--connections=32]',
+    'usage: node bench/tools/cpu-per-request.mjs <express|koa|fastify|hono> <passthrough|replay|first> <variant>… [--rounds=7] [--duration=2] [--connections=32]',
   );
   process.exit(2);
 }
