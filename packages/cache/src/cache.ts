@@ -258,6 +258,15 @@ class TieredCache implements Cache {
     await this.#invalidations.apply({ op: 'tags', tags });
   }
 
+  async deleteByPrefix(prefix: string): Promise<void> {
+    this.#assertOpen();
+    if (typeof prefix !== 'string' || prefix === '') {
+      throw new CacheConfigError('prefix', 'expected a non-empty string (clear() empties the whole namespace)');
+    }
+    this.#invalidations.dropPrefix(prefix, 'local');
+    await this.#invalidations.apply({ op: 'prefix', prefix });
+  }
+
   async clear(namespace: string = this.#context.options.namespace): Promise<void> {
     this.#assertOpen();
     if (typeof namespace !== 'string' || namespace === '' || /[{}]/.test(namespace)) {

@@ -24,7 +24,11 @@ export interface CacheContext {
 
 /** The body of a bus message, before the sender is added. */
 type MessageBody =
-  { t: 'set' | 'rel'; k: string } | { t: 'del'; k: string[] } | { t: 'tag'; g: string[] } | { t: 'clr' };
+  | { t: 'set' | 'rel'; k: string }
+  | { t: 'del'; k: string[] }
+  | { t: 'tag'; g: string[] }
+  | { t: 'pfx'; p: string }
+  | { t: 'clr' };
 
 /** A bus message sent by this instance. @internal */
 export function busMessage(context: CacheContext, body: MessageBody): BusMessage {

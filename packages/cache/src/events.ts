@@ -18,9 +18,11 @@ export interface CacheEventMap {
   breaker: { state: BreakerState; previous: BreakerState };
   /** L1 entries were dropped; `origin: 'remote'` when another instance asked over the bus. */
   invalidate: {
-    kind: 'set' | 'delete' | 'tags' | 'clear';
+    kind: 'set' | 'delete' | 'tags' | 'prefix' | 'clear';
     keys?: readonly string[];
     tags?: readonly string[];
+    /** For `kind: 'prefix'`. */
+    prefix?: string;
     origin: 'local' | 'remote';
   };
   /**

@@ -4,7 +4,10 @@ import type { SingleFlight } from './single-flight.js';
 
 /** An invalidation on its way to Redis; queued when Redis cannot be reached. @internal */
 export type PendingOp =
-  { op: 'delete'; keys: string[] } | { op: 'tags'; tags: string[] } | { op: 'clear'; namespace: string };
+  | { op: 'delete'; keys: string[] }
+  | { op: 'tags'; tags: string[] }
+  | { op: 'prefix'; prefix: string }
+  | { op: 'clear'; namespace: string };
 
 /** Where an invalidation came from: this instance, or another one over the bus. */
 type Origin = 'local' | 'remote';
@@ -12,7 +15,7 @@ type Origin = 'local' | 'remote';
 const MAX_PENDING = 1_000;
 
 /**
- * The invalidations (`delete`, `deleteByTag`, `clear`, and another instance's `set`): applied to
+ * The invalidations (`delete`, `deleteByTag`, `deleteByPrefix`, `clear`, and another instance's `set`): applied to
  * this instance's L1 and running loads at once, sent to Redis and from there to every instance,
  * and, while Redis cannot be reached, queued (bounded, oldest dropped first) and replayed in order
  * when it is back, so the old value does not resurface there (docs/design.md, "The read-through
@@ -81,6 +84,8 @@ export class InvalidationQueue {
       this.dropKeys(message.k, 'remote');
     } else if (message.t === 'tag') {
       this.dropTags(message.g, 'remote');
+    } else if (message.t === 'pfx') {
+      this.dropPrefix(message.p, 'remote');
     } else if (message.t === 'clr') {
       this.dropAll('remote');
     }
@@ -100,6 +105,13 @@ export class InvalidationQueue {
     this.#context.events.emit('invalidate', { kind: 'tags', tags, origin });
   }
 
+  /** Drops every L1 entry and running load whose key starts with `prefix`. */
+  dropPrefix(prefix: string, origin: Origin): void {
+    this.#context.l1.deletePrefix(prefix);
+    this.#flights.invalidatePrefix(prefix);
+    this.#context.events.emit('invalidate', { kind: 'prefix', prefix, origin });
+  }
+
   /** Drops all of L1 and every running load. */
   dropAll(origin: Origin): void {
     this.#context.l1.clear();
@@ -112,6 +124,7 @@ export class InvalidationQueue {
     if (l2 === undefined) return Promise.resolve();
     if (op.op === 'delete') return l2.remove(op.keys, busMessage(this.#context, { t: 'del', k: op.keys }));
     if (op.op === 'tags') return l2.removeTags(op.tags, busMessage(this.#context, { t: 'tag', g: op.tags }));
+    if (op.op === 'prefix') return l2.removePrefix(op.prefix, busMessage(this.#context, { t: 'pfx', p: op.prefix }));
     return l2.clear(op.namespace, busMessage(this.#context, { t: 'clr' }));
   }
 }

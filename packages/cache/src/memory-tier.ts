@@ -76,6 +76,13 @@ export class MemoryTier {
     for (const key of doomed) this.#lru.delete(key);
   }
 
+  /** Drops every entry whose key starts with `prefix`. O(size): L1 is bounded. */
+  deletePrefix(prefix: string): void {
+    const doomed: string[] = [];
+    for (const key of this.#lru.keys()) if (key.startsWith(prefix)) doomed.push(key);
+    for (const key of doomed) this.#lru.delete(key);
+  }
+
   /** Drops everything. */
   clear(): void {
     this.#lru.clear();

@@ -10,6 +10,9 @@ import type { Entry } from './memory-tier.js';
 /** The pipeline method of the getOrLock script, answering Buffers (the kit's registered name). */
 const GET_OR_LOCK_BUFFER = `${scriptName('idemCacheGetOrLock', SCRIPTS.idemCacheGetOrLock)}Buffer`;
 
+/** Keys per SCAN (its COUNT hint) and per UNLINK of the prefix and namespace walks. */
+const SCAN_BATCH = 1000;
+
 type Fields = [Buffer | null, Buffer | null, Buffer | null, Buffer | null, Buffer | null];
 
 /** The scripts as the kit's `defineScripts` hands them back, bound to the client. */
@@ -39,6 +42,7 @@ export type BusMessage =
   | { i: string; t: 'set' | 'rel'; k: string }
   | { i: string; t: 'del'; k: string[] }
   | { i: string; t: 'tag'; g: string[] }
+  | { i: string; t: 'pfx'; p: string }
   | { i: string; t: 'clr' };
 
 /**
@@ -299,6 +303,28 @@ export class RedisTier {
   }
 
   /**
+   * Deletes every entry whose key starts with `prefix` and tells every instance: SCAN (never
+   * KEYS) in batches of about {@link SCAN_BATCH}, on every master of a Cluster, each batch unlinked
+   * on the node that holds it. A key written while the walk runs may be missed, as with `clear()`.
+   */
+  async removePrefix(prefix: string, message: BusMessage): Promise<void> {
+    const run = <T>(operation: string, call: () => Promise<T>): Promise<T> => this.#run(operation, call);
+    await scanKeys(
+      this.#client,
+      this.entryKey(prefix),
+      '*',
+      async (connection, found) => {
+        for (let i = 0; i < found.length; i += SCAN_BATCH) {
+          const batch = found.slice(i, i + SCAN_BATCH);
+          await this.#run('deleteByPrefix', () => connection.unlink(...batch));
+        }
+      },
+      { run, operation: 'deleteByPrefix', count: SCAN_BATCH },
+    );
+    await this.#run('deleteByPrefix', () => this.#client.publish(this.channel, JSON.stringify(message)));
+  }
+
+  /**
    * Deletes every key of a namespace and tells its instances: SCAN (never KEYS) on every master of
    * a Cluster, each batch unlinked on the node that holds it. An ioredis `keyPrefix` is honoured
    * by the kit's SCAN. Each call goes through the timeout and the breaker like any other.
@@ -313,7 +339,7 @@ export class RedisTier {
       async (connection, found) => {
         await this.#run('clear', () => connection.unlink(...found));
       },
-      { run, operation: 'clear', count: 1000 },
+      { run, operation: 'clear', count: SCAN_BATCH },
     );
     await this.#run('clear', () =>
       this.#client.publish(RedisTier.channelOf(this.#options.prefix, namespace), JSON.stringify(message)),

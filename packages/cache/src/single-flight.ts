@@ -252,6 +252,11 @@ export class SingleFlight {
     }
   }
 
+  /** Marks every flight whose key starts with `prefix` invalidated. */
+  invalidatePrefix(prefix: string): void {
+    for (const [key, flight] of this.#flights) if (key.startsWith(prefix)) flight.invalidated = true;
+  }
+
   /** Marks every flight invalidated. */
   invalidateAll(): void {
     for (const flight of this.#flights.values()) flight.invalidated = true;

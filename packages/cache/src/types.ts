@@ -227,6 +227,12 @@ export interface Cache {
   delete(key: string | readonly string[]): Promise<void>;
   /** Removes every key written with any of these tags, everywhere. */
   deleteByTag(tag: string | readonly string[]): Promise<void>;
+  /**
+   * Removes every key starting with `prefix` (`'user:123:'`) from both tiers and from every
+   * instance's L1. Redis is walked with SCAN in bounded batches (never KEYS), on every master of a
+   * Cluster.
+   */
+  deleteByPrefix(prefix: string): Promise<void>;
   /** Empties a namespace (this cache's by default) in Redis and in every instance's L1. */
   clear(namespace?: string): Promise<void>;
   /** Stores many entries; resolves to how many were stored. */
