@@ -29,8 +29,9 @@ export class Worker {
   readonly #eventWaiters = new Set<() => void>();
   #seq = 0;
 
-  constructor() {
-    this.#child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  /** `execArgv`: Node flags of the child (`--expose-gc` for the memory commands). */
+  constructor(options: { execArgv?: string[] } = {}) {
+    this.#child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: options.execArgv });
     this.#child.on('message', (message: Message) => {
       if (message.id !== undefined) {
         const pending = this.#pending.get(message.id);

@@ -53,7 +53,7 @@ class TieredCache implements Cache {
   constructor(options: ResolvedCacheOptions) {
     const events = this.events;
     const id = randomUUID();
-    const l1 = new MemoryTier(options.maxEntries);
+    const l1 = new MemoryTier(options);
     let l2: RedisTier | undefined;
     let bus: Bus | undefined;
     if (options.redis !== undefined) {

@@ -71,13 +71,13 @@ export class CacheCounters {
 
   /** The counters with the tiers' own gauges, as `stats()` answers them. */
   stats(
-    l1: { size: number },
+    l1: { size: number; bytes: number; maxBytes: number | undefined },
     l2: { errors: number; breakerState: BreakerState } | undefined,
     bus: { received: number; connected: boolean } | undefined,
   ): CacheStats {
     const loads = this.loads;
     return {
-      l1: { hits: this.l1Hits, misses: this.l1Misses, size: l1.size },
+      l1: { hits: this.l1Hits, misses: this.l1Misses, size: l1.size, bytes: l1.bytes, maxBytes: l1.maxBytes },
       l2: { hits: this.l2Hits, misses: this.l2Misses, errors: l2?.errors ?? 0, breaker: l2?.breakerState ?? 'closed' },
       stale: {
         served: this.staleError + this.staleTimeout + this.staleBackoff,

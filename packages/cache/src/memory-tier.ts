@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { entrySize } from './size.js';
 
 /** A cached value with its times (epoch ms of the cache clock). @internal */
 export interface Entry<T = unknown> {
@@ -13,8 +14,17 @@ export interface Entry<T = unknown> {
   retryAt: number;
 }
 
+/** The bounds of L1: entries always, bytes when `maxBytes` is set (each entry sized by `sizeOf`, or estimated). @internal */
+export interface MemoryBounds {
+  maxEntries: number;
+  maxBytes: number | undefined;
+  sizeOf: ((value: unknown, key: string) => number) | undefined;
+}
+
 /**
  * The L1 tier: a bounded LRU of entries, values kept by reference (no copy, no serialization).
+ * Bounded by bytes too, it charges each entry its size when stored (lru-cache's `maxSize`), evicts
+ * the least recently used until the new one fits, and keeps none larger than the bound itself.
  * Expiry is judged by the cache clock on read, so lru-cache itself runs without TTLs; an expired
  * entry is kept through its grace and then dropped on the next read or by LRU pressure.
  * @internal
@@ -25,8 +35,23 @@ export class MemoryTier {
   #writes = 0;
   #staleBefore = 0;
 
-  constructor(maxEntries: number) {
-    this.#lru = new LRUCache<string, Entry>({ max: maxEntries });
+  readonly maxBytes: number | undefined;
+
+  constructor({ maxEntries, maxBytes, sizeOf }: MemoryBounds) {
+    this.maxBytes = maxBytes;
+    this.#lru =
+      maxBytes === undefined
+        ? new LRUCache<string, Entry>({ max: maxEntries })
+        : new LRUCache<string, Entry>({
+            max: maxEntries,
+            maxSize: maxBytes,
+            sizeCalculation: (entry, key) => entrySize(entry.value, key, entry.tags, sizeOf),
+          });
+  }
+
+  /** The bytes charged for the entries held (0 when not bounded by bytes). */
+  get bytes(): number {
+    return this.maxBytes === undefined ? 0 : this.#lru.calculatedSize;
   }
 
   /** Number of entries held (expired ones included until read or evicted). */

@@ -27,6 +27,9 @@ export const defaults = Object.freeze({
 /** Options after validation, durations in milliseconds. @internal */
 export interface ResolvedCacheOptions {
   maxEntries: number;
+  /** L1's bound in bytes, if any. */
+  maxBytes: number | undefined;
+  sizeOf: ((value: unknown, key: string) => number) | undefined;
   redis: Redis | undefined;
   ttl: number;
   grace: number;
@@ -77,7 +80,10 @@ const KNOWN = Object.keys({
   logger: true,
   clock: true,
 } satisfies Record<keyof CacheOptions, true>);
-const KNOWN_L1 = Object.keys({ maxEntries: true } satisfies Record<keyof NonNullable<CacheOptions['l1']>, true>);
+const KNOWN_L1 = Object.keys({ maxEntries: true, maxBytes: true, sizeOf: true } satisfies Record<
+  keyof NonNullable<CacheOptions['l1']>,
+  true
+>);
 const KNOWN_BREAKER = Object.keys({
   threshold: true,
   cooldown: true,
@@ -133,6 +139,16 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
   if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
     throw new CacheConfigError('l1.maxEntries', `expected a positive integer, got ${JSON.stringify(maxEntries)}`);
   }
+  const { maxBytes, sizeOf } = l1;
+  if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) {
+    throw new CacheConfigError('l1.maxBytes', `expected a positive integer of bytes, got ${JSON.stringify(maxBytes)}`);
+  }
+  if (sizeOf !== undefined && typeof sizeOf !== 'function') {
+    throw new CacheConfigError('l1.sizeOf', 'expected a function (value, key) => bytes');
+  }
+  if (sizeOf !== undefined && maxBytes === undefined) {
+    throw new CacheConfigError('l1.sizeOf', 'only sizes entries for l1.maxBytes: set that too');
+  }
 
   const redis = o.redis;
   // An ioredis keyPrefix is supported: ioredis prefixes the scripts' keys, the shared SCAN honours
@@ -175,6 +191,8 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
 
   return {
     maxEntries,
+    maxBytes,
+    sizeOf,
     redis,
     ttl: duration('ttl', o.ttl ?? defaults.ttl),
     grace: duration('grace', o.grace ?? defaults.grace, true),

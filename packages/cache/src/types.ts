@@ -137,7 +137,7 @@ export interface CacheOptions {
    * In-memory tier: bounded by entries, and optionally by bytes (`maxBytes`, each entry sized by
    * `sizeOf`, by default an estimate of its value's size in memory). @default { maxEntries: 10_000 }
    */
-  l1?: { maxEntries?: number };
+  l1?: { maxEntries?: number; maxBytes?: number; sizeOf?: (value: unknown, key: string) => number };
   /**
    * Your ioredis client, for the shared L2 tier and the invalidation bus. The cache duplicates it
    * once for pub/sub and closes only that duplicate. Without it the cache is memory-only.
@@ -186,7 +186,8 @@ export interface LatencyStats {
 
 /** Counters since the cache was created. */
 export interface CacheStats {
-  l1: { hits: number; misses: number; size: number };
+  /** `bytes`: the estimated size held (0 unless `l1.maxBytes` is set); `maxBytes`: the bound, or undefined. */
+  l1: { hits: number; misses: number; size: number; bytes: number; maxBytes: number | undefined };
   /** All zero without Redis. */
   l2: { hits: number; misses: number; errors: number; breaker: BreakerState };
   /** Values served past their ttl, by reason. */
