@@ -25,7 +25,7 @@ import { redisStore } from '@idem/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../harness/redis.mjs';
 import { until } from '../harness/wait.js';
-import { fakeClock, nextEvent } from '../cache/helpers.js';
+import { fakeClock, heldLoad, nextEvent } from '../cache/helpers.js';
 import { frameworks, type OpsApp } from './apps.js';
 import { Scrape } from './scrape.js';
 
@@ -299,6 +299,13 @@ describe('cacheMetrics', () => {
     }
     expect(scrape.value('idem_cache_bus_connected')).toBe(0);
     expect(scrape.value('idem_cache_l1_entries')).toBe(0);
+    expect(scrape.value('idem_cache_l1_bytes')).toBe(0);
+    expect(scrape.value('idem_cache_loader_waits_total')).toBe(0);
+    for (const kind of ['set', 'delete', 'tags', 'prefix', 'clear']) {
+      for (const origin of ['local', 'remote']) {
+        expect(scrape.value('idem_cache_invalidations_total', { kind, origin })).toBe(0);
+      }
+    }
   });
 
   it('counts hits, misses, loader runs and errors, and a stale value served when the loader fails', async () => {
@@ -324,6 +331,11 @@ describe('cacheMetrics', () => {
     expect(scrape.value('idem_cache_loader_duration_seconds_count', { result: 'error' })).toBe(2);
     expect(scrape.value('idem_cache_stale_served_total', { reason: 'error' })).toBe(1);
     expect(scrape.value('idem_cache_l1_entries')).toBe(1);
+
+    await cache.delete('a');
+    const after = await Scrape.of(registry);
+    expect(after.value('idem_cache_invalidations_total', { kind: 'delete', origin: 'local' })).toBe(1);
+    expect(after.value('idem_cache_l1_entries')).toBe(0);
   });
 
   describe('with Redis', () => {
@@ -359,6 +371,16 @@ describe('cacheMetrics', () => {
         expect(scrape.value('idem_cache_hits_total', { layer: 'l2' })).toBe(1);
         expect(scrape.value('idem_cache_loader_runs_total', { result: 'ok' })).toBe(0);
         expect(scrape.value('idem_cache_bus_connected')).toBe(1);
+
+        // Another instance is loading a key: this one waits for it instead of loading too.
+        const held = await heldLoad<string>(writer, 'held');
+        const waiter = cache.getOrSet('held', () => Promise.resolve('not run either'));
+        await until(() => cache!.stats().waits > 0, 'the second instance to wait');
+        held.gate.resolve('loaded once');
+        expect(await waiter).toBe('loaded once');
+        scrape = await Scrape.of(registry);
+        expect(scrape.value('idem_cache_loader_waits_total')).toBe(1);
+        expect(scrape.value('idem_cache_loader_runs_total', { result: 'ok' })).toBe(0);
 
         // A server that hangs (not one known to be down) is what the breaker is for.
         server.pause();

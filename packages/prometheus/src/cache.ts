@@ -24,12 +24,11 @@ void allStates;
 const LAYERS = ['l1', 'l2'] as const;
 /** The codes of the cache's L2 errors (CacheError.code); another code still counts, from its first error. */
 const L2_ERROR_CODES = ['cache_l2_unavailable', 'cache_l2_timeout', 'cache_breaker_open'];
-const INVALIDATE_KINDS = [
-  'set',
-  'delete',
-  'tags',
-  'clear',
-] as const satisfies readonly CacheEventMap['invalidate']['kind'][];
+type InvalidateKind = CacheEventMap['invalidate']['kind'];
+const INVALIDATE_KINDS = ['set', 'delete', 'tags', 'prefix', 'clear'] as const satisfies readonly InvalidateKind[];
+// A compile error here means @idem/cache added an invalidation kind: add it to INVALIDATE_KINDS.
+const allKinds: Exclude<InvalidateKind, (typeof INVALIDATE_KINDS)[number]> extends never ? true : never = true;
+void allKinds;
 const ORIGINS = ['local', 'remote'] as const;
 
 export const LOADER_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -60,6 +59,8 @@ export function cacheMetrics(cache: ObservedCache, options: MetricsOptions): Met
     'breaker_state',
     'bus_connected',
     'l1_entries',
+    'l1_bytes',
+    'loader_waits_total',
   ].map(name);
   ensureFree(registry, names, 'cacheMetrics()');
   const registers = [registry];
@@ -131,6 +132,25 @@ export function cacheMetrics(cache: ObservedCache, options: MetricsOptions): Met
     registers,
     collect() {
       this.set(cache.stats().l1.size);
+    },
+  });
+
+  new Gauge({
+    name: name('l1_bytes'),
+    help: 'Estimated bytes held by the in-memory tier (0 unless l1.maxBytes is set).',
+    registers,
+    collect() {
+      this.set(cache.stats().l1.bytes);
+    },
+  });
+  new Counter({
+    name: name('loader_waits_total'),
+    help: "Lookups that waited for another process's loader instead of running their own (cross-process single-flight).",
+    registers,
+    collect() {
+      // The cache counts these itself (no event): mirrored at scrape time, a counter still.
+      this.reset();
+      this.inc(cache.stats().waits);
     },
   });
 
