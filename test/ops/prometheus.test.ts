@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createCache, type Cache } from '@idem/cache';
@@ -21,6 +22,7 @@ import {
   idempotencyMetrics,
   type MetricsHandle,
 } from '@idem/prometheus';
+import { idempotent as fastifyIdempotent } from '@idem/fastify';
 import { redisStore } from '@idem/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../harness/redis.mjs';
@@ -144,6 +146,38 @@ for (const framework of frameworks) {
     });
   });
 }
+
+describe('idempotencyMetrics on Fastify (the plugin decorates its scope with the events)', () => {
+  it('counts 1 execute and 2 replays after three identical requests, with a route of its own options too', async () => {
+    const fastify = Fastify();
+    await fastify.register(fastifyIdempotent, { store: memoryStore() });
+    let runs = 0;
+    fastify.post('/orders/:id', async (_request, reply) => reply.code(201).send({ run: ++runs }));
+    fastify.post('/slow', { config: { idempotency: { concurrent: 'wait' } } }, async () => ({ run: ++runs }));
+    const url = await fastify.listen({ port: 0, host: '127.0.0.1' });
+    const registry = new Registry();
+    handle = idempotencyMetrics(fastify.idempotency, { registry });
+    try {
+      const send = (path: string, key: string): Promise<Response> =>
+        fetch(`${url}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key },
+          body: '{"amount":1}',
+        });
+      const key = randomUUID();
+      for (let i = 0; i < 3; i++) expect((await send('/orders/42', key)).status).toBe(201);
+      expect((await send('/slow', key)).status).toBe(200);
+      expect(runs).toBe(2);
+
+      const scrape = await Scrape.of(registry);
+      expect(scrape.value('idem_requests_total', { route: ROUTE, outcome: 'execute' })).toBe(1);
+      expect(scrape.value('idem_requests_total', { route: ROUTE, outcome: 'replay' })).toBe(2);
+      expect(scrape.value('idem_requests_total', { route: '/slow', outcome: 'execute' })).toBe(1);
+    } finally {
+      await fastify.close();
+    }
+  });
+});
 
 describe('idempotencyMetrics: attaching', () => {
   it('adds no listener until attached and removes them all on close, so the request path does no metrics work', async () => {

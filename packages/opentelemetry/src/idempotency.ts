@@ -17,7 +17,7 @@ import type { IdempotencyEventMap, IdempotencyEvents } from '@idem/core';
 import { checkOptions } from '@idem/core/adapter';
 import { ATTR, activeSpan, eventsOf, fail, subscribe, type TracingHandle } from './shared.js';
 
-/** Anything with the events of `idempotent()`: the Express, Koa, Fastify and Hono middlewares. */
+/** Anything with the events of an idempotency engine: `idempotent()` of Express and Koa, Fastify's `app.idempotency`. */
 export interface WithIdempotencyEvents {
   readonly events: IdempotencyEvents;
 }

@@ -17,7 +17,7 @@ import {
 } from './shared.js';
 import type { Subscribable, Subscriber } from './shared.js';
 
-/** Anything with the events of `idempotent()`: the Express, Koa, Fastify and Hono middlewares. */
+/** Anything with the events of an idempotency engine: `idempotent()` of Express and Koa, Fastify's `app.idempotency`. */
 export interface WithIdempotencyEvents {
   readonly events: IdempotencyEvents;
 }
