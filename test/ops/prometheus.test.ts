@@ -307,6 +307,84 @@ describe('idempotencyMetrics with the Redis store', () => {
   }
 });
 
+describe('idempotencyMetrics under a mixed load: every counter equals what the clients saw', () => {
+  let server: RedisServer;
+  let client: Redis;
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    client = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    client.on('error', () => {});
+  });
+  afterAll(async () => {
+    client.disconnect();
+    await server.stop();
+  });
+
+  for (const framework of frameworks) {
+    it(`${framework.name} + Redis: parallel duplicates, reused keys, missing keys, then an outage`, async () => {
+      app = await framework.start({
+        store: redisStore({ client, commandTimeout: '300ms' }),
+        concurrent: 'reject',
+        required: true,
+      });
+      const registry = new Registry();
+      handle = idempotencyMetrics(app.middleware, { registry, routes: [ROUTE] });
+      const seen = { executed: 0, replayed: 0, conflict: 0, mismatch: 0, missing: 0, unavailable: 0, other: 0 };
+      const tally = (a: { status: number; headers: Headers }): void => {
+        if (a.status === 201 && a.headers.get('idempotent-replayed') === 'true') seen.replayed++;
+        else if (a.status === 201) seen.executed++;
+        else if (a.status === 409) seen.conflict++;
+        else if (a.status === 422) seen.mismatch++;
+        else if (a.status === 400) seen.missing++;
+        else if (a.status === 503) seen.unavailable++;
+        else seen.other++;
+      };
+      try {
+        const keys = Array.from({ length: 12 }, () => randomUUID());
+        // Three copies of each key at once, and requests without a key among them: all in parallel.
+        const burst = keys.flatMap((key, i) => [0, 1, 2].map(() => app!.post(`/orders/${i}`, { key })));
+        burst.push(...[0, 1, 2].map((i) => app!.post(`/orders/${i}`)));
+        (await Promise.all(burst)).forEach(tally);
+        // Then the same keys again (replays), and half of them with another body (422).
+        const again = keys.map((key, i) => app!.post(`/orders/${i}`, { key }));
+        const reused = keys.slice(0, 6).map((key, i) => app!.post(`/orders/${i}`, { key, body: { amount: 99 } }));
+        (await Promise.all([...again, ...reused])).forEach(tally);
+        // Redis goes away: every keyed request is a 503.
+        await server.kill();
+        const down = Array.from({ length: 4 }, (_, i) => app!.post(`/orders/${i}`, { key: randomUUID() }));
+        (await Promise.all(down)).forEach(tally);
+
+        expect(seen.other).toBe(0);
+        expect(seen.executed).toBe(keys.length);
+        expect(seen.executed).toBe(app.handlers.runs);
+        // Each key's two parallel copies and its later copy: a replay or, while in flight, a 409.
+        expect(seen.replayed + seen.conflict).toBe(3 * keys.length);
+        expect(seen.mismatch).toBe(6);
+        expect(seen.missing).toBe(3);
+        expect(seen.unavailable).toBe(4);
+        const scrape = await Scrape.of(registry);
+        const counted = (outcome: string): number => scrape.value('idem_requests_total', { route: ROUTE, outcome });
+        expect({
+          executed: counted('execute'),
+          replayed: counted('replay'),
+          conflict: counted('conflict'),
+          mismatch: counted('mismatch'),
+          missing: counted('key_missing'),
+          unavailable: counted('store_unavailable'),
+          other: scrape.sum('idem_requests_total') - scrape.sum('idem_requests_total', { route: ROUTE }),
+        }).toEqual(seen);
+        expect(scrape.value('idem_handler_duration_seconds_count', { route: ROUTE, outcome: 'stored' })).toBe(
+          keys.length,
+        );
+        expect(scrape.value('idem_replay_age_seconds_count', { route: ROUTE })).toBe(seen.replayed);
+        expect(scrape.sum('idem_store_errors_total')).toBe(4);
+      } finally {
+        if (!server.alive) await server.restart();
+      }
+    });
+  }
+});
+
 describe('cacheMetrics', () => {
   let cache: Cache | undefined;
   afterEach(async () => {
