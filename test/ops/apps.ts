@@ -52,7 +52,8 @@ export interface OpsApp {
 export interface Framework {
   readonly name: string;
   /**
-   * Starts an app whose routes (`POST /orders/:id` answering 201, `POST /slow` held by the gate)
+   * Starts an app whose routes (`POST /orders/:id` answering 201, `POST /slow` held by the gate,
+   * `POST /throw` whose handler throws)
    * are protected by one `idempotent(options)`; `before` runs first on every request (tracing).
    */
   start(options?: IdempotencyOptions, before?: Before): Promise<OpsApp>;
@@ -74,11 +75,8 @@ async function listen(name: string, server: Server, handlers: Handlers, middlewa
       if (key !== undefined) headers['idempotency-key'] = key;
       const response = await fetch(`${url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
       const text = await response.text();
-      return {
-        status: response.status,
-        headers: response.headers,
-        body: text === '' ? undefined : (JSON.parse(text) as unknown),
-      };
+      const json = response.headers.get('content-type')?.includes('json') ?? false;
+      return { status: response.status, headers: response.headers, body: json ? (JSON.parse(text) as unknown) : text };
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -103,6 +101,10 @@ export const expressFramework: Framework = {
       await handlers.slow();
       res.status(200).json({ run: handlers.runs });
     });
+    app.post('/throw', mw, () => {
+      handlers.runs++;
+      throw new Error('handler failed');
+    });
     const server = createServer((req, res) => {
       if (before === undefined) return void app(req, res);
       void before(
@@ -125,6 +127,7 @@ export const koaFramework: Framework = {
     const handlers = new Handlers();
     const mw = koaIdempotent(options as never);
     const app = new Koa();
+    app.silent = true; // the thrown handler error is the test's, not news
     const router = new Router();
     router.post('/orders/:id', mw, (ctx) => {
       handlers.runs++;
@@ -134,6 +137,10 @@ export const koaFramework: Framework = {
     router.post('/slow', mw, async (ctx) => {
       await handlers.slow();
       ctx.body = { run: handlers.runs };
+    });
+    router.post('/throw', mw, () => {
+      handlers.runs++;
+      throw new Error('handler failed');
     });
     app.use(bodyParser());
     app.use(router.routes());

@@ -158,6 +158,18 @@ for (const framework of frameworks) {
       expect(childrenOf(byOutcome.get('key_missing')!)).toEqual([]);
     });
 
+    it('marks an execution whose handler threw, on its own span, before the answer ends it', async () => {
+      app = await framework.start({ store: memoryStore() }, serverSpans);
+      tracing = idempotencyTracing(app.middleware);
+      expect((await app.post('/throw', { key: randomUUID() })).status).toBe(500);
+      const [span] = await requests(1);
+      expect(span?.attributes[ATTR.outcome]).toBe('execute');
+      // Koa's middleware sees the throw (failed); Express's own error handler answers a 500 that idem
+      // captures and does not keep (not_cacheable). Either way the key was released, before the answer.
+      expect(span?.attributes[ATTR.executeOutcome]).toBe(framework.name === 'Koa' ? 'failed' : 'not_cacheable');
+      expect(childrenOf(span!).map((s) => s.name)).toEqual(['idem.store.getOrClaim', 'idem.store.release']);
+    });
+
     it("records a duplicate's wait, its waitFor span and its replay on its own span", async () => {
       app = await framework.start({ store: memoryStore(), concurrent: 'wait', waitTimeout: '10s' }, serverSpans);
       tracing = idempotencyTracing(app.middleware);
