@@ -266,6 +266,26 @@ describe('idempotencyMetrics with the Redis store', () => {
     return client;
   };
 
+  it('counts a record tampered with in Redis as invalid_record (answered 500, not replayed)', async () => {
+    const client = redis();
+    app = await frameworks[0]!.start({ store: redisStore({ client, prefix: 'tamper:' }) });
+    const registry = new Registry();
+    handle = idempotencyMetrics(app.middleware, { registry });
+    const key = randomUUID();
+    expect((await app.post('/orders/5', { key })).status).toBe(201);
+    const [stored] = (await server.cli('--scan', '--pattern', 'tamper:*')).split('\n').filter(Boolean);
+    expect(stored).toBeDefined();
+    await client.hset(stored!, 'meta', JSON.stringify({ status: 1000, headers: {} }));
+
+    const replay = await app.post('/orders/5', { key });
+    expect(replay.status).toBe(500);
+    expect((replay.body as { code: string }).code).toBe('record_invalid');
+    expect(app.handlers.runs).toBe(1);
+    const scrape = await Scrape.of(registry);
+    expect(scrape.value('idem_requests_total', { route: ROUTE, outcome: 'invalid_record' })).toBe(1);
+    expect(scrape.value('idem_requests_total', { route: ROUTE, outcome: 'replay' })).toBe(0);
+  });
+
   for (const framework of frameworks) {
     it(`${framework.name}: counts replays through Redis, then 503 store_unavailable and fail_open once redis-server is stopped`, async () => {
       const store = redisStore({ client: redis(), commandTimeout: '300ms' });
