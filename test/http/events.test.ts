@@ -54,6 +54,7 @@ for (const adapter of [expressAdapter('Express 5', express as never), koaAdapter
       expect(calls.map((c) => c.route)).toEqual([undefined, '/orders', undefined]);
       for (const call of calls) {
         expect(call.key).toMatch(/^[0-9a-f]{64}$/);
+        expect(call.store).toBe('memory');
         expect(call.durationMs).toBeGreaterThanOrEqual(0);
         expect(call.startTime).toBeGreaterThanOrEqual(before - 1);
         expect(call.startTime).toBeLessThanOrEqual(Date.now());

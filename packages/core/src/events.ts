@@ -54,6 +54,8 @@ export interface IdempotencyEventMap {
     durationMs: number;
     key: string;
     route: string | undefined;
+    /** The store's `name` (`'memory'`, `'redis'`, `'postgres'`): a span's database system. */
+    store: string;
   };
 }
 

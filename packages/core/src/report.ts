@@ -48,7 +48,15 @@ export function createReporter(events: IdempotencyEvents, logger: Logger, storeN
     callEnd(operation, start, ok, key, route) {
       if (start === UNTIMED) return;
       const durationMs = performance.now() - start;
-      events.emit('storeCall', { operation, ok, startTime: performance.timeOrigin + start, durationMs, key, route });
+      events.emit('storeCall', {
+        operation,
+        ok,
+        startTime: performance.timeOrigin + start,
+        durationMs,
+        key,
+        route,
+        store: storeName,
+      });
     },
     storeError(operation, cause, { startedAt, failOpen, key, route, message }) {
       const error = StoreError.from(operation, cause);
