@@ -1,5 +1,5 @@
 /**
- * `cached()` for GET routes, one scenario list run on Express 4 and 5 and Koa 2 and 3, with a
+ * `cached()` for GET routes, one scenario list run on Express 4 and 5, Koa 2 and 3, Fastify 5 and Hono 4, with a
  * memory-only cache and (for instances sharing a Redis) with L2. The middleware files are read
  * from source until the packages export them.
  */
@@ -19,6 +19,11 @@ import { RedisServer } from '../harness/redis.mjs';
 import { deferred, type Deferred } from '../harness/wait.js';
 import { busConnected, fakeClock, nextEvent } from './helpers.js';
 import { koaServer } from '../apps/scenario.js';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
+import { getRequestListener } from '@hono/node-server';
+import { cached as honoCached } from '@idem/hono';
+import { cached as fastifyCached } from '@idem/fastify';
 
 /** What the test handlers do; shared by every framework's app. */
 class Upstream {
@@ -127,11 +132,69 @@ function koaFramework(name: string, KoaClass: typeof Koa): Framework {
   };
 }
 
+function honoFramework(): Framework {
+  return {
+    name: 'Hono 4',
+    async start(cache, extra = {}) {
+      const upstream = new Upstream();
+      const app = new Hono();
+      app.onError((_e, c) => c.json({ error: 'internal' }, 500));
+      const mw = honoCached({ cache, vary: ['Accept-Language'], tags: ['stats'], ...extra });
+      app.get('/stats', mw, async (c) => {
+        const { status, body } = await upstream.handle(c.req.header('accept-language'));
+        c.header('X-Trace', 'from-handler');
+        return c.json(body, status as 200);
+      });
+      app.get('/cookie', mw, (c) => {
+        upstream.runs++;
+        c.header('set-cookie', 'session=abc');
+        return c.json({ run: upstream.runs });
+      });
+      app.post('/stats', mw, (c) => {
+        upstream.runs++;
+        return c.json({ run: upstream.runs });
+      });
+      const listener = getRequestListener(app.fetch);
+      return listen(
+        createServer((req, res) => void listener(req, res)),
+        upstream,
+      );
+    },
+  };
+}
+function fastifyFramework(): Framework {
+  return {
+    name: 'Fastify 5',
+    async start(cache, extra = {}) {
+      const upstream = new Upstream();
+      const app = Fastify();
+      app.setErrorHandler((_e, _r, reply) => reply.code(500).send({ error: 'internal' }));
+      await app.register(fastifyCached, { cache, vary: ['Accept-Language'], tags: ['stats'], ...extra });
+      app.get('/stats', async (request, reply) => {
+        const { status, body } = await upstream.handle(request.headers['accept-language'] as string | undefined);
+        return reply.header('X-Trace', 'from-handler').code(status).send(body);
+      });
+      app.get('/cookie', async (_r, reply) => {
+        upstream.runs++;
+        return reply.header('set-cookie', 'session=abc').send({ run: upstream.runs });
+      });
+      app.post('/stats', async () => {
+        upstream.runs++;
+        return { run: upstream.runs };
+      });
+      await app.ready();
+      return listen(app.server, upstream);
+    },
+  };
+}
+
 const frameworks = [
   expressFramework('Express 5', express5),
   expressFramework('Express 4', express4 as unknown as typeof express5),
   koaFramework('Koa 3', Koa),
   koaFramework('Koa 2', Koa2 as unknown as typeof Koa),
+  fastifyFramework(),
+  honoFramework(),
 ];
 
 async function get(

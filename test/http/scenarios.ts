@@ -24,6 +24,18 @@ export interface PostOptions {
 }
 
 /** POSTs JSON with fetch (undici): connections are pooled but not limited, so Promise.all is truly parallel. */
+/**
+ * The `x-tenant` header from what a `scope` function receives: the framework's own request (a
+ * `headers` object on Express, Koa and Fastify; a context whose `req.header()` reads it on Hono).
+ */
+function tenantOf(native: unknown): string | undefined {
+  const n = native as {
+    headers?: Record<string, string | undefined>;
+    req?: { header?(name: string): string | undefined };
+  };
+  return n.headers !== undefined ? n.headers['x-tenant'] : n.req?.header?.('x-tenant');
+}
+
 export async function post(app: ScenarioApp, path: string, options: PostOptions = {}): Promise<HttpResult> {
   const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
   if (options.key !== undefined) headers['idempotency-key'] = options.key;
@@ -357,7 +369,7 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
 
     it("another tenant's scope never sees the replay", async () => {
       const app = await start({
-        scope: (req: { headers: Record<string, unknown> }) => req.headers['x-tenant'],
+        scope: (req: unknown) => tenantOf(req),
       } as never);
       const k = key();
       const a = await post(app, '/orders', { key: k, headers: { 'x-tenant': 'acme' } });
@@ -371,9 +383,10 @@ export function httpScenarios(adapter: AdapterUnderTest, suite: ScenarioSuiteOpt
 
     it('a throwing scope function is a 500 through the framework and runs nothing; the server keeps serving', async () => {
       const app = await start({
-        scope: (req: { headers: Record<string, unknown> }) => {
-          if (req.headers['x-tenant'] === undefined) throw new Error('no tenant');
-          return req.headers['x-tenant'];
+        scope: (req: unknown) => {
+          const tenant = tenantOf(req);
+          if (tenant === undefined) throw new Error('no tenant');
+          return tenant;
         },
       } as never);
       expect((await post(app, '/orders', { key: key() })).status).toBe(500);
