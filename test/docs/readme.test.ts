@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { defaults as adminDefaults } from '@idem/admin';
 import { defaults as cacheDefaults } from '@idem/cache';
 import { defaults as coreDefaults } from '@idem/core';
 import { defaults as postgresDefaults } from '@idem/postgres';
@@ -74,6 +75,10 @@ describe('option tables match the defaults in code', () => {
 
   it('packages/postgres/README.md', () => {
     expectDocumented('packages/postgres/README.md', '## Options', postgresDefaults);
+  });
+
+  it('packages/admin/README.md', () => {
+    expectDocumented('packages/admin/README.md', '## Options', adminDefaults);
   });
 
   it('packages/cache/README.md', () => {
