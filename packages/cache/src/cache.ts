@@ -23,13 +23,18 @@ import type {
   CacheOptions,
   CacheResult,
   CacheStats,
+  Duration,
   GetOrSetOptions,
   Loader,
   SetOptions,
   WarmEntry,
+  WarmEveryOptions,
+  WarmSchedule,
+  WarmSource,
   WrapOptions,
   Wrapped,
 } from './types.js';
+import { WarmSchedules } from './warm-schedule.js';
 import { writeThrough } from './write-through.js';
 
 const WARM_CONCURRENCY = 16;
@@ -48,6 +53,7 @@ class TieredCache implements Cache {
   readonly #context: CacheContext;
   readonly #flights: SingleFlight;
   readonly #invalidations: InvalidationQueue;
+  readonly #schedules: WarmSchedules;
   #closed = false;
 
   constructor(options: ResolvedCacheOptions) {
@@ -72,6 +78,7 @@ class TieredCache implements Cache {
     this.#context = { options, events, counters, l1, l2, bus, id };
     this.#flights = new SingleFlight(this.#context);
     this.#invalidations = new InvalidationQueue(this.#context, this.#flights);
+    this.#schedules = new WarmSchedules(this.#context, (entries) => this.warm(entries));
   }
 
   async getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
@@ -291,6 +298,11 @@ class TieredCache implements Cache {
     return list.length;
   }
 
+  warmEvery<T>(interval: Duration, entries: WarmSource<T>, options?: WarmEveryOptions): WarmSchedule {
+    this.#assertOpen();
+    return this.#schedules.start(interval, entries, options);
+  }
+
   stats(): CacheStats {
     const { counters, l1, l2, bus } = this.#context;
     return counters.stats(l1, l2, bus);
@@ -299,6 +311,7 @@ class TieredCache implements Cache {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#schedules.stopAll();
     this.#context.l2?.detach();
     await this.#context.bus?.close();
   }

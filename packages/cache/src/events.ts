@@ -26,6 +26,19 @@ export interface CacheEventMap {
     origin: 'local' | 'remote';
   };
   /**
+   * A `warmEvery` schedule's turn came: `stored` (how many entries, how long), `failed` (its
+   * entries function threw), or `skipped` because its previous run still runs here (`overlap`) or
+   * another process has this turn (`elsewhere`).
+   */
+  warm: {
+    name: string;
+    outcome: 'stored' | 'failed' | 'skipped';
+    entries: number;
+    durationMs: number;
+    reason?: 'overlap' | 'elsewhere';
+    error?: unknown;
+  };
+  /**
    * The bus connection changed. On `recovered`, every L1 entry written before it is treated as
    * expired (re-checked against Redis, kept only as a stale fallback), since messages may have
    * been missed while it was down; invalidations that failed meanwhile are replayed.

@@ -29,6 +29,7 @@ interface Scripts {
   idemCacheRelease(lock: string, token: string, channel: string, message: string): Promise<number>;
   idemCacheRemove(numKeys: number, ...args: string[]): Promise<number>;
   idemCacheRemoveTags(numKeys: number, ...args: string[]): Promise<number>;
+  idemCacheLease(lock: string, token: string, ms: number): Promise<number>;
 }
 
 /** What `getOrLock` found. @internal */
@@ -284,6 +285,17 @@ export class RedisTier {
     await this.#run('release', () =>
       this.#scripted.idemCacheRelease(this.#lockKey(key), token, this.channel, JSON.stringify(message)),
     );
+  }
+
+  /** Takes the lock of warm schedule `name` for `ms` if nobody holds it. */
+  async tryScheduleLock(name: string, token: string, ms: number): Promise<boolean> {
+    const set = await this.#run('warmLock', () => this.#client.set(`${this.#base}w:${name}`, token, 'PX', ms, 'NX'));
+    return set === 'OK';
+  }
+
+  /** Keeps our lock of schedule `name` for `ms` more (0: frees it). */
+  async leaseScheduleLock(name: string, token: string, ms: number): Promise<void> {
+    await this.#run('warmLock', () => this.#scripted.idemCacheLease(`${this.#base}w:${name}`, token, ms));
   }
 
   /** Deletes entries and tells every instance. */

@@ -88,6 +88,16 @@ return n
 `;
 
 /**
+ * lease: KEYS[1] a schedule's lock. ARGV[1] token, ARGV[2] ms. While the lock is ours: keep it
+ * for `ms` more, or free it when `ms` is 0. Returns 1 when it was ours.
+ */
+export const LEASE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) else redis.call('DEL', KEYS[1]) end
+return 1
+`;
+
+/**
  * The scripts by name; each is registered as its name plus a digest of its body, so an upgrade
  * never runs an old body. Without `numberOfKeys` the caller passes the key count first.
  */
@@ -97,4 +107,5 @@ export const SCRIPTS = {
   idemCacheRelease: { lua: RELEASE, numberOfKeys: 1 },
   idemCacheRemove: { lua: REMOVE },
   idemCacheRemoveTags: { lua: REMOVE_TAGS },
+  idemCacheLease: { lua: LEASE, numberOfKeys: 1 },
 } as const;

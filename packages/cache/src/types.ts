@@ -238,6 +238,11 @@ export interface Cache {
   clear(namespace?: string): Promise<void>;
   /** Stores many entries; resolves to how many were stored. */
   warm<T>(entries: Iterable<WarmEntry<T>>): Promise<number>;
+  /**
+   * Refreshes entries every `interval`, in one process at a time across all of them (a lock in
+   * Redis), never two runs at once; stopped by the returned `stop()` or by `close()`.
+   */
+  warmEvery<T>(interval: Duration, entries: WarmSource<T>, options?: WarmEveryOptions): WarmSchedule;
   /** Counters and gauges. */
   stats(): CacheStats;
   /** Stops the `warmEvery` schedules and closes what the cache opened (the pub/sub duplicate); never your client. */
