@@ -2,7 +2,10 @@
  * The service as an Express app, built without listening so tests can drive it with supertest.
  * `server.ts` connects the store, builds this and listens.
  */
+import { timingSafeEqual } from 'node:crypto';
+import { adminRouter } from '@idem/admin/express';
 import { createCache } from '@idem/cache';
+import { cacheMetrics, idempotencyMetrics } from '@idem/prometheus';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { memoryBackend, type Backend } from './backend.js';
 import type { Config } from './config.js';
@@ -96,8 +99,23 @@ export function createApp(config: Config, deps: AppDeps = {}): Service {
   app.use(bindContext());
 
   const routeDeps = { config, store: backend.store, llm, customers, metrics, logger };
-  app.post('/extract', ...extractionRoute('extract', routeDeps));
-  app.post('/analyze', ...extractionRoute('analyze', routeDeps));
+  const extract = extractionRoute('extract', routeDeps);
+  const analyze = extractionRoute('analyze', routeDeps);
+  app.post('/extract', ...extract.handlers);
+  app.post('/analyze', ...analyze.handlers);
+  // idem's own metrics (idem_requests_total by route and outcome, store latency, …) and the
+  // customer cache's (idem_cache_*), on the service's registry.
+  idempotencyMetrics([extract.idempotency, analyze.idempotency], { registry: metrics.registry });
+  cacheMetrics(cache, { registry: metrics.registry });
+
+  // The admin API only with a token: look up or delete a meeting's record, health, cache stats.
+  if (config.adminToken !== undefined) {
+    const token = Buffer.from(config.adminToken);
+    app.use(
+      '/admin/idem',
+      adminRouter({ store: backend.store, cache, authorize: (req) => bearerIs(req, token), logger }),
+    );
+  }
 
   app.get('/customers/:id', async (req: Request, res: Response) => {
     const id = String(req.params.id).trim();
@@ -158,4 +176,12 @@ export function createApp(config: Config, deps: AppDeps = {}): Service {
       await backend.close();
     },
   };
+}
+
+/** Whether the request carries `Authorization: Bearer <token>`, compared in constant time. */
+function bearerIs(req: { headers: Record<string, string | string[] | undefined> }, token: Buffer): boolean {
+  const header = req.headers.authorization;
+  if (typeof header !== 'string' || !header.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice('Bearer '.length));
+  return given.length === token.length && timingSafeEqual(given, token);
 }

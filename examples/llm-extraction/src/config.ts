@@ -35,6 +35,11 @@ export interface Config {
     /** How long past its TTL a record is still served when the directory fails. */
     graceMs: number;
   };
+  /**
+   * `ADMIN_TOKEN`: when set (32 characters or more), the admin API of `@idem/admin` is mounted at
+   * `/admin/idem` for requests with `Authorization: Bearer <token>`; without it there is none.
+   */
+  adminToken: string | undefined;
   /** `LOG_LEVEL`. @default 'info' */
   logLevel: string;
   /** `LOG_FORMAT`: `pretty` (default on a terminal) or `json` (default otherwise). */
@@ -131,6 +136,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { isTT
     graceMs: 24 * 3_600_000,
   };
 
+  const adminToken = read('ADMIN_TOKEN');
+  // Never echo the token itself, not even a bad one.
+  if (adminToken !== undefined && adminToken.length < 32)
+    problems.push(`ADMIN_TOKEN must be at least 32 characters (got ${adminToken.length}); e.g. openssl rand -hex 32`);
+
   const logLevel = read('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel))
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
@@ -149,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { isTT
     llm,
     pricing,
     customers,
+    adminToken,
     logLevel,
     logFormat,
   };

@@ -166,7 +166,10 @@ async function main(): Promise<void> {
   const calls = delta('llm_calls_total', (l) => l.includes('outcome="ok"'));
   console.log(`\n6. What it cost: ${calls} model calls for ${3 + burst.length} valid requests`);
   check(calls === 2, 'two model calls: one per meeting (llm_calls_total)');
-  check(delta('idempotency_replays_total') === 11, 'eleven replays (idempotency_replays_total)');
+  check(
+    delta('idem_requests_total', (l) => l.includes('outcome="replay"')) === 11,
+    'eleven replays (idem_requests_total{outcome="replay"})',
+  );
   console.log(
     `   estimated spend $${delta('llm_cost_usd_total').toFixed(6)}, saved by replays $${delta('llm_cost_saved_usd_total').toFixed(6)}`,
   );
@@ -174,9 +177,7 @@ async function main(): Promise<void> {
   console.log(`\n/metrics${bases.length > 1 ? ' (summed over the instances)' : ''}, totals since the service started:`);
   const shown = [
     'llm_calls_total',
-    'idempotency_executions_total',
-    'idempotency_replays_total',
-    'idempotency_conflicts_total',
+    'idem_requests_total',
     'llm_cost_usd_total',
     'llm_cost_saved_usd_total',
     'http_request_duration_seconds_count',
@@ -186,6 +187,8 @@ async function main(): Promise<void> {
     for (const [series, value] of after) {
       if (!series.startsWith(`${name}{`) && series !== name) continue;
       if (name.startsWith('http_') && !series.includes('route="/extract"')) continue;
+      // idem's series all exist from the start at 0: show the ones that counted something.
+      if (name.startsWith('idem_') && value === 0) continue;
       console.log(`   ${series} ${Number.isInteger(value) ? value : value.toFixed(6)}`);
     }
   }

@@ -66,10 +66,9 @@ function age(ms: number): string {
   return `${(ms / 3_600_000).toFixed(1)} h`;
 }
 
-/** The idempotency middleware of one task, its events logged and counted. */
+/** The idempotency middleware of one task, its events logged. */
 function idempotency(task: Task, deps: ExtractionDeps): IdempotentMiddleware {
-  const { config, store, metrics, logger } = deps;
-  const route = `/${task}`;
+  const { config, store, logger } = deps;
   // A duplicate waits as long as the first call may take: the model's timeout plus the customer lookup's.
   const firstCallMs = (config.llm.provider === 'openai' ? config.llm.timeoutMs : config.llm.latencyMs) + 15_000;
 
@@ -91,7 +90,6 @@ function idempotency(task: Task, deps: ExtractionDeps): IdempotentMiddleware {
   const log = (): Logger => currentContext()?.log ?? logger;
   middleware.events
     .on('replay', ({ key, status, ageMs, durationMs }) => {
-      metrics.replays.inc({ route });
       // A record younger than this request was completed while it waited: a concurrent duplicate.
       const what =
         ageMs < durationMs
@@ -100,16 +98,12 @@ function idempotency(task: Task, deps: ExtractionDeps): IdempotentMiddleware {
       log().info({ key, status, ageMs, durationMs }, `${what}; no model call`);
     })
     .on('execute', ({ key, status, outcome, durationMs }) => {
-      metrics.executions.inc({ route, outcome });
       const what =
         outcome === 'stored' ? 'response stored for replay' : `response not stored (${outcome}); a retry runs again`;
       log().info({ key, status, outcome, durationMs }, `handler ran: ${what}`);
-    })
-    // The engine logs these itself, through the same request-scoped logger; here they are counted.
-    .on('conflict', () => metrics.conflicts.inc({ route }))
-    .on('mismatch', () => metrics.mismatches.inc({ route }))
-    .on('storeError', ({ operation }) => metrics.storeErrors.inc({ route, operation }))
-    .on('leaseLost', () => metrics.leaseLost.inc({ route }));
+    });
+  // Conflicts, mismatches and store errors the engine logs itself, through the same request-scoped
+  // logger; @idem/prometheus counts every outcome (app.ts).
   return middleware;
 }
 
@@ -184,7 +178,11 @@ function runTask(task: Task, deps: ExtractionDeps): RequestHandler {
   };
 }
 
-/** The middleware chain of one task's route: validate → idempotency → model. */
-export function extractionRoute(task: Task, deps: ExtractionDeps): RequestHandler[] {
-  return [validateMeeting, idempotency(task, deps), runTask(task, deps)];
+/** The middleware chain of one task's route (validate → idempotency → model), and its idempotency middleware for observers. */
+export function extractionRoute(
+  task: Task,
+  deps: ExtractionDeps,
+): { handlers: RequestHandler[]; idempotency: IdempotentMiddleware } {
+  const middleware = idempotency(task, deps);
+  return { handlers: [validateMeeting, middleware, runTask(task, deps)], idempotency: middleware };
 }

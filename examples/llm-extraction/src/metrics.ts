@@ -1,7 +1,9 @@
 /**
  * Prometheus metrics, one registry per app instance (two apps in one test process never share
- * counters). What they prove: `llm_calls_total` stays at one per meeting however many duplicates
- * arrive, while `idempotency_replays_total` and `llm_cost_saved_usd_total` grow.
+ * counters): the service's own (model calls, cost, customer lookups, request durations) here, and
+ * idem's and the cache's from @idem/prometheus on the same registry (app.ts). What they prove:
+ * `llm_calls_total` stays at one per meeting however many duplicates arrive, while
+ * `idem_requests_total{outcome="replay"}` and `llm_cost_saved_usd_total` grow.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
@@ -13,12 +15,6 @@ export const COST_HEADER = 'X-LLM-Estimated-Cost-USD';
 export interface Metrics {
   registry: Registry;
   httpDuration: Histogram<'method' | 'route' | 'status' | 'idempotency'>;
-  replays: Counter<'route'>;
-  executions: Counter<'route' | 'outcome'>;
-  conflicts: Counter<'route'>;
-  mismatches: Counter<'route'>;
-  storeErrors: Counter<'route' | 'operation'>;
-  leaseLost: Counter<'route'>;
   llmCalls: Counter<'provider' | 'model' | 'task' | 'outcome'>;
   llmDuration: Histogram<'provider' | 'task'>;
   llmTokens: Counter<'provider' | 'task' | 'type'>;
@@ -40,42 +36,6 @@ export function createMetrics(): Metrics {
       help: 'HTTP request duration by route; idempotency="replay" for replayed responses, "miss" when the handler ran, "none" otherwise',
       labelNames: ['method', 'route', 'status', 'idempotency'],
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers,
-    }),
-    replays: new Counter({
-      name: 'idempotency_replays_total',
-      help: 'Stored responses replayed instead of running the handler',
-      labelNames: ['route'],
-      registers,
-    }),
-    executions: new Counter({
-      name: 'idempotency_executions_total',
-      help: 'Handler runs, by what became of the response (stored, not_cacheable, failed, …)',
-      labelNames: ['route', 'outcome'],
-      registers,
-    }),
-    conflicts: new Counter({
-      name: 'idempotency_conflicts_total',
-      help: 'Duplicates answered 409 because the first was still running after the wait timeout',
-      labelNames: ['route'],
-      registers,
-    }),
-    mismatches: new Counter({
-      name: 'idempotency_mismatches_total',
-      help: 'Keys reused with a different request body (422)',
-      labelNames: ['route'],
-      registers,
-    }),
-    storeErrors: new Counter({
-      name: 'idempotency_store_errors_total',
-      help: 'Idempotency store failures, by operation',
-      labelNames: ['route', 'operation'],
-      registers,
-    }),
-    leaseLost: new Counter({
-      name: 'idempotency_lease_lost_total',
-      help: 'In-flight leases lost while the handler ran',
-      labelNames: ['route'],
       registers,
     }),
     llmCalls: new Counter({

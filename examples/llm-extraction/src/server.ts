@@ -44,6 +44,11 @@ async function main(): Promise<void> {
   logger.info(`store: ${backend.describe()}`);
   logger.info(`llm:   ${describeLlm(config.llm)}`);
   logger.info(
+    config.adminToken === undefined
+      ? 'admin: off (set ADMIN_TOKEN to 32+ characters to mount the admin API at /admin/idem)'
+      : `admin: http://localhost:${port}/admin/idem (Authorization: Bearer $ADMIN_TOKEN)`,
+  );
+  logger.info(
     `results are replayed for ${config.resultTtlMs / 3_600_000} h (CACHE_TTL_HOURS); try it: npm run demo (in another terminal)`,
   );
 

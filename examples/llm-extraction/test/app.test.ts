@@ -287,11 +287,15 @@ describe('llm-extraction on the memory store', () => {
         const text = res.text;
         expect(metricValue(text, 'llm_calls_total', { task: 'extract', outcome: 'ok' })).toBe(1);
         expect(metricValue(text, 'llm_calls_total', { task: 'analyze', outcome: 'llm_upstream_error' })).toBe(1);
-        expect(metricValue(text, 'idempotency_replays_total', { route: '/extract' })).toBe(3);
-        expect(metricValue(text, 'idempotency_executions_total', { route: '/extract', outcome: 'stored' })).toBe(1);
-        expect(metricValue(text, 'idempotency_executions_total', { route: '/analyze', outcome: 'not_cacheable' })).toBe(
+        // idem's metrics, from @idem/prometheus on the service's registry.
+        expect(metricValue(text, 'idem_requests_total', { route: '/extract', outcome: 'execute' })).toBe(1);
+        expect(metricValue(text, 'idem_requests_total', { route: '/extract', outcome: 'replay' })).toBe(3);
+        expect(metricValue(text, 'idem_handler_duration_seconds_count', { route: '/extract', outcome: 'stored' })).toBe(
           1,
         );
+        expect(
+          metricValue(text, 'idem_handler_duration_seconds_count', { route: '/analyze', outcome: 'not_cacheable' }),
+        ).toBe(1);
         expect(metricValue(text, 'llm_tokens_total', { task: 'extract', type: 'prompt' })).toBe(1000);
         // 1000 prompt tokens at $0.15/M + 200 completion tokens at $0.60/M = $0.00027 per call.
         expect(metricValue(text, 'llm_cost_usd_total', { task: 'extract' })).toBeCloseTo(0.00027, 9);
