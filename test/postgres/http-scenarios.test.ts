@@ -11,6 +11,8 @@ import { postgresStore } from '@idem/postgres';
 import type pg from 'pg';
 import { beforeAll } from 'vitest';
 import { expressAdapter } from '../apps/express-app.js';
+import { fastifyAdapter } from '../apps/fastify-app.js';
+import { honoAdapter } from '../apps/hono-app.js';
 import { koaAdapter } from '../apps/koa-app.js';
 import { httpScenarios } from '../http/scenarios.js';
 import { useDatabase } from './helpers.js';
@@ -30,6 +32,8 @@ for (const transactional of [false, true]) {
     expressAdapter(`Express 4 + PostgreSQL (${mode})`, express4 as never),
     koaAdapter(`Koa 3 + PostgreSQL (${mode})`, Koa),
     koaAdapter(`Koa 2 + PostgreSQL (${mode})`, Koa2 as never),
+    fastifyAdapter(`Fastify 5 + PostgreSQL (${mode})`),
+    honoAdapter(`Hono 4 + PostgreSQL (${mode})`),
   ]) {
     httpScenarios(adapter, { createStore });
   }

@@ -10,6 +10,8 @@ import Koa2 from 'koa2';
 import { redisStore } from '@idem/redis';
 import { afterAll, beforeAll } from 'vitest';
 import { expressAdapter } from '../apps/express-app.js';
+import { fastifyAdapter } from '../apps/fastify-app.js';
+import { honoAdapter } from '../apps/hono-app.js';
 import { koaAdapter } from '../apps/koa-app.js';
 import { RedisServer } from '../harness/redis.mjs';
 import { httpScenarios } from '../http/scenarios.js';
@@ -36,6 +38,8 @@ for (const adapter of [
   expressAdapter('Express 4 + Redis', express4 as never),
   koaAdapter('Koa 3 + Redis', Koa),
   koaAdapter('Koa 2 + Redis', Koa2 as never),
+  fastifyAdapter('Fastify 5 + Redis'),
+  honoAdapter('Hono 4 + Redis'),
 ]) {
   httpScenarios(adapter, { createStore });
 }

@@ -1,6 +1,6 @@
 /**
  * Exactly-once across processes: three Express app processes share one Redis (a single node, then
- * a 3-master Cluster) and receive truly concurrent duplicates over real HTTP. Executions are
+ * a 3-master Cluster; Fastify and Hono apps on the single node) and receive truly concurrent duplicates over real HTTP. Executions are
  * counted from the handler side (each process reports every run over IPC).
  */
 import { randomUUID } from 'node:crypto';
@@ -58,7 +58,17 @@ function replayable(reply: Reply): {
   };
 }
 
-describe.each(topologies)('exactly once across $name', (topology) => {
+/** Express on every topology; Fastify and Hono, on the same engine, on one node. */
+const runs = [
+  ...topologies.map((topology) => ({ topology, framework: 'express' as const, label: `Express, ${topology.name}` })),
+  ...(['fastify', 'hono'] as const).map((framework) => ({
+    topology: topologies[0] as Topology,
+    framework,
+    label: `${framework === 'fastify' ? 'Fastify' : 'Hono'}, ${(topologies[0] as Topology).name}`,
+  })),
+];
+
+describe.each(runs)('exactly once across processes: $label', ({ topology, framework }) => {
   let apps: App[] = [];
   let stopRedis: () => Promise<void> = async () => {};
 
@@ -66,6 +76,7 @@ describe.each(topologies)('exactly once across $name', (topology) => {
     const redis = await topology.start();
     stopRedis = redis.stop;
     const config: AppConfig = {
+      framework,
       redis: redis.redis,
       store: { commandTimeout: 5_000, pollInterval: 200 },
       idempotency: { lockTtl: 1_000, waitTimeout: 20_000 },
