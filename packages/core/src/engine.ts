@@ -31,10 +31,15 @@ const PASS: Decision = { action: 'pass' };
  * Creates the engine. Options are validated here, once; a bad option throws
  * {@link IdempotencyConfigError} naming it.
  */
-export function createIdempotency<Native = unknown>(options: IdempotencyOptions<Native> = {}): Idempotency<Native> {
+export function createIdempotency<Native = unknown>(
+  options: IdempotencyOptions<Native> = {},
+  shared: { events?: IdempotencyEvents } = {},
+): Idempotency<Native> {
   const o = resolveOptions(options);
   const { store, logger } = o;
-  const events = new IdempotencyEvents();
+  // An adapter with several engines behind one middleware (Fastify's per-route options) gives them
+  // one events object: listeners see every engine's events, and none is built when nobody listens.
+  const events = shared.events ?? new IdempotencyEvents();
   const report = createReporter(events, logger, store.name);
   let warnedUnparsed = false;
   const problem = (error: IdempotencyError): Decision => ({ action: 'respond', response: o.problem(error) });

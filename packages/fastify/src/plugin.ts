@@ -3,7 +3,6 @@ import fp from 'fastify-plugin';
 import { attachExecution, createIdempotency, executionOf } from '@idem/core/adapter';
 import type { Decision, Execution, Idempotency, IdempotencyEvents, IdempotencyOptions } from '@idem/core/adapter';
 import { capturePayload } from './capture.js';
-import { forwardEvents } from './events.js';
 import { FastifyRequestView } from './request-view.js';
 import { answered, clearHeaders, sendOutgoing, untype } from './send.js';
 
@@ -57,8 +56,8 @@ async function idempotencyPlugin(fastify: FastifyInstance, options: FastifyIdemp
   function routeEngine(config: object, own: FastifyIdempotencyOptions): Engine {
     let found = routeEngines.get(config);
     if (found === undefined) {
-      found = createIdempotency<FastifyRequest>({ ...options, ...own });
-      forwardEvents(found.events, engine.events);
+      // The plugin's events: `app.idempotency.events` tells about every route of the scope.
+      found = createIdempotency<FastifyRequest>({ ...options, ...own }, { events: engine.events });
       routeEngines.set(config, found);
     }
     return found;
