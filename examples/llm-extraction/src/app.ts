@@ -178,10 +178,13 @@ export function createApp(config: Config, deps: AppDeps = {}): Service {
   };
 }
 
-/** Whether the request carries `Authorization: Bearer <token>`, compared in constant time. */
+/**
+ * Whether the request carries `Authorization: Bearer <token>` (the scheme in any case, as HTTP
+ * allows), compared in constant time; a token of another length is refused before comparing.
+ */
 function bearerIs(req: { headers: Record<string, string | string[] | undefined> }, token: Buffer): boolean {
   const header = req.headers.authorization;
-  if (typeof header !== 'string' || !header.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice('Bearer '.length));
+  if (typeof header !== 'string' || !/^bearer /i.test(header)) return false;
+  const given = Buffer.from(header.slice('bearer '.length));
   return given.length === token.length && timingSafeEqual(given, token);
 }

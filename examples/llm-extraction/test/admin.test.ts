@@ -63,7 +63,17 @@ describe('the admin API', () => {
 
   it('answers 403 problem+json without the token or with a wrong one, and reads nothing', async () => {
     const { app } = start(TOKEN);
-    for (const auth of [undefined, 'Bearer wrong', `Bearer ${TOKEN}x`, TOKEN]) {
+    // No header, a short and a long wrong token, one of the same length (the constant-time compare
+    // itself says no), another scheme, and the token without its scheme.
+    const sameLength = TOKEN.slice(0, -1) + (TOKEN.endsWith('f') ? 'e' : 'f');
+    for (const auth of [
+      undefined,
+      'Bearer wrong',
+      `Bearer ${TOKEN}x`,
+      `Bearer ${sameLength}`,
+      `Basic ${TOKEN}`,
+      TOKEN,
+    ]) {
       const req = request(app).get('/admin/idem/health');
       const res = auth === undefined ? await req : await req.set('authorization', auth);
       expect(res.status).toBe(403);
@@ -72,12 +82,16 @@ describe('the admin API', () => {
     const health = await request(app).get('/admin/idem/health').set('authorization', `Bearer ${TOKEN}`);
     expect(health.status).toBe(200);
     expect(health.body.store).toMatchObject({ name: 'memory', reachable: true });
+    // The scheme's case does not matter in HTTP.
+    expect((await request(app).get('/admin/idem/health').set('authorization', `bearer ${TOKEN}`)).status).toBe(200);
   });
 
   it('does not exist without ADMIN_TOKEN', async () => {
     const { app } = start(undefined);
     const res = await request(app).get('/admin/idem/health').set('authorization', `Bearer ${TOKEN}`);
     expect(res.status).toBe(404);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body.code).toBe('not_found');
   });
 
   it('refuses a short ADMIN_TOKEN at start, without echoing it', () => {
