@@ -412,6 +412,36 @@ describe('cacheMetrics', () => {
     cache = undefined;
   });
 
+  it('counts the turns of a warmEvery schedule by outcome, a failing one too', async () => {
+    cache = createCache({ namespace: 'ops-warm' });
+    const registry = new Registry();
+    handle = cacheMetrics(cache, { registry });
+    let runs = 0;
+    const turns: string[] = [];
+    const three = new Promise<void>((resolve) =>
+      cache?.events.on('warm', (e) => {
+        turns.push(e.outcome);
+        if (turns.length === 3) resolve();
+      }),
+    );
+    const schedule = cache.warmEvery(
+      10,
+      () => {
+        if (++runs === 2) throw new Error('catalogue down');
+        return [{ key: 'top', value: runs }];
+      },
+      { name: 'top-products' },
+    );
+    await three;
+    schedule.stop();
+    const scrape = await Scrape.of(registry);
+    const count = (outcome: string): number => turns.filter((t) => t === outcome).length;
+    for (const outcome of ['stored', 'failed']) {
+      expect(scrape.value('idem_cache_warm_runs_total', { schedule: 'top-products', outcome })).toBe(count(outcome));
+    }
+    expect(count('failed')).toBe(1);
+  });
+
   it('shows every series at 0 before the first lookup, and the gauges of a memory-only cache', async () => {
     cache = createCache({ namespace: 'ops' });
     const registry = new Registry();

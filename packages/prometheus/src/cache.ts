@@ -61,6 +61,7 @@ export function cacheMetrics(cache: ObservedCache, options: MetricsOptions): Met
     'l1_entries',
     'l1_bytes',
     'loader_waits_total',
+    'warm_runs_total',
   ].map(name);
   ensureFree(registry, names, 'cacheMetrics()');
   const registers = [registry];
@@ -154,6 +155,13 @@ export function cacheMetrics(cache: ObservedCache, options: MetricsOptions): Met
     },
   });
 
+  const warms = new Counter({
+    name: name('warm_runs_total'),
+    help: 'Turns of warmEvery() schedules, by schedule and outcome (stored, failed, skipped: another run or process had it).',
+    labelNames: ['schedule', 'outcome'],
+    registers,
+  });
+
   for (const layer of LAYERS) {
     hits.inc({ layer }, 0);
     misses.inc({ layer }, 0);
@@ -178,6 +186,8 @@ export function cacheMetrics(cache: ObservedCache, options: MetricsOptions): Met
     stale: (e) => stale.inc({ reason: e.reason }),
     l2Error: (e) => l2Errors.inc({ code: e.error.code }),
     invalidate: (e) => invalidations.inc({ kind: e.kind, origin: e.origin }),
+    // Schedule names are the application's own, few and fixed (each is a lock name).
+    warm: (e) => warms.inc({ schedule: e.name, outcome: e.outcome }),
   };
   const entries = Object.entries(listeners) as [keyof CacheEventMap & string, Subscriber][];
   const target = cache.events as unknown as Subscribable;
