@@ -1,8 +1,9 @@
 /**
  * The cache rows, in their own process. argv[2] is JSON { mode, redisUrl, impl?, quick? }:
  *
- *   l1        L1-hit throughput: bare lru-cache get (sync, and awaited) vs idem's getOrSet vs
- *             bentocache's getOrSet, interleaved rounds; replies { type: 'result', rows }
+ *   l1        L1-hit throughput: bare lru-cache get (sync, and awaited) vs idem's getOrSet (also
+ *             through wrap(), and on an L1 bounded by bytes) vs bentocache's getOrSet,
+ *             interleaved rounds; replies { type: 'result', rows }
  *   l2        L2-hit throughput (L1 too small to help, value in Redis): raw ioredis GET + JSON.parse
  *             vs idem vs bentocache, `concurrency` reads in flight; replies { type: 'result', rows }
  *   stampede  waits for { type: 'go', key, callers } and calls getOrSet(key) `callers` times at
@@ -70,9 +71,14 @@ async function l1() {
   const lru = new LRUCache({ max: 10_000 });
   lru.set('k', VALUE);
   const idem = await idemCache();
+  // The same L1 hit through wrap() (the memoize form), and on an L1 bounded by bytes as well.
+  const fetchProduct = idem.wrap((id) => ({ ...VALUE, id }), { key: (id) => `product:${id}` });
+  const bytes = await idemCache({ namespace: 'l1-bytes', l1: { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 } });
   const bc = await bento();
   const loader = () => VALUE;
   await idem.getOrSet('k', loader);
+  await fetchProduct('42');
+  await bytes.getOrSet('k', loader);
   await bc.getOrSet({ key: 'k', factory: loader, ttl: '1h' });
   let sink = 0;
   const impls = [
@@ -93,6 +99,13 @@ async function l1() {
       },
     },
     { id: 'idem', label: 'idem getOrSet (L1 hit)', isAsync: true, op: () => idem.getOrSet('k', loader) },
+    { id: 'idem-wrap', label: 'idem wrap()ped function (L1 hit)', isAsync: true, op: () => fetchProduct('42') },
+    {
+      id: 'idem-bytes',
+      label: 'idem getOrSet, L1 bounded by bytes too (L1 hit)',
+      isAsync: true,
+      op: () => bytes.getOrSet('k', loader),
+    },
     {
       id: 'bentocache',
       label: 'bentocache getOrSet (L1 hit)',
@@ -108,9 +121,13 @@ async function l1() {
     for (const impl of r % 2 ? [...impls].reverse() : impls)
       samples[impl.id].push(await opsPerSecond(impl.op, windowMs, impl.isAsync));
   }
-  if (idem.stats().loader.runs !== 1)
+  // Two keys loaded once each: 'k' and the wrapped function's.
+  if (idem.stats().loader.runs !== 2)
     throw new Error(`idem loader ran ${idem.stats().loader.runs} times in the L1 bench`);
+  if (bytes.stats().loader.runs !== 1)
+    throw new Error(`idem (bytes) loader ran ${bytes.stats().loader.runs} times in the L1 bench`);
   await idem.close();
+  await bytes.close();
   await bc.disconnectAll?.();
   return impls.map((i) => ({
     id: i.id,
