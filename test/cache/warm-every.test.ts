@@ -128,6 +128,8 @@ describe('warmEvery', () => {
   it('refuses a bad interval, entries or option, naming it', () => {
     const cache = open();
     expect(() => cache.warmEvery('soon' as never, [])).toThrow(/interval/);
+    // Past 2^31-1 ms Node fires a timer at once: a schedule would run in a loop.
+    expect(() => cache.warmEvery('30d', [])).toThrow(/interval/);
     expect(() => cache.warmEvery(1000, 42 as never)).toThrow(/entries/);
     expect(() => cache.warmEvery(1000, [], { every: 1 } as never)).toThrow(/every/);
   });

@@ -105,7 +105,7 @@ export function duration(option: string, value: Duration, allowZero = false): nu
 }
 
 /** A duration that becomes a timer: at most what Node's timers can wait for. @internal */
-function timerDuration(option: string, value: Duration): number {
+export function timerDuration(option: string, value: Duration): number {
   return parseDuration(option, value, { fail, max: MAX_TIMER_MS });
 }
 

@@ -1,6 +1,6 @@
 import type { CacheContext } from './context.js';
 import { CacheConfigError } from './errors.js';
-import { duration } from './options.js';
+import { timerDuration } from './options.js';
 import type { Duration, WarmEntry, WarmEveryOptions, WarmSchedule, WarmSource } from './types.js';
 
 const KNOWN = new Set(['name', 'immediate']);
@@ -26,7 +26,7 @@ export class WarmSchedules {
   }
 
   start<T>(interval: Duration, entries: WarmSource<T>, options: WarmEveryOptions = {}): WarmSchedule {
-    const ms = duration('interval', interval);
+    const ms = timerDuration('interval', interval);
     if (
       entries === null ||
       (typeof entries !== 'function' && typeof (entries as Iterable<T>)?.[Symbol.iterator] !== 'function')
