@@ -3,39 +3,19 @@
  * stored (estimated, or by `l1.sizeOf`), the least recently used go first, `stats()` tells the
  * bytes held, and a process loading large values stays under its bound.
  */
-import { Redis } from 'ioredis';
-import { createCache, type Cache, type CacheOptions } from '@idem/cache';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer } from '../harness/redis.mjs';
-import { busConnected, newKey } from './helpers.js';
+import { type Cache, type CacheOptions } from '@idem/cache';
+import { describe, expect, it } from 'vitest';
+import { busConnected, newKey, useRedisCaches } from './helpers.js';
 import { Worker } from './workers.js';
 
-let server: RedisServer;
-const clients: Redis[] = [];
-const caches: Cache[] = [];
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-});
-afterEach(async () => {
-  await Promise.all(caches.splice(0).map((c) => c.close()));
-  for (const c of clients.splice(0)) c.disconnect();
-});
-afterAll(async () => {
-  await server?.stop();
-});
+const redis = useRedisCaches();
 
 function memoryOnly(options: CacheOptions): Cache {
-  const cache = createCache(options);
-  caches.push(cache);
-  return cache;
+  return redis.memory(options);
 }
 
 async function cacheOn(options: CacheOptions = {}): Promise<Cache> {
-  const redis = new Redis(server.url);
-  clients.push(redis);
-  const cache = createCache({ namespace: newKey('bytes'), ...options, redis });
-  caches.push(cache);
+  const cache = redis.open({ namespace: newKey('bytes'), ...options });
   await busConnected(cache);
   return cache;
 }
@@ -96,7 +76,7 @@ describe('l1.maxBytes', () => {
     const worker = new Worker({ execArgv: ['--expose-gc'] });
     try {
       await worker.call('init', {
-        url: server.url,
+        url: redis.server.url,
         options: { namespace: newKey('large'), l1: { maxBytes: 8 * MiB } },
       });
       const before = await worker.call<{ arrayBuffers: number }>('memory');

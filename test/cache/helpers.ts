@@ -3,7 +3,10 @@
  * fake clock. The generic waits are in ../harness/wait.ts, the chaos proxy in ../harness.
  */
 import { randomUUID } from 'node:crypto';
-import type { Cache, CacheEventMap } from '@idem/cache';
+import { Redis } from 'ioredis';
+import { createCache, type Cache, type CacheEventMap, type CacheOptions } from '@idem/cache';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { RedisServer } from '../harness/redis.mjs';
 import { deferred, type Deferred } from '../harness/wait.js';
 
 /**
@@ -69,4 +72,61 @@ export function fakeClock(start = 1_700_000_000_000): FakeClock {
     now = ms;
   };
   return clock;
+}
+
+/** What {@link useRedisCaches} hands a test file. */
+export interface RedisCaches {
+  /** The file's redis-server (started before the first test). */
+  readonly server: RedisServer;
+  /** A cache on a client of its own, as one instance of a service has; closed after the test. */
+  open(options?: CacheOptions): Cache;
+  /** A memory-only cache, closed after the test. */
+  memory(options?: CacheOptions): Cache;
+  /** Closes `cache` (and disconnects `client`) after the test, for caches made another way. */
+  track(cache: Cache, client?: { disconnect(): void }): void;
+}
+
+/**
+ * A redis-server for the test file that calls it, and caches on it that are closed after each
+ * test, each on its own client. Registers the file's hooks.
+ */
+export function useRedisCaches(): RedisCaches {
+  let server: RedisServer | undefined;
+  const clients: { disconnect(): void }[] = [];
+  const caches: Cache[] = [];
+  beforeAll(async () => {
+    server = await RedisServer.start();
+  });
+  afterEach(async () => {
+    await Promise.all(caches.splice(0).map((cache) => cache.close()));
+    for (const client of clients.splice(0)) client.disconnect();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  const started = (): RedisServer => {
+    if (server === undefined) throw new Error('the redis-server of this file is not started yet');
+    return server;
+  };
+  const track = (cache: Cache, client?: { disconnect(): void }): void => {
+    caches.push(cache);
+    if (client !== undefined) clients.push(client);
+  };
+  return {
+    get server() {
+      return started();
+    },
+    open(options = {}) {
+      const redis = new Redis(started().url);
+      const cache = createCache({ ...options, redis });
+      track(cache, redis);
+      return cache;
+    },
+    memory(options = {}) {
+      const cache = createCache(options);
+      track(cache);
+      return cache;
+    },
+    track,
+  };
 }

@@ -2,36 +2,18 @@
  * The loader lock is released from one place, on every way out of a load: the instance waiting on
  * it goes on at once (well before the polling backstop), whatever became of the load.
  */
-import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { createCache, type Cache, type CacheOptions } from '@idem/cache';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer } from '../harness/redis.mjs';
+import { type Cache, type CacheOptions } from '@idem/cache';
+import { describe, expect, it } from 'vitest';
 import { within, type Deferred } from '../harness/wait.js';
-import { heldLoad, nextEvent } from './helpers.js';
+import { heldLoad, nextEvent, useRedisCaches } from './helpers.js';
 
-let server: RedisServer;
-const clients: Redis[] = [];
-const caches: Cache[] = [];
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-});
-afterEach(async () => {
-  await Promise.all(caches.splice(0).map((cache) => cache.close()));
-  for (const client of clients.splice(0)) client.disconnect();
-});
-afterAll(async () => {
-  await server?.stop();
-});
+const redis = useRedisCaches();
 
 /** An instance of a service: its own client and cache, with its bus subscribed. */
 async function instance(options: CacheOptions = {}): Promise<Cache> {
-  const redis = new Redis(server.url);
-  clients.push(redis);
   // A waiter can only be woken by the bus: polling and the lock's lease take far longer than `within`.
-  const cache = createCache({ namespace: 'single-flight', pollInterval: '30s', lockTtl: '30s', ...options, redis });
-  caches.push(cache);
+  const cache = redis.open({ namespace: 'single-flight', pollInterval: '30s', lockTtl: '30s', ...options });
   if (!cache.stats().bus.connected) await nextEvent(cache, 'bus', (e) => e.state === 'connected');
   return cache;
 }

@@ -2,34 +2,16 @@
  * `getOrSetMany(keys, loadMissing)`: one L1 pass and one Redis round trip for all keys, the loader
  * called once with only the missing keys, each missing key still loaded once across processes.
  */
-import { Redis } from 'ioredis';
-import { createCache, type Cache, type CacheOptions } from '@idem/cache';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer } from '../harness/redis.mjs';
+import { type Cache, type CacheOptions } from '@idem/cache';
+import { describe, expect, it } from 'vitest';
 import { until } from '../harness/wait.js';
-import { busConnected, fakeClock, heldLoad, newKey } from './helpers.js';
+import { busConnected, fakeClock, heldLoad, newKey, useRedisCaches } from './helpers.js';
 import { Worker } from './workers.js';
 
-let server: RedisServer;
-const clients: Redis[] = [];
-const caches: Cache[] = [];
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-});
-afterEach(async () => {
-  await Promise.all(caches.splice(0).map((c) => c.close()));
-  for (const c of clients.splice(0)) c.disconnect();
-});
-afterAll(async () => {
-  await server?.stop();
-});
+const redis = useRedisCaches();
 
 async function cacheOn(namespace: string, options: CacheOptions = {}): Promise<Cache> {
-  const redis = new Redis(server.url);
-  clients.push(redis);
-  const cache = createCache({ namespace, ...options, redis });
-  caches.push(cache);
+  const cache = redis.open({ namespace, ...options });
   await busConnected(cache);
   return cache;
 }
@@ -48,7 +30,7 @@ function recording(): { calls: string[][]; load: (keys: string[]) => Promise<Map
 
 /** Script calls Redis ran (EVALSHA, or EVAL where ioredis had to send the body). */
 const scriptCalls = async (): Promise<number> => {
-  const stats = await server.cli('info', 'commandstats');
+  const stats = await redis.server.cli('info', 'commandstats');
   const calls = (name: string): number => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
   return calls('evalsha') + calls('eval');
 };
@@ -144,8 +126,7 @@ describe('getOrSetMany', () => {
   });
 
   it('works on a memory-only cache, and checks its arguments', async () => {
-    const cache = createCache({ namespace: newKey('many') });
-    caches.push(cache);
+    const cache = redis.memory({ namespace: newKey('many') });
     const loader = recording();
     expect(await cache.getOrSetMany(['p', 'q'], loader.load)).toEqual(['loaded p', 'loaded q']);
     expect(await cache.getOrSetMany(['q', 'r'], loader.load)).toEqual(['loaded q', 'loaded r']);
@@ -160,7 +141,7 @@ describe('getOrSetMany', () => {
     const namespace = newKey('many-mp');
     const workers = Array.from({ length: 4 }, () => new Worker());
     try {
-      await Promise.all(workers.map((w) => w.call('init', { url: server.url, options: { namespace } })));
+      await Promise.all(workers.map((w) => w.call('init', { url: redis.server.url, options: { namespace } })));
       const keys = Array.from({ length: 6 }, (_, i) => `item:${i}`);
       await Promise.all(workers.map((w) => w.call('armMany', { keys, callers: 10, loaderMs: 100 })));
       const results = await Promise.all(

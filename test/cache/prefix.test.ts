@@ -5,37 +5,21 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { createCache, type Cache, type CacheOptions } from '@idem/cache';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer, startCluster, type RedisCluster } from '../harness/redis.mjs';
-import { busConnected, newKey, nextEvent } from './helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type RedisCluster } from '../harness/redis.mjs';
+import { busConnected, newKey, nextEvent, useRedisCaches } from './helpers.js';
 import { Worker } from './workers.js';
 
-let server: RedisServer;
-const clients: (Redis | Cluster)[] = [];
-const caches: Cache[] = [];
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-});
-afterEach(async () => {
-  await Promise.all(caches.splice(0).map((c) => c.close()));
-  for (const c of clients.splice(0)) c.disconnect();
-});
-afterAll(async () => {
-  await server?.stop();
-});
+const redis = useRedisCaches();
 
 async function cacheOn(namespace: string, options: CacheOptions = {}): Promise<Cache> {
-  const redis = new Redis(server.url);
-  clients.push(redis);
-  const cache = createCache({ namespace, ttl: '1h', ...options, redis });
-  caches.push(cache);
+  const cache = redis.open({ namespace, ttl: '1h', ...options });
   await busConnected(cache);
   return cache;
 }
 
 const commandCalls = async (name: string): Promise<number> => {
-  const stats = await server.cli('info', 'commandstats');
+  const stats = await redis.server.cli('info', 'commandstats');
   return Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
 };
 
@@ -59,7 +43,7 @@ describe('deleteByPrefix', () => {
     expect(await commandCalls('keys')).toBe(keysBefore);
     // 2,504 keys in the namespace at about 1,000 per SCAN: several bounded calls, not one.
     expect((await commandCalls('scan')) - scansBefore).toBeGreaterThanOrEqual(3);
-    const remaining = (await server.cli('--scan', '--pattern', `idem:cache:{${namespace}}:v:*`))
+    const remaining = (await redis.server.cli('--scan', '--pattern', `idem:cache:{${namespace}}:v:*`))
       .trim()
       .split('\n')
       .filter(Boolean)
@@ -99,7 +83,9 @@ describe('deleteByPrefix', () => {
     const parent = await cacheOn(namespace);
     const workers = Array.from({ length: 3 }, () => new Worker());
     try {
-      await Promise.all(workers.map((w) => w.call('init', { url: server.url, options: { namespace, ttl: '1h' } })));
+      await Promise.all(
+        workers.map((w) => w.call('init', { url: redis.server.url, options: { namespace, ttl: '1h' } })),
+      );
       await parent.warm(['tenant:9:a', 'tenant:9:b', 'tenant:90:a'].map((key) => ({ key, value: 'old' })));
       for (const w of workers) {
         // Into each process's L1, then watched.
@@ -129,12 +115,13 @@ describe('deleteByPrefix on a Redis Cluster', () => {
     await cluster?.stop();
   });
 
+  let last: Cluster | undefined;
   async function instance(namespace: string): Promise<Cache> {
     const client = new Cluster(cluster.startupNodes);
-    clients.push(client);
+    last = client;
     await new Promise((resolve) => client.once('ready', resolve));
     const cache = createCache({ redis: client as unknown as Redis, namespace, ttl: '1h' });
-    caches.push(cache);
+    redis.track(cache, client);
     await busConnected(cache);
     return cache;
   }
@@ -143,7 +130,7 @@ describe('deleteByPrefix on a Redis Cluster', () => {
     const namespaces = Array.from({ length: 6 }, (_, i) => `ns${i}-${randomUUID().slice(0, 8)}`);
     const writers = await Promise.all(namespaces.map((namespace) => instance(namespace)));
     for (const writer of writers) await writer.warm(['p:1', 'p:2', 'q:1'].map((key) => ({ key, value: 'old' })));
-    const masters = (clients.at(-1) as Cluster).nodes('master');
+    const masters = (last as Cluster).nodes('master');
     const holding = await Promise.all(masters.map(async (master) => (await master.dbsize()) > 0));
     expect(holding.filter(Boolean).length).toBeGreaterThan(1);
     for (const [i, writer] of writers.entries()) {

@@ -3,36 +3,18 @@
  * turn across processes sharing a Redis (each cache here has its own Redis connections, as a
  * process would), stopped by `stop()` and by `close()`.
  */
-import { Redis } from 'ioredis';
-import { createCache, type Cache, type CacheEventMap, type CacheOptions } from '@idem/cache';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer } from '../harness/redis.mjs';
+import { type Cache, type CacheEventMap, type CacheOptions } from '@idem/cache';
+import { describe, expect, it } from 'vitest';
 import { deferred } from '../harness/wait.js';
-import { newKey } from './helpers.js';
+import { newKey, useRedisCaches } from './helpers.js';
 
 type Warm = CacheEventMap['warm'];
 
-let server: RedisServer;
-const opened: { cache: Cache; redis?: Redis }[] = [];
+const redis = useRedisCaches();
 
-beforeAll(async () => {
-  server = await RedisServer.start();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-afterEach(async () => {
-  for (const { cache, redis } of opened.splice(0)) {
-    await cache.close();
-    redis?.disconnect();
-  }
-});
-
+/** A cache, on its own Redis client (as a process has) or memory-only. */
 function open(options: Partial<CacheOptions> = {}, withRedis = false): Cache {
-  const redis = withRedis ? new Redis(server.url) : undefined;
-  const cache = createCache({ ...options, ...(redis ? { redis } : {}) });
-  opened.push({ cache, redis });
-  return cache;
+  return withRedis ? redis.open(options) : redis.memory(options);
 }
 
 /** Resolves with the first `count` `warm` events of `cache` that pass `filter`. */

@@ -2,34 +2,16 @@
  * `warmEvery(interval, entries, { name })`: entries refreshed on a schedule, each turn in one
  * process across all of them (a lock in Redis), never two runs at once, stopped by close().
  */
-import { Redis } from 'ioredis';
-import { createCache, type Cache, type CacheEventMap, type CacheOptions } from '@idem/cache';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer } from '../harness/redis.mjs';
+import { type Cache, type CacheEventMap, type CacheOptions } from '@idem/cache';
+import { describe, expect, it } from 'vitest';
 import { deferred, until } from '../harness/wait.js';
-import { busConnected, newKey, nextEvent } from './helpers.js';
+import { busConnected, newKey, nextEvent, useRedisCaches } from './helpers.js';
 import { Worker, type Message } from './workers.js';
 
-let server: RedisServer;
-const clients: Redis[] = [];
-const caches: Cache[] = [];
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-});
-afterEach(async () => {
-  await Promise.all(caches.splice(0).map((c) => c.close()));
-  for (const c of clients.splice(0)) c.disconnect();
-});
-afterAll(async () => {
-  await server?.stop();
-});
+const redis = useRedisCaches();
 
 async function cacheOn(options: CacheOptions = {}): Promise<Cache> {
-  const redis = new Redis(server.url);
-  clients.push(redis);
-  const cache = createCache({ namespace: newKey('warm'), ...options, redis });
-  caches.push(cache);
+  const cache = redis.open({ namespace: newKey('warm'), ...options });
   await busConnected(cache);
   return cache;
 }
@@ -144,7 +126,7 @@ describe('warmEvery', () => {
       const namespace = newKey('warm-mp');
       const workers = Array.from({ length: 4 }, () => new Worker());
       try {
-        await Promise.all(workers.map((w) => w.call('init', { url: server.url, options: { namespace } })));
+        await Promise.all(workers.map((w) => w.call('init', { url: redis.server.url, options: { namespace } })));
         await Promise.all(workers.map((w) => w.call('warmEvery', { interval, runMs, name: 'shared' })));
         await until(() => runs(workers).filter((r) => r.end !== undefined).length >= 6, 'six runs', 10_000);
         await Promise.all(workers.map((w) => w.call('closeCache')));

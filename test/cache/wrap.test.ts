@@ -2,34 +2,16 @@
  * `cache.wrap(fn, { key })`: a function with fn's own signature whose calls go through getOrSet:
  * one run per key at a time, in one process and across processes, grace when fn fails.
  */
-import { Redis } from 'ioredis';
-import { createCache, type Cache, type CacheOptions } from '@idem/cache';
-import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
-import { RedisServer } from '../harness/redis.mjs';
+import { type Cache, type CacheOptions } from '@idem/cache';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { deferred, until } from '../harness/wait.js';
-import { busConnected, fakeClock, newKey } from './helpers.js';
+import { busConnected, fakeClock, newKey, useRedisCaches } from './helpers.js';
 import { Worker } from './workers.js';
 
-let server: RedisServer;
-const clients: Redis[] = [];
-const caches: Cache[] = [];
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-});
-afterEach(async () => {
-  await Promise.all(caches.splice(0).map((c) => c.close()));
-  for (const c of clients.splice(0)) c.disconnect();
-});
-afterAll(async () => {
-  await server?.stop();
-});
+const redis = useRedisCaches();
 
 async function cacheOn(options: CacheOptions = {}): Promise<Cache> {
-  const redis = new Redis(server.url);
-  clients.push(redis);
-  const cache = createCache({ namespace: newKey('wrap'), ...options, redis });
-  caches.push(cache);
+  const cache = redis.open({ namespace: newKey('wrap'), ...options });
   await busConnected(cache);
   return cache;
 }
@@ -122,7 +104,7 @@ describe('cache.wrap', () => {
     const namespace = newKey('wrap-mp');
     const workers = Array.from({ length: 4 }, () => new Worker());
     try {
-      await Promise.all(workers.map((w) => w.call('init', { url: server.url, options: { namespace } })));
+      await Promise.all(workers.map((w) => w.call('init', { url: redis.server.url, options: { namespace } })));
       const ids = [1, 2, 3];
       await Promise.all(workers.map((w) => w.call('armWrap', { ids, callers: 20, loaderMs: 100 })));
       const results = await Promise.all(
