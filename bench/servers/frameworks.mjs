@@ -9,8 +9,7 @@
  * Each returns { server, close }: an http.Server, not yet listening.
  */
 import { createServer } from 'node:http';
-import { Redis } from 'ioredis';
-import { buildExpress, buildKoa, orderBody } from './variants.mjs';
+import { buildExpress, buildKoa, orderBody, redisClient } from './variants.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -19,8 +18,7 @@ async function storeFor(cfg, closers) {
   if (cfg.variant === 'idem-memory') return undefined;
   if (cfg.variant !== 'idem-redis') throw new Error(`${cfg.framework}: unknown variant ${cfg.variant}`);
   const { redisStore } = await import('@idem/redis');
-  const client = new Redis(cfg.redisUrl);
-  client.on('error', () => {});
+  const client = redisClient(cfg);
   const store = redisStore({ client });
   closers.push(
     () => store.close(),

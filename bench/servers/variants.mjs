@@ -139,7 +139,8 @@ const splitSearch = (url) => {
   return q === -1 ? [url, ''] : [url.slice(0, q), url.slice(q)];
 };
 
-function redisClient(cfg) {
+/** A client of the bench's Redis whose errors the store or the floor reports per request. */
+export function redisClient(cfg) {
   const client = new Redis(cfg.redisUrl);
   client.on('error', () => {});
   return client;
