@@ -45,8 +45,7 @@ export interface PostgresStoreOptions {
 }
 
 /** Options after validation, with defaults applied. */
-export interface ResolvedPostgresStoreOptions {
-  pool: Pool;
+export interface ResolvedPostgresStoreOptions extends TableSettings {
   /** The table as given, e.g. `billing.idem_records`. */
   table: string;
   /** The same, quoted for SQL: `"billing"."idem_records"`. */
@@ -54,12 +53,7 @@ export interface ResolvedPostgresStoreOptions {
   /** The index on the expiry time, quoted (lives in the table's schema). */
   quotedIndex: string;
   transactional: boolean;
-  queryTimeout: number;
   pollInterval: number;
-  createTable: boolean;
-  cleanupInterval: number | false;
-  cleanupBatch: number;
-  logger: Logger;
 }
 
 const KNOWN = [
@@ -73,7 +67,9 @@ const KNOWN = [
   'cleanupBatch',
   'logger',
 ];
-const fail = (option: string, message: string): IdempotencyConfigError => new IdempotencyConfigError(option, message);
+/** A configuration error naming the option. */
+export const fail = (option: string, message: string): IdempotencyConfigError =>
+  new IdempotencyConfigError(option, message);
 // An unquoted-style identifier; the store quotes it, so a name can never inject SQL. 48 characters
 // leave room for the index name's suffix within PostgreSQL's 63-byte identifiers.
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,47}$/;
@@ -92,8 +88,14 @@ function isPool(value: unknown): value is Pool {
 
 const quote = (identifier: string): string => `"${identifier}"`;
 
+/** A checked table name: quoted for SQL, and the quoted name of an index of its (`suffix` appended). */
+export interface TableName {
+  quotedTable: string;
+  indexName(suffix: string): string;
+}
+
 /** Splits and checks `schema.table`; throws naming the option. */
-export function parseTable(table: unknown): { quotedTable: string; quotedIndex: string } {
+export function tableName(table: unknown): TableName {
   const parts = typeof table === 'string' ? table.split('.') : [];
   if (parts.length < 1 || parts.length > 2 || !parts.every((part) => IDENTIFIER.test(part))) {
     throw fail(
@@ -103,33 +105,66 @@ export function parseTable(table: unknown): { quotedTable: string; quotedIndex: 
   }
   const name = parts[parts.length - 1] as string;
   const schema = parts.length === 2 ? `${quote(parts[0] as string)}.` : '';
-  return { quotedTable: schema + quote(name), quotedIndex: quote(`${name}_expires_at_idx`) };
+  return { quotedTable: schema + quote(name), indexName: (suffix) => quote(`${name}_${suffix}`) };
 }
 
-/** Validates the options once, at creation; a bad one throws an `IdempotencyConfigError` naming it. */
-export function resolvePostgresStoreOptions(options: PostgresStoreOptions): ResolvedPostgresStoreOptions {
-  checkOptions(options, KNOWN, fail);
+/** The records' table checked, with its expiry index. */
+export function parseTable(table: unknown): { quotedTable: string; quotedIndex: string } {
+  const { quotedTable, indexName } = tableName(table);
+  return { quotedTable, quotedIndex: indexName('expires_at_idx') };
+}
+
+/** The options every table of the package takes, checked once (the store's and the durable tier's). */
+export interface TableSettings {
+  pool: Pool;
+  queryTimeout: number;
+  createTable: boolean;
+  cleanupInterval: number | false;
+  cleanupBatch: number;
+  logger: Logger;
+}
+
+type TableSettingOptions = {
+  pool: Pool;
+  queryTimeout?: Duration;
+  createTable?: boolean;
+  cleanupInterval?: Duration | false;
+  cleanupBatch?: number;
+  logger?: Logger;
+};
+
+/** Checks the options a table takes (the rest are the caller's to check); throws naming the option. */
+export function resolveTableSettings(options: TableSettingOptions): TableSettings {
   const { pool } = options;
   if (!isPool(pool)) throw fail('pool', 'expected a pg Pool, e.g. new pg.Pool({ connectionString })');
-  const table = options.table ?? defaults.table;
-  for (const flag of ['transactional', 'createTable'] as const) {
-    if (options[flag] !== undefined && typeof options[flag] !== 'boolean')
-      throw fail(flag, `expected true or false, got ${JSON.stringify(options[flag])}`);
-  }
+  if (options.createTable !== undefined && typeof options.createTable !== 'boolean')
+    throw fail('createTable', `expected true or false, got ${JSON.stringify(options.createTable)}`);
   const cleanupBatch = options.cleanupBatch ?? defaults.cleanupBatch;
   if (!Number.isSafeInteger(cleanupBatch) || cleanupBatch < 1)
     throw fail('cleanupBatch', `expected a positive integer, got ${String(options.cleanupBatch)}`);
   const cleanup = options.cleanupInterval ?? defaults.cleanupInterval;
   return {
     pool,
-    table,
-    ...parseTable(table),
-    transactional: options.transactional ?? defaults.transactional,
     queryTimeout: parseDuration('queryTimeout', options.queryTimeout ?? defaults.queryTimeout, { fail }),
-    pollInterval: parseDuration('pollInterval', options.pollInterval ?? defaults.pollInterval, { fail }),
     createTable: options.createTable ?? defaults.createTable,
     cleanupInterval: cleanup === false ? false : parseDuration('cleanupInterval', cleanup, { fail }),
     cleanupBatch,
     logger: checkLogger(options.logger, fail),
+  };
+}
+
+/** Validates the options once, at creation; a bad one throws an `IdempotencyConfigError` naming it. */
+export function resolvePostgresStoreOptions(options: PostgresStoreOptions): ResolvedPostgresStoreOptions {
+  checkOptions(options, KNOWN, fail);
+  const settings = resolveTableSettings(options);
+  const table = options.table ?? defaults.table;
+  if (options.transactional !== undefined && typeof options.transactional !== 'boolean')
+    throw fail('transactional', `expected true or false, got ${JSON.stringify(options.transactional)}`);
+  return {
+    ...settings,
+    table,
+    ...parseTable(table),
+    transactional: options.transactional ?? defaults.transactional,
+    pollInterval: parseDuration('pollInterval', options.pollInterval ?? defaults.pollInterval, { fail }),
   };
 }

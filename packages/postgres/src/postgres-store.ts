@@ -1,12 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ClaimResult, IdempotencyRecord, IdempotencyStore, InspectedRecord, Lease } from '@idem/core';
 import { sha256 } from '@idem/core/adapter';
-import { checkout, sqlState, withClient, type Lent } from './connection.js';
+import { checkout, sqlState, type Lent } from './connection.js';
 import { listenNotifications, type Watch } from './notifications.js';
 import { resolvePostgresStoreOptions, type PostgresStoreOptions } from './options.js';
 import { decodeRecord, bodyBytes, type RecordRow } from './record.js';
 import { migrationScript } from './schema.js';
 import { statements } from './sql.js';
+import { keepTable } from './table.js';
 import { Executions } from './transactional.js';
 
 /**
@@ -69,79 +70,19 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   // Row locks are only ever held for a statement, or for the COMMIT round trip of a transactional
   // execution: a duplicate waits at most this long before it is told "in flight".
   const lockTimeout = `${Math.max(1, Math.min(250, Math.floor(queryTimeout / 4)))}ms`;
-  let ready: Promise<void> | undefined;
-  let prepared = !o.createTable;
-  let cleanupTimer: NodeJS.Timeout | undefined;
-  let sweeping = false;
-  let closed = false;
-
-  const run = <T>(operation: string, work: (client: Lent) => Promise<T>): Promise<T> =>
-    withClient(pool, operation, queryTimeout, work);
-
-  async function migrate(): Promise<void> {
-    await run('migrate', async (client) => {
-      const { rows } = await client.query<{ present: boolean }>('migrate', sql.present, [o.quotedTable]);
-      if (!rows[0]?.present) await client.query('migrate', migrationScript(o.table));
-    });
-  }
-
-  /** First use: the cleanup timer, and the table when it is missing. A failure is retried by the next call. */
-  function prepare(): Promise<void> | undefined {
-    // Whoever made the table, its expired rows are ours to remove.
-    startCleanup();
-    if (prepared) return undefined;
-    ready ??= migrate().then(
-      () => {
-        prepared = true;
-      },
-      (error: unknown) => {
-        ready = undefined;
-        throw error;
-      },
-    );
-    return ready;
-  }
-
-  async function cleanup(): Promise<number> {
-    return run(
-      'cleanup',
-      async (client) => (await client.query('cleanup', sql.cleanup, [o.cleanupBatch])).rowCount ?? 0,
-    );
-  }
-
-  /**
-   * One tick of the timer: batches until one comes back short, within half the interval (at most
-   * 10 s), so that a table filling faster than one batch per interval still shrinks, and no tick
-   * overlaps the next.
-   */
-  async function sweep(interval: number): Promise<number> {
-    const budgetEnd = performance.now() + Math.min(interval / 2, 10_000);
-    let removed = 0;
-    for (;;) {
-      const batch = await cleanup();
-      removed += batch;
-      if (batch < o.cleanupBatch || closed || performance.now() >= budgetEnd) return removed;
-    }
-  }
-
-  function startCleanup(): void {
-    const interval = o.cleanupInterval;
-    if (interval === false || cleanupTimer !== undefined || closed) return;
-    cleanupTimer = setInterval(() => {
-      if (sweeping) return;
-      sweeping = true;
-      sweep(interval)
-        .then(
-          (removed) => {
-            if (removed > 0) logger.debug({ removed }, 'idem: removed expired idempotency records');
-          },
-          (error: unknown) =>
-            logger.warn({ err: error }, 'idem: removing expired idempotency records failed; will retry'),
-        )
-        .finally(() => (sweeping = false));
-    }, interval);
-    cleanupTimer.unref();
-  }
+  const table = keepTable({
+    pool,
+    queryTimeout,
+    quotedTable: o.quotedTable,
+    createTable: o.createTable,
+    migration: migrationScript(o.table),
+    cleanup: sql.cleanup,
+    cleanupInterval: o.cleanupInterval,
+    cleanupBatch: o.cleanupBatch,
+    logger,
+    rows: 'idempotency records',
+  });
+  const { run, prepare, migrate, cleanup } = table;
 
   async function get(key: string): Promise<IdempotencyRecord | undefined> {
     await prepare();
@@ -315,8 +256,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     },
 
     async close() {
-      closed = true;
-      clearInterval(cleanupTimer);
+      table.close();
       await Promise.all([executions.closeAll(), notifications.close()]);
     },
   };

@@ -20,7 +20,6 @@ export interface Statements {
   cleanup: string;
   count: string;
   clear: string;
-  present: string;
 }
 
 // Whether a transactional marker's holder still runs: its session holds the marker's advisory lock
@@ -143,7 +142,5 @@ FROM ${table} r WHERE r.key = $1 AND ${live('r')}`,
 
     count: `SELECT count(*)::int AS n FROM ${table} r WHERE ${live('r')}`,
     clear: `DELETE FROM ${table}`,
-    // $1 the quoted table name: whether it exists (to_regclass reads the quoting).
-    present: `SELECT to_regclass($1) IS NOT NULL AS present`,
   };
 }
