@@ -3,6 +3,7 @@ import { Bus } from './bus.js';
 import { joinFlight } from './caller-timeouts.js';
 import type { CacheContext } from './context.js';
 import { CacheCounters } from './counters.js';
+import { DurableLayer, fromDurable } from './durable.js';
 import { createEntry, toResult } from './entry.js';
 import { CacheConfigError, CacheError } from './errors.js';
 import { CacheEvents } from './events.js';
@@ -75,7 +76,8 @@ class TieredCache implements Cache {
       bus = new Bus(options.redis, l2.channel, id, handlers, events, options.logger);
     }
     const counters = new CacheCounters(events, options.logger, () => options.clock());
-    this.#context = { options, events, counters, l1, l2, bus, id };
+    const durable = options.durable === undefined ? undefined : new DurableLayer(options.durable, options, events);
+    this.#context = { options, events, counters, l1, l2, bus, durable, id };
     this.#flights = new SingleFlight(this.#context);
     this.#invalidations = new InvalidationQueue(this.#context, this.#flights);
     this.#schedules = new WarmSchedules(this.#context, (entries) => this.warm(entries));
@@ -208,7 +210,7 @@ class TieredCache implements Cache {
   async get<T>(key: string): Promise<T | undefined> {
     this.#assertOpen();
     checkKey(key);
-    const { options, l1, l2, counters } = this.#context;
+    const { options, l1, l2, durable, counters } = this.#context;
     const now = options.clock();
     const cached = l1.get(key, now);
     if (cached !== undefined && l1.isFresh(cached, now)) {
@@ -216,19 +218,30 @@ class TieredCache implements Cache {
       return cached.value as T;
     }
     counters.miss(key, 'l1');
-    if (l2 === undefined) return undefined;
-    let entry: Entry | undefined;
-    try {
-      entry = await l2.read(key);
-    } catch {
-      // Reported through `l2Error`; a read that cannot reach Redis is a miss.
+    if (l2 !== undefined) {
+      let entry: Entry | undefined;
+      try {
+        entry = await l2.read(key);
+      } catch {
+        // Reported through `l2Error`; a read that cannot reach Redis is a miss.
+      }
+      if (entry !== undefined && options.clock() < entry.expiresAt) {
+        counters.hit(key, 'l2');
+        l1.set(key, entry);
+        return entry.value as T;
+      }
+      counters.miss(key, 'l2');
     }
-    if (entry !== undefined && options.clock() < entry.expiresAt) {
-      counters.hit(key, 'l2');
-      l1.set(key, entry);
-      return entry.value as T;
+    if (durable === undefined) return undefined;
+    const [record] = await durable.readMany([key], options.clock());
+    const at = options.clock();
+    if (record !== undefined && at < record.expiresAt) {
+      counters.hit(key, 'durable');
+      // L1 keeps it for the cache's own ttl at most, as if Redis had answered.
+      l1.set(key, fromDurable(record, this.#context.options.ttl, this.#context.options.grace, at));
+      return record.value as T;
     }
-    counters.miss(key, 'l2');
+    counters.miss(key, 'durable');
     return undefined;
   }
 
@@ -304,8 +317,8 @@ class TieredCache implements Cache {
   }
 
   stats(): CacheStats {
-    const { counters, l1, l2, bus } = this.#context;
-    return counters.stats(l1, l2, bus);
+    const { counters, l1, l2, bus, durable } = this.#context;
+    return counters.stats(l1, l2, bus, durable);
   }
 
   async close(): Promise<void> {
@@ -313,7 +326,7 @@ class TieredCache implements Cache {
     this.#closed = true;
     this.#schedules.stopAll();
     this.#context.l2?.detach();
-    await this.#context.bus?.close();
+    await Promise.all([this.#context.bus?.close(), this.#context.durable?.close()]);
   }
 
   #assertOpen(): void {

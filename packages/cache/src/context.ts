@@ -1,5 +1,6 @@
 import type { Bus } from './bus.js';
 import type { CacheCounters } from './counters.js';
+import type { DurableLayer } from './durable.js';
 import type { CacheEvents } from './events.js';
 import type { MemoryTier } from './memory-tier.js';
 import type { ResolvedCacheOptions } from './options.js';
@@ -18,6 +19,8 @@ export interface CacheContext {
   /** Undefined for a memory-only cache; then `bus` is too. */
   readonly l2: RedisTier | undefined;
   readonly bus: Bus | undefined;
+  /** The durable tier behind L2, if one was given. */
+  readonly durable: DurableLayer | undefined;
   /** This instance's id: the sender of its bus messages (so it skips its own), the prefix of its lock tokens. */
   readonly id: string;
 }

@@ -5,6 +5,9 @@ import type { BreakerState, CacheStats, Logger } from './types.js';
 /** Why a stale value was served: the loader failed, was too slow, or failed a moment ago. */
 export type StaleReason = 'error' | 'timeout' | 'backoff';
 
+/** A tier that can hit or miss. */
+type Layer = 'l1' | 'l2' | 'durable';
+
 /**
  * The counters behind `stats()`, each counted together with the event (and log line) that tells
  * the same thing, so the numbers and the events never disagree.
@@ -15,6 +18,8 @@ export class CacheCounters {
   l1Misses = 0;
   l2Hits = 0;
   l2Misses = 0;
+  durableHits = 0;
+  durableMisses = 0;
   staleError = 0;
   staleTimeout = 0;
   staleBackoff = 0;
@@ -34,16 +39,18 @@ export class CacheCounters {
   ) {}
 
   /** A fresh value was found in `layer`. */
-  hit(key: string, layer: 'l1' | 'l2'): void {
+  hit(key: string, layer: Layer): void {
     if (layer === 'l1') this.l1Hits++;
-    else this.l2Hits++;
+    else if (layer === 'l2') this.l2Hits++;
+    else this.durableHits++;
     this.events.emit('hit', { key, layer });
   }
 
   /** `layer` had no fresh value. */
-  miss(key: string, layer: 'l1' | 'l2'): void {
+  miss(key: string, layer: Layer): void {
     if (layer === 'l1') this.l1Misses++;
-    else this.l2Misses++;
+    else if (layer === 'l2') this.l2Misses++;
+    else this.durableMisses++;
     this.events.emit('miss', { key, layer });
   }
 
@@ -74,11 +81,18 @@ export class CacheCounters {
     l1: { size: number; bytes: number; maxBytes: number | undefined },
     l2: { errors: number; breakerState: BreakerState } | undefined,
     bus: { received: number; connected: boolean } | undefined,
+    durable: { errors: number; pending: number } | undefined,
   ): CacheStats {
     const loads = this.loads;
     return {
       l1: { hits: this.l1Hits, misses: this.l1Misses, size: l1.size, bytes: l1.bytes, maxBytes: l1.maxBytes },
       l2: { hits: this.l2Hits, misses: this.l2Misses, errors: l2?.errors ?? 0, breaker: l2?.breakerState ?? 'closed' },
+      durable: {
+        hits: this.durableHits,
+        misses: this.durableMisses,
+        errors: durable?.errors ?? 0,
+        pending: durable?.pending ?? 0,
+      },
       stale: {
         served: this.staleError + this.staleTimeout + this.staleBackoff,
         error: this.staleError,

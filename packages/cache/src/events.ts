@@ -5,15 +5,20 @@ import type { BreakerState } from './types.js';
 /** Payloads of the cache's events. Times are in milliseconds. */
 export interface CacheEventMap {
   /** A fresh value was found in a tier. */
-  hit: { key: string; layer: 'l1' | 'l2' };
+  hit: { key: string; layer: 'l1' | 'l2' | 'durable' };
   /** A tier had no fresh value. */
-  miss: { key: string; layer: 'l1' | 'l2' };
+  miss: { key: string; layer: 'l1' | 'l2' | 'durable' };
   /** The loader ran (`ok: false` when it threw). */
   load: { key: string; ok: boolean; durationMs: number; error?: unknown };
   /** An expired value was served within grace. `ageMs`: how long past its ttl. */
   stale: { key: string; reason: 'error' | 'timeout' | 'backoff'; ageMs: number };
   /** A Redis call failed, timed out, or was refused by the open breaker. */
   l2Error: { operation: string; error: CacheError };
+  /**
+   * A call of the durable tier failed or timed out. A read that fails is a miss; a write that
+   * fails leaves the key to expire there; an invalidation that fails is retried until it lands.
+   */
+  durableError: { operation: string; error: unknown };
   /** The circuit breaker changed state. */
   breaker: { state: BreakerState; previous: BreakerState };
   /** L1 entries were dropped; `origin: 'remote'` when another instance asked over the bus. */

@@ -2,7 +2,7 @@ import { busMessage, type CacheContext } from './context.js';
 import type { BusMessage } from './redis-tier.js';
 import type { SingleFlight } from './single-flight.js';
 
-/** An invalidation on its way to Redis; queued when Redis cannot be reached. @internal */
+/** An invalidation on its way to Redis (and the durable tier); queued when it cannot be reached. @internal */
 export type PendingOp =
   | { op: 'delete'; keys: string[] }
   | { op: 'tags'; tags: string[] }
@@ -33,8 +33,17 @@ export class InvalidationQueue {
     this.#flights = flights;
   }
 
-  /** Sends `op` to Redis; queues it if Redis cannot take it now. L1 is expected clean already. */
+  /**
+   * Sends `op` to Redis and to the durable tier (if any); queues it for whichever cannot take it
+   * now. L1 is expected clean already.
+   */
   async apply(op: PendingOp): Promise<void> {
+    const durable = this.#context.durable;
+    if (durable === undefined) return this.#toRedis(op);
+    await Promise.all([this.#toRedis(op), durable.apply(op)]);
+  }
+
+  async #toRedis(op: PendingOp): Promise<void> {
     if (this.#context.l2 === undefined) return;
     try {
       await this.#send(op);

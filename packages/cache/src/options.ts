@@ -3,7 +3,7 @@ import { isRedisClient } from '@idem/redis-kit';
 import type { Redis } from 'ioredis';
 import { CacheConfigError } from './errors.js';
 import { jsonSerializer } from './serializer.js';
-import type { CacheOptions, Duration, GetOrSetOptions, Logger, Serializer, SetOptions } from './types.js';
+import type { CacheOptions, DurableTier, Duration, GetOrSetOptions, Logger, Serializer, SetOptions } from './types.js';
 
 /**
  * The defaults of `createCache()`, declared once and shaped like its options; the README's option
@@ -31,6 +31,7 @@ export interface ResolvedCacheOptions {
   maxBytes: number | undefined;
   sizeOf: ((value: unknown, key: string) => number) | undefined;
   redis: Redis | undefined;
+  durable: DurableTier | undefined;
   ttl: number;
   grace: number;
   graceBackoff: number;
@@ -63,6 +64,7 @@ export interface ResolvedCallOptions {
 const KNOWN = Object.keys({
   l1: true,
   redis: true,
+  durable: true,
   ttl: true,
   grace: true,
   graceBackoff: true,
@@ -128,6 +130,21 @@ export function tagList(option: string, value: unknown): readonly string[] {
   return value as readonly string[];
 }
 
+const DURABLE_METHODS = ['getMany', 'set', 'delete', 'deleteByTag', 'deleteByPrefix', 'clear'] as const;
+
+/** Whether `value` has the shape of a {@link DurableTier}. */
+function isDurableTier(value: unknown): value is DurableTier {
+  if (value === null || typeof value !== 'object') return false;
+  const tier = value as Record<string, unknown>;
+  const ms = (n: unknown): boolean => typeof n === 'number' && Number.isFinite(n) && n >= 0;
+  return (
+    typeof tier.name === 'string' &&
+    ms(tier.ttl) &&
+    ms(tier.grace) &&
+    DURABLE_METHODS.every((method) => typeof tier[method] === 'function')
+  );
+}
+
 /** Validates `createCache()` options once. Throws {@link CacheConfigError} naming the option. */
 export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOptions {
   checkOptions(options, KNOWN, fail);
@@ -155,6 +172,14 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
   // it, and channels are never prefixed on either end.
   if (redis !== undefined && !isRedisClient(redis))
     throw new CacheConfigError('redis', 'expected an ioredis client (new Redis(url))');
+
+  const durable = o.durable;
+  if (durable !== undefined && !isDurableTier(durable)) {
+    throw new CacheConfigError(
+      'durable',
+      'expected a durable tier such as postgresTier({ pool }) of @idem/postgres (name, ttl, grace, getMany, set, delete, deleteByTag, deleteByPrefix, clear)',
+    );
+  }
 
   const namespace = o.namespace ?? defaults.namespace;
   if (typeof namespace !== 'string' || namespace === '' || /[{}]/.test(namespace)) {
@@ -194,6 +219,7 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
     maxBytes,
     sizeOf,
     redis,
+    durable,
     ttl: duration('ttl', o.ttl ?? defaults.ttl),
     grace: duration('grace', o.grace ?? defaults.grace, true),
     graceBackoff: duration('graceBackoff', o.graceBackoff ?? defaults.graceBackoff, true),

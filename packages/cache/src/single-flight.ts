@@ -1,4 +1,5 @@
 import { busMessage, type CacheContext } from './context.js';
+import { fromDurable } from './durable.js';
 import { createEntry } from './entry.js';
 import type { Entry } from './memory-tier.js';
 import type { ResolvedCallOptions } from './options.js';
@@ -188,6 +189,26 @@ export class SingleFlight {
       const alone: Loader<unknown> = async () => pick(key, toMap(await loadMissing([key])));
       this.#load(key, alone, call, flight, -1, true).then(settler.resolve, settler.reject);
     }
+    if (this.#context.durable !== undefined && run.length > 0) {
+      const records = await this.#context.durable.readMany(
+        run.map((r) => r.key),
+        options.clock(),
+      );
+      const hits = await Promise.all(
+        run.map(({ key, token }, i) => this.#durableHit(key, records[i], call, flights.get(key) as Flight, -1, token)),
+      );
+      const left: typeof run = [];
+      for (const [i, hit] of hits.entries()) {
+        const { key, token } = run[i] as (typeof run)[number];
+        if (hit === undefined) {
+          left.push(run[i] as (typeof run)[number]);
+          continue;
+        }
+        if (!hit.stored && token !== '') this.#release(key, token);
+        (settlers.get(key) as Settler).resolve(hit.landed);
+      }
+      run.splice(0, run.length, ...left);
+    }
     if (run.length === 0) return;
 
     const started = performance.now();
@@ -279,7 +300,15 @@ export class SingleFlight {
     // successful write does) frees it in `finally`, so the waiting processes go on at once.
     let locked = token !== '';
     try {
-      const { counters, options } = this.#context;
+      const { counters, options, durable } = this.#context;
+      if (durable !== undefined) {
+        const [record] = await durable.readMany([key], options.clock());
+        const hit = await this.#durableHit(key, record, call, flight, createdAfter, token);
+        if (hit !== undefined) {
+          if (hit.stored) locked = false;
+          return hit.landed;
+        }
+      }
       const started = performance.now();
       counters.loads++;
       let value: unknown;
@@ -338,6 +367,34 @@ export class SingleFlight {
       await (bus !== undefined ? bus.waitFor(key, delay) : sleep(delay));
       delay = Math.min(delay * 2, options.pollInterval * 4);
     }
+  }
+
+  /**
+   * After L1 and L2 missed: a fresh record of the durable tier (created after `createdAfter`, so
+   * that an eager refresh still calls the loader) is the answer, and is written back to L1 and L2
+   * (releasing our lock, like a load); an expired one within the durable tier's grace is offered
+   * to the flight as its stale fallback. Undefined when the loader must run.
+   */
+  async #durableHit(
+    key: string,
+    record: Entry | undefined,
+    call: ResolvedCallOptions,
+    flight: Flight,
+    createdAfter: number,
+    token: string,
+  ): Promise<{ landed: Landed; stored: boolean } | undefined> {
+    const { options, counters } = this.#context;
+    const now = options.clock();
+    if (record !== undefined && now < record.expiresAt && record.createdAt > createdAfter) {
+      counters.hit(key, 'durable');
+      const entry = fromDurable(record, call.ttl, call.grace, now);
+      const landed: Landed = { entry, source: 'durable' };
+      if (flight.invalidated) return { landed, stored: false };
+      return { landed, stored: await writeThrough(this.#context, key, entry, now, token, false) };
+    }
+    counters.miss(key, 'durable');
+    if (record !== undefined) flight.offer(record, 'durable');
+    return undefined;
   }
 
   /** Grace backoff: after a failed load, serve the stale entry for a while without calling the loader. */

@@ -112,7 +112,55 @@ export interface WarmEntry<T = unknown> extends SetOptions {
 }
 
 /** Where an answer came from. */
-export type Source = 'l1' | 'l2' | 'loader';
+export type Source = 'l1' | 'l2' | 'durable' | 'loader';
+
+/**
+ * A value as the durable tier keeps it: serialized by the cache's serializer, with its times
+ * (epoch milliseconds of the cache clock) and tags. The tier's own ttl and grace are in its
+ * `expiresAt` and `staleUntil`, which outlast the ones of L1 and L2.
+ */
+export interface DurableRecord {
+  value: Buffer;
+  createdAt: number;
+  /** End of freshness in the durable tier. */
+  expiresAt: number;
+  /** End of its grace: past it the record counts as absent. */
+  staleUntil: number;
+  tags: readonly string[];
+}
+
+/**
+ * A third tier behind L1 and L2 that outlives both (a Redis flush, the restart of every process):
+ * read after a miss of both, written when a value is loaded or set, served stale within its own
+ * (long) grace when the loader fails, and reached by every invalidation. `postgresTier()` of
+ * `@idem/postgres` is one; any object with these methods is another. Every method must settle
+ * within a bound of its own (the cache never waits on it without one), and rejects on failure.
+ *
+ * @example
+ * import { postgresTier } from '@idem/postgres';
+ * const cache = createCache({ redis, ttl: '1h', durable: postgresTier({ pool, ttl: '24h', grace: '7d' }) });
+ */
+export interface DurableTier {
+  /** For logs and events, e.g. 'postgres'. */
+  readonly name: string;
+  /** How long a record stays fresh in this tier, in milliseconds (at least the value's own ttl is kept). */
+  readonly ttl: number;
+  /** How long past its ttl a record may still be served when the loader fails, in milliseconds. */
+  readonly grace: number;
+  /** The records of `keys` (in their order) that have not passed `staleUntil` at `now`; undefined for the others. */
+  getMany(namespace: string, keys: readonly string[], now: number): Promise<(DurableRecord | undefined)[]>;
+  /** Stores a record, unless one created later is already there. */
+  set(namespace: string, key: string, record: DurableRecord): Promise<void>;
+  delete(namespace: string, keys: readonly string[]): Promise<void>;
+  /** Removes every record carrying any of `tags`. */
+  deleteByTag(namespace: string, tags: readonly string[]): Promise<void>;
+  /** Removes every record whose key starts with `prefix`. */
+  deleteByPrefix(namespace: string, prefix: string): Promise<void>;
+  /** Removes every record of the namespace. */
+  clear(namespace: string): Promise<void>;
+  /** Called by the cache's `close()`: stops what the tier runs (timers), never what you own (the pool). */
+  close?(): Promise<void>;
+}
 
 /** A value with what the cache knows about it. Times are epoch milliseconds of the cache clock. */
 export interface CacheResult<T> {
@@ -169,6 +217,12 @@ export interface CacheOptions {
   redisTimeout?: Duration;
   /** Circuit breaker: open after `threshold` consecutive failures, probe again after `cooldown`. `false` disables it. @default { threshold: 5, cooldown: '2s' } */
   breaker?: { threshold?: number; cooldown?: Duration } | false;
+  /**
+   * A durable tier behind Redis (`postgresTier({ pool })` of `@idem/postgres`): read after an L1
+   * and L2 miss, written on every load and `set`, served stale within its own grace when the
+   * loader fails, reached by every invalidation. Without it nothing changes. @default none
+   */
+  durable?: DurableTier;
   /** @default JSON with exact Buffers */
   serializer?: Serializer;
   /** @default silent */
@@ -190,6 +244,11 @@ export interface CacheStats {
   l1: { hits: number; misses: number; size: number; bytes: number; maxBytes: number | undefined };
   /** All zero without Redis. */
   l2: { hits: number; misses: number; errors: number; breaker: BreakerState };
+  /**
+   * All zero without a durable tier. `errors`: its calls that failed (reported by `durableError`);
+   * `pending`: invalidations waiting to reach it again.
+   */
+  durable: { hits: number; misses: number; errors: number; pending: number };
   /** Values served past their ttl, by reason. */
   stale: { served: number; error: number; timeout: number; backoff: number };
   loader: { runs: number; errors: number; latency: LatencyStats };
@@ -247,6 +306,6 @@ export interface Cache {
   stats(): CacheStats;
   /** Stops the `warmEvery` schedules and closes what the cache opened (the pub/sub duplicate); never your client. */
   close(): Promise<void>;
-  /** Typed events: `hit`, `miss`, `load`, `stale`, `l2Error`, `breaker`, `invalidate`, `bus`. */
+  /** Typed events: `hit`, `miss`, `load`, `stale`, `l2Error`, `durableError`, `breaker`, `invalidate`, `bus`, `warm`. */
   readonly events: CacheEvents;
 }

@@ -5,4 +5,6 @@ export type { PostgresStoreOptions } from './options.js';
 export { transactionOf } from './transaction.js';
 export type { TransactionClient } from './transaction.js';
 export { schemaSql } from './schema.js';
+export { durableSchemaSql, postgresTier, tierDefaults } from './durable-tier.js';
+export type { PostgresTier, PostgresTierOptions } from './durable-tier.js';
 export { PostgresTimeoutError, TransactionControlError, TransactionFailedError } from './errors.js';

@@ -35,7 +35,7 @@ CREATE INDEX IF NOT EXISTS ${quotedIndex} ON ${quotedTable} (expires_at);`;
  * can both pass the existence check and one then fails on the catalog's unique index. Sent as one
  * simple query, so it runs as one implicit transaction and the lock lasts until the DDL commits.
  */
-export function migrationScript(table: string): string {
+export function migrationScript(table: string, ddl: string = schemaSql(table)): string {
   // The table name is a checked identifier (letters, digits, _, $, .), so it is safe as a literal.
-  return `SELECT pg_advisory_xact_lock(1684366701, hashtext('${table}'));\n${schemaSql(table)}`;
+  return `SELECT pg_advisory_xact_lock(1684366701, hashtext('${table}'));\n${ddl}`;
 }
