@@ -205,7 +205,7 @@ describe('durable tier', () => {
     } finally {
       db.server.resume();
     }
-    await until(() => cache.stats().durable.pending === 0, 10_000, 'the queued delete to land');
+    await until(() => cache.stats().durable.pending === 0, 'the queued delete to land');
     expect((await rows(table)).has(key)).toBe(false);
   });
 

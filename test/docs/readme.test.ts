@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { defaults as adminDefaults } from '@idem/admin';
 import { defaults as cacheDefaults } from '@idem/cache';
 import { defaults as coreDefaults } from '@idem/core';
-import { defaults as postgresDefaults } from '@idem/postgres';
+import { defaults as postgresDefaults, tierDefaults } from '@idem/postgres';
 import { defaults as redisDefaults } from '@idem/redis';
 import { describe, expect, it } from 'vitest';
 
@@ -75,6 +75,7 @@ describe('option tables match the defaults in code', () => {
 
   it('packages/postgres/README.md', () => {
     expectDocumented('packages/postgres/README.md', '## Options', postgresDefaults);
+    expectDocumented('packages/postgres/README.md', '## Durable tier for @idem/cache', tierDefaults);
   });
 
   it('packages/admin/README.md', () => {

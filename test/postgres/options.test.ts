@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { IdempotencyConfigError } from '@idem/core';
-import { postgresStore, schemaSql } from '@idem/postgres';
+import { durableSchemaSql, postgresStore, schemaSql } from '@idem/postgres';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 
@@ -37,5 +37,6 @@ describe('postgresStore options', () => {
   it("the README's schema SQL is exactly what the store runs", () => {
     const readme = readFileSync(new URL('../../packages/postgres/README.md', import.meta.url), 'utf8');
     expect(readme).toContain('```sql\n' + schemaSql() + '\n```');
+    expect(readme).toContain('```sql\n' + durableSchemaSql() + '\n```');
   });
 });

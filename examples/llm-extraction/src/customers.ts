@@ -69,8 +69,8 @@ export function simulatedDirectory(options: SimulatedDirectoryOptions = {}): Cus
 /** A customer and where the answer came from. */
 export interface CustomerLookup {
   customer: Customer;
-  /** `l1` (this process's memory), `l2` (Redis) or `loader` (the CRM itself). */
-  source: 'l1' | 'l2' | 'loader';
+  /** `l1` (this process's memory), `l2` (Redis), `durable` (a durable tier; this example has none) or `loader` (the CRM itself). */
+  source: 'l1' | 'l2' | 'durable' | 'loader';
   /** True when the CRM failed or was slow and an expired record was served. */
   stale: boolean;
   /** Epoch ms when the record stops being fresh. */

@@ -22,7 +22,7 @@ export class NotCacheable extends Error {
 
 /** What `getOrSetEntry` settled with for this request. */
 export type CacheOutcome =
-  { value: CachedResponse; stale: boolean; source: 'l1' | 'l2' | 'loader' } | { error: unknown };
+  { value: CachedResponse; stale: boolean; source: 'l1' | 'l2' | 'durable' | 'loader' } | { error: unknown };
 
 /** How this request's own handler, run as the cache's loader, ended: its response, or its error. */
 export type OwnRun<Captured extends CapturedResponse = CapturedResponse> = { response: Captured } | { error: unknown };

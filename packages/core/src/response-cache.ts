@@ -20,7 +20,7 @@ export interface ResponseCache {
       hardTimeout?: number;
       eagerRefresh?: false;
     },
-  ): Promise<{ value: T; stale: boolean; source: 'l1' | 'l2' | 'loader' }>;
+  ): Promise<{ value: T; stale: boolean; source: 'l1' | 'l2' | 'durable' | 'loader' }>;
 }
 
 /** Options of `cached()` in every adapter. Durations are milliseconds or strings such as `'5m'`. */

@@ -21,7 +21,11 @@ export const BREAKER_STATES = ['closed', 'open', 'half-open'] as const satisfies
 const allStates: Exclude<BreakerState, (typeof BREAKER_STATES)[number]> extends never ? true : never = true;
 void allStates;
 
-const LAYERS = ['l1', 'l2'] as const;
+type Layer = CacheEventMap['hit']['layer'];
+const LAYERS = ['l1', 'l2', 'durable'] as const satisfies readonly Layer[];
+// A compile error here means @idem/cache added a tier: add it to LAYERS.
+const allLayers: Exclude<Layer, (typeof LAYERS)[number]> extends never ? true : never = true;
+void allLayers;
 /** The codes of the cache's L2 errors (CacheError.code); another code still counts, from its first error. */
 const L2_ERROR_CODES = ['cache_l2_unavailable', 'cache_l2_timeout', 'cache_breaker_open'];
 type InvalidateKind = CacheEventMap['invalidate']['kind'];
@@ -55,6 +59,7 @@ export function cacheMetrics(cache: ObservedCache, options: MetricsOptions): Met
     'loader_duration_seconds',
     'stale_served_total',
     'l2_errors_total',
+    'durable_errors_total',
     'invalidations_total',
     'breaker_state',
     'bus_connected',
@@ -68,7 +73,7 @@ export function cacheMetrics(cache: ObservedCache, options: MetricsOptions): Met
 
   const hits = new Counter({
     name: name('hits_total'),
-    help: 'Lookups that found a fresh value, by tier (l1: memory, l2: Redis).',
+    help: 'Lookups that found a fresh value, by tier (l1: memory, l2: Redis, durable: the durable tier).',
     labelNames: ['layer'],
     registers,
   });
@@ -101,6 +106,12 @@ export function cacheMetrics(cache: ObservedCache, options: MetricsOptions): Met
     name: name('l2_errors_total'),
     help: 'Redis tier calls that failed, timed out or were refused by the open breaker, by error code.',
     labelNames: ['code'],
+    registers,
+  });
+  const durableErrors = new Counter({
+    name: name('durable_errors_total'),
+    help: 'Durable tier calls that failed or timed out, by operation (read, write: the request goes on; an invalidation is retried).',
+    labelNames: ['operation'],
     registers,
   });
   const invalidations = new Counter({
@@ -185,6 +196,7 @@ export function cacheMetrics(cache: ObservedCache, options: MetricsOptions): Met
     },
     stale: (e) => stale.inc({ reason: e.reason }),
     l2Error: (e) => l2Errors.inc({ code: e.error.code }),
+    durableError: (e) => durableErrors.inc({ operation: e.operation }),
     invalidate: (e) => invalidations.inc({ kind: e.kind, origin: e.origin }),
     // Schedule names are the application's own, few and fixed (each is a lock name).
     warm: (e) => warms.inc({ schedule: e.name, outcome: e.outcome }),
