@@ -12,8 +12,9 @@
  * owns the key. The store (redis-store.ts) does the rest the same for both: reads, waiting, admin.
  */
 import type { ClaimResult, IdempotencyRecord, Logger, StoredResponse } from '@idem/core';
-import { bodyBytes, decodeRecord, encodeMeta } from './record.js';
-import type { StoreCommands } from './scripts.js';
+import type { Cluster, Redis } from 'ioredis';
+import { decodeStanding, encodeCompleted } from './record.js';
+import type { StandingReply, StoreCommands } from './scripts.js';
 import { withTimeout } from './timeout.js';
 
 /** The keys of one request key; one hash tag, so they share a Cluster slot. */
@@ -46,24 +47,26 @@ export interface LeaseStrategy {
 
 /** What the strategies share of the store they serve. */
 export interface LeaseContext {
+  /** The records' client, for the commands that need no script (a claim's `SET … NX GET`). */
+  client: Redis | Cluster;
   commands: StoreCommands;
   commandTimeout: number;
   logger: Logger;
   /** `promise` bounded by `ms` (default `commandTimeout`); a timeout is a `RedisTimeoutError`. */
   bounded<T>(operation: string, promise: Promise<T>, ms?: number): Promise<T>;
-  /** The record of `keys`, read with one HMGET. */
+  /** The record of `keys`, read with one GET (a previous version's hash: one HMGET more). */
   read(keys: RequestKeys): Promise<IdempotencyRecord | undefined>;
 }
 
-/** A script's claim reply: 1 when ours, otherwise the standing record's fields. */
-export type ClaimReply = number | (Buffer | null)[];
-
 export const isOne = (reply: number): boolean => reply === 1;
 
-/** The claim result of a script's reply for `token`. */
-export function claimResult(keys: RequestKeys, token: string, reply: ClaimReply): ClaimResult {
-  if (reply === 1) return { acquired: true, lease: { key: keys.key, token } };
-  return { acquired: false, record: decodeRecord(reply as (Buffer | null)[]) };
+/** True when a claim's reply says the key is ours: 1 (MARK) or nil (`SET … NX GET` found nothing). */
+export const claimed = (reply: StandingReply): boolean => reply === 1 || reply === null;
+
+/** The claim result of a claim's reply for `token`: ours, or the standing record (string or old hash). */
+export function claimResult(keys: RequestKeys, token: string, reply: StandingReply): ClaimResult {
+  if (claimed(reply)) return { acquired: true, lease: { key: keys.key, token } };
+  return { acquired: false, record: decodeStanding(reply as Buffer | (Buffer | null)[]) };
 }
 
 /** Best effort, for paths that already answer: the lease lapses by itself if this fails. */
@@ -103,10 +106,6 @@ export function storeResponse(
   response: StoredResponse,
   { fingerprint, ttl }: CompleteOptions,
 ): Promise<number> {
-  const meta = encodeMeta(response);
-  const body = bodyBytes(response);
-  return context.bounded(
-    'complete',
-    context.commands.idemComplete(keys.record, token, ttl, meta, body, fingerprint ?? '', keys.channel),
-  );
+  const value = encodeCompleted(response, fingerprint, Date.now());
+  return context.bounded('complete', context.commands.idemComplete(keys.record, token, value, ttl, keys.channel));
 }

@@ -4,9 +4,10 @@
  * Two steps, so every path that ends a lease ends both.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { claimResult, claimScript, isOne, releaseQuietly, storeResponse } from './lease-strategy.js';
+import { claimResult, claimScript, claimed, isOne, releaseQuietly, storeResponse } from './lease-strategy.js';
 import type { LeaseContext, LeaseStrategy } from './lease-strategy.js';
 import { redlockLeaseLock } from './lock.js';
+import { encodeInFlight } from './record.js';
 
 const LAPSES = 'it lapses after lockTtl';
 
@@ -44,9 +45,10 @@ export function quorumLease(context: LeaseContext, lockClients: readonly (Redis 
       }
       if (token === undefined) return { acquired: false, record: await context.read(keys) };
 
-      const marking = commands.idemMarkBuffer(keys.record, token, lockTtl, fingerprint ?? '');
+      const value = encodeInFlight(token, fingerprint, Date.now());
+      const marking = commands.idemMarkBuffer(keys.record, token, value, lockTtl);
       const marked = await claimScript(context, strategy, keys, token, marking, 'of a claim that failed');
-      if (marked === 1) return claimResult(keys, token, marked);
+      if (claimed(marked)) return claimResult(keys, token, marked);
       // Completed or owned by another lease meanwhile: our lock goes back, the standing record answers.
       await releaseQuietly(strategy, logger, keys, token, 'of a claim that lost the race');
       return claimResult(keys, token, marked);

@@ -11,8 +11,8 @@ import { scanKeys } from '@idem/redis-kit';
 import type { LeaseContext, LeaseStrategy, RequestKeys } from './lease-strategy.js';
 import { resolveRedisStoreOptions, type RedisStoreOptions } from './options.js';
 import { quorumLease } from './quorum-lease.js';
-import { RECORD_FIELDS, decodeRecord } from './record.js';
-import { withStoreCommands } from './scripts.js';
+import { HASH_FIELDS, decodeHashRecord, decodeRecord } from './record.js';
+import { isWrongType, withStoreCommands } from './scripts.js';
 import { singleNodeLease } from './single-node-lease.js';
 import { withTimeout } from './timeout.js';
 import { pubsubWakeups, type Watch } from './wakeups.js';
@@ -64,8 +64,8 @@ function settled<T>(call: () => Promise<T>): Promise<T> {
 /**
  * A store that keeps exactly-once across processes and machines on Redis: a single node, a
  * Cluster, or records on one node with the in-flight lock on a Redlock quorum of independent
- * masters. On one node (or a Cluster) a claim is one script that writes the in-flight record, which
- * is the lease; with independent masters a Redlock lock (`retryCount: 0`) on them comes first (the
+ * masters. On one node (or a Cluster) a claim is one command (`SET … NX PX … GET`) that writes the
+ * in-flight record, which is the lease, or hands back the record that stands; with independent masters a Redlock lock (`retryCount: 0`) on them comes first (the
  * two lease strategies, lease-strategy.ts). The completed record is written by one Lua script only
  * while the lease's token still owns the key; waiters are woken by pub/sub.
  * Every Redis call is bounded by `commandTimeout` and throws on failure (503 or fail-open).
@@ -94,12 +94,21 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     return bounded(operation, call());
   }
 
-  async function read(keys: RequestKeys): Promise<IdempotencyRecord | undefined> {
-    // One HMGET of the fields a reader needs, by position.
-    return decodeRecord(await bounded('get', client.hmgetBuffer(keys.record, ...RECORD_FIELDS)));
+  /** A previous version's hash record (a rolling deploy): one HMGET of its fields, by position. */
+  function readHash(keys: RequestKeys): Promise<IdempotencyRecord | undefined> {
+    return client.hmgetBuffer(keys.record, ...HASH_FIELDS).then(decodeHashRecord);
   }
 
-  const context: LeaseContext = { commands: withStoreCommands(client), commandTimeout, logger, bounded, read };
+  function read(keys: RequestKeys): Promise<IdempotencyRecord | undefined> {
+    // One plain GET; WRONGTYPE means a hash of the previous version under the same key.
+    const reading = client.getBuffer(keys.record).then(decodeRecord, (error: unknown) => {
+      if (isWrongType(error)) return readHash(keys);
+      throw error;
+    });
+    return bounded('get', reading);
+  }
+
+  const context: LeaseContext = { client, commands: withStoreCommands(client), commandTimeout, logger, bounded, read };
   // Chosen once: the lock on the records' node itself, or on independent masters.
   const lease: LeaseStrategy = lockOnClient ? singleNodeLease(context) : quorumLease(context, lockClients);
   const { getOrClaim } = lease;
@@ -116,7 +125,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
 
     claim,
 
-    // Only where a claim reads too: the replay and the first claim in one script.
+    // Only where a claim reads too: the replay and the first claim in one command.
     ...(getOrClaim === undefined
       ? {}
       : {
@@ -170,9 +179,13 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     async inspect(key) {
       const reply = await bounded('inspect', context.commands.idemInspectBuffer(keysOf(key).record));
       if (reply === null) return undefined;
-      const record = decodeRecord(reply.slice(0, RECORD_FIELDS.length) as (Buffer | null)[]);
+      // [value, pttl], or a previous version's hash fields and pttl.
+      const record =
+        reply.length === 2
+          ? decodeRecord(reply[0] as Buffer)
+          : decodeHashRecord(reply.slice(0, HASH_FIELDS.length) as (Buffer | null)[]);
       if (record === undefined) return undefined;
-      const pttl = Number(reply[RECORD_FIELDS.length]);
+      const pttl = Number(reply[reply.length - 1]);
       // -1: no expiry (never written so by this store); -2: gone between the two reads (cannot
       // happen within one script, kept for safety).
       return { record, expiresInMs: pttl >= 0 ? pttl : null };

@@ -1,134 +1,141 @@
 /**
- * The store's Lua scripts: every state change of a record is one atomic script, registered once
- * per client by digest (the kit's `defineScripts`).
+ * The store's Lua scripts, registered once per client by digest (the kit's `defineScripts`).
  *
- *   KEYS[1]  the record, a hash: s = 'f' (in flight) | 'c' (completed), t = lease token (in flight),
- *            at = startedAt | completedAt (epoch ms, Redis's clock), fp = fingerprint (absent: none),
- *            meta = JSON { status, headers }, body = the exact response bytes (completed),
- *            w = '1' once a duplicate waits for this in-flight record (so its end is published)
+ *   KEYS[1]  the record, one string (layout in record.ts): state, waiter flag, `<len>:<token>`,
+ *            time, fingerprint and, when completed, status + headers and the exact body bytes
  *
  * The in-flight record is the lease on the records' node: written only where none stands, it
  * expires after lockTtl unless renewed, and its token fences every later write. On a single node
- * (or Cluster) that is the whole lock; with independent lock masters a Redlock lock on them comes
- * first (lock.ts) and the record is the fence on this node. Fingerprints are passed as '' for none.
- * Times come from Redis (`TIME`, allowed before writes since Redis 5's effect replication).
+ * (or Cluster) that is the whole lock, and a claim is no script at all but one command,
+ * `SET record <in flight> NX PX ttl GET` (atomic; NX with GET since Redis 7.0), and a replay a
+ * plain `GET` (redis-store.ts, single-node-lease.ts). With independent lock masters a Redlock lock
+ * on them comes first (lock.ts) and MARK writes the record, the fence on this node.
+ *
+ * Scripts fence by reading only the record's first bytes (`GETRANGE 0 1+#tag`: state, flag and
+ * token), never a completed body, and each makes at most two calls on the common path.
+ *
+ * A key may still hold a hash written by the previous version (fields s, t, at, fp, meta, body, w).
+ * `GET`/`SET` on it fail with WRONGTYPE; the scripts read it with `redis.pcall` and treat it as
+ * what it is: a completed record (replayed) or another instance's lease (contention, never ours,
+ * since this version writes only strings). Every write here is a string.
  */
 import { defineScripts } from '@idem/redis-kit';
 import type { Cluster, Redis } from 'ioredis';
 
-// The standing record, by position (RECORD_FIELDS in record.ts): what a losing claim answers.
-const STANDING = `redis.call('HMGET', KEYS[1], 's', 'fp', 'at', 'meta', 'body')`;
+// A previous version's hash record, by position (HASH_FIELDS in record.ts).
+const HASH_STANDING = `redis.call('HMGET', record, 's', 'fp', 'at', 'meta', 'body')`;
 
-// Epoch milliseconds from Redis's clock, as a string (defines \`now\`). A write after TIME needs
-// effect replication: the default since Redis 5 (a no-op there), switched on here for older ones.
-const NOW = `redis.replicate_commands()
-local time = redis.call('TIME')
-local now = time[1] .. string.format('%03d', math.floor(tonumber(time[2]) / 1000))`;
+// Reads the first bytes of the record: `head` is a string (possibly '' for none), or a table
+// with `err` when the key holds a previous version's hash (WRONGTYPE). `ours` is true when it is
+// our in-flight record (locals: record, token).
+const OURS = `local tag = #token .. ':' .. token
+local head = redis.pcall('GETRANGE', record, 0, 1 + #tag)
+local ours = type(head) == 'string' and string.sub(head, 1, 1) == 'f' and string.sub(head, 3) == tag`;
 
-// The end of a won claim, shared by CLAIM and MARK (locals: record, token, ttl, fingerprint).
-const MARK_OURS = `${NOW}
--- Ours: the in-flight record carries the token and the fingerprint (422 for a mismatching duplicate).
-if fingerprint ~= '' then
-  redis.call('HSET', record, 's', 'f', 't', token, 'at', now, 'fp', fingerprint)
-else
-  redis.call('HSET', record, 's', 'f', 't', token, 'at', now)
-end
--- It lives exactly as long as the lease; extend renews it.
-redis.call('PEXPIRE', record, ttl)
-return 1`;
-
-const CLAIM = `
+const CLAIM_ON_HASH = `
 local record = KEYS[1]
-local token, ttl, fingerprint = ARGV[1], ARGV[2], ARGV[3]
--- The lease lives on this node: read and claim in one step. A record stands (completed: replay
--- it; another lease's in-flight record: contention): hand it back, one read, no write.
-local standing = ${STANDING}
-if standing[1] then return standing end
-${MARK_OURS}
+local value, ttl = ARGV[1], ARGV[2]
+-- Only after the claim's SET … NX GET met WRONGTYPE: the key holds a previous version's hash,
+-- a completed record (replay it) or another instance's lease (contention). Hand it back.
+if redis.call('TYPE', record).ok == 'hash' then return ${HASH_STANDING} end
+-- The hash went since: claim as the SET would have (nil: ours; a string: the standing record).
+return redis.call('SET', record, value, 'NX', 'PX', ttl, 'GET')
 `;
 
 const MARK = `
 local record = KEYS[1]
-local token, ttl, fingerprint = ARGV[1], ARGV[2], ARGV[3]
+local token, value, ttl = ARGV[1], ARGV[2], ARGV[3]
 -- Used after a Redlock lock on independent masters.
-local state = redis.call('HMGET', record, 's', 't')
+${OURS}
+-- A previous version's hash: completed, or another lease's. Never ours: hand it back.
+if type(head) == 'table' then return ${HASH_STANDING} end
 -- Completed between the caller's read and its lock: the first result stands; hand it back.
-if state[1] == 'c' then return ${STANDING} end
 -- Another owner's in-flight record that has not expired yet: its lease may still be alive on
 -- masters we cannot see (e.g. a lock master restarted empty). Never run twice: it is contention.
-if state[2] and state[2] ~= token then return ${STANDING} end
-${MARK_OURS}
+if head ~= '' and not ours then return redis.call('GET', record) end
+-- Ours: the in-flight record carries the token and the fingerprint, and lives as long as the lease.
+redis.call('SET', record, value, 'PX', ttl)
+return 1
 `;
 
 const EXTEND = `
 local record = KEYS[1]
 local token, ttl = ARGV[1], ARGV[2]
+${OURS}
 -- Fencing: only the token that wrote the in-flight record may renew it.
-if redis.call('HGET', record, 't') ~= token then return 0 end
+if not ours then return 0 end
 redis.call('PEXPIRE', record, ttl)
 return 1
 `;
 
 const COMPLETE = `
 local record = KEYS[1]
-local token, ttl, meta, body, fingerprint, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local lease = redis.call('HMGET', record, 't', 'w')
+local token, value, ttl, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+${OURS}
 -- Fencing: a late writer whose lease lapsed (its record expired or was taken over) writes nothing.
-if lease[1] ~= token then return 0 end
-${NOW}
--- Replace the in-flight fields (token, startedAt) by the completed record; this ends the lease.
-redis.call('DEL', record)
-if fingerprint ~= '' then
-  redis.call('HSET', record, 's', 'c', 'at', now, 'meta', meta, 'body', body, 'fp', fingerprint)
-else
-  redis.call('HSET', record, 's', 'c', 'at', now, 'meta', meta, 'body', body)
-end
-redis.call('PEXPIRE', record, ttl)
+if not ours then return 0 end
+-- The completed record replaces the in-flight one, value and expiry in one write; this ends the lease.
+redis.call('SET', record, value, 'PX', ttl)
 -- Wake waiters in every process, if any said they wait (PEEK): a regular PUBLISH reaches
 -- subscribers on every Cluster node, so it is sent only when someone listens.
-if lease[2] then redis.call('PUBLISH', channel, 'completed') end
+if string.sub(head, 2, 2) == 'w' then redis.call('PUBLISH', channel, 'completed') end
 return 1
 `;
 
 const RELEASE = `
 local record = KEYS[1]
 local token, channel = ARGV[1], ARGV[2]
-local lease = redis.call('HMGET', record, 't', 'w')
+${OURS}
 -- Drop our in-flight record only; a stranger's token leaves everything as it is.
-if lease[1] ~= token then return 0 end
+if not ours then return 0 end
 redis.call('DEL', record)
 -- A released key may be claimed by a waiter now (if one said it waits, in PEEK).
-if lease[2] then redis.call('PUBLISH', channel, 'released') end
+if string.sub(head, 2, 2) == 'w' then redis.call('PUBLISH', channel, 'released') end
 return 1
 `;
 
 const PEEK = `
 local record = KEYS[1]
 -- The record's state and how long it has left: waiters re-check when an in-flight lease would lapse.
-local state = redis.call('HGET', record, 's')
-if not state then return false end
 -- A waiter asks for the end of an in-flight record to be published (COMPLETE, RELEASE). It has
 -- subscribed before this, and this runs atomically with them: no end goes unannounced.
 -- Written once: later checks stay reads (no replication, no keyspace event, no write under OOM).
-if state == 'f' and redis.call('HEXISTS', record, 'w') == 0 then redis.call('HSET', record, 'w', '1') end
+local head = redis.pcall('GETRANGE', record, 0, 1)
+local state
+if type(head) == 'table' then
+  -- A previous version's hash: mark it as that version does, so its COMPLETE publishes.
+  state = redis.call('HGET', record, 's')
+  if not state then return false end
+  if state == 'f' and redis.call('HEXISTS', record, 'w') == 0 then redis.call('HSET', record, 'w', '1') end
+else
+  if head == '' then return false end
+  state = string.sub(head, 1, 1)
+  -- SETRANGE writes the flag in place and keeps the expiry.
+  if state == 'f' and string.sub(head, 2, 2) ~= 'w' then redis.call('SETRANGE', record, 1, 'w') end
+end
 return { state, redis.call('PTTL', record) }
 `;
 
 const INSPECT = `
 local record = KEYS[1]
 -- For operators: the standing record and how long it has left, read together. Unlike PEEK it
--- writes nothing (no waiter mark).
-local standing = ${STANDING}
-if not standing[1] then return false end
-standing[6] = redis.call('PTTL', record)
-return standing
+-- writes nothing (no waiter mark). { value, pttl }, or a previous version's hash fields and pttl.
+local standing = redis.pcall('GET', record)
+if type(standing) == 'table' then
+  standing = ${HASH_STANDING}
+  if not standing[1] then return false end
+  standing[6] = redis.call('PTTL', record)
+  return standing
+end
+if not standing then return false end
+return { standing, redis.call('PTTL', record) }
 `;
 
 const DELETE = `
 local record, lock = KEYS[1], KEYS[2]
 local channel = ARGV[1]
 -- Both keys share a slot, so one DEL removes them together (the lock exists only where this node
--- is one of the lock masters).
+-- is one of the lock masters). Whatever the record's format.
 local removed = redis.call('DEL', record, lock)
 -- Waiters on a deleted in-flight key must not wait for a completion that will never come.
 if removed > 0 then redis.call('PUBLISH', channel, 'deleted') end
@@ -136,38 +143,35 @@ return removed
 `;
 
 type Key = string;
-type Arg = string | number | Buffer;
 
-/** The store's commands, as `defineCommand` adds them to a client. Fingerprints: '' for none. */
+/**
+ * What a claim-like script answers: 1 (MARK) or null (CLAIM_ON_HASH) when the key is ours; the
+ * standing record as a string value, or as a previous version's hash fields.
+ */
+export type StandingReply = number | Buffer | (Buffer | null)[] | null;
+
+/** The store's commands, as `defineCommand` adds them to a client. */
 export interface StoreCommands {
-  /** 1 when the key is ours (marked in flight); otherwise the standing record's fields. */
-  idemClaimBuffer(record: Key, token: string, ttl: number, fingerprint: string): Promise<number | (Buffer | null)[]>;
-  /** 1 when the in-flight record is ours; otherwise the standing record's fields (all null: none). */
-  idemMarkBuffer(record: Key, token: string, ttl: number, fingerprint: string): Promise<number | (Buffer | null)[]>;
+  /** After WRONGTYPE on a claim: null when the key is ours now; otherwise the standing record. */
+  idemClaimOnHashBuffer(record: Key, value: string, ttl: number): Promise<StandingReply>;
+  /** 1 when the in-flight record is ours; otherwise the standing record. */
+  idemMarkBuffer(record: Key, token: string, value: string, ttl: number): Promise<StandingReply>;
   /** 1 when renewed, 0 when the lease was lost. */
   idemExtend(record: Key, token: string, ttl: number): Promise<number>;
   /** 1 when stored, 0 when fenced out. */
-  idemComplete(
-    record: Key,
-    token: string,
-    ttl: number,
-    meta: string,
-    body: Arg,
-    fingerprint: string,
-    channel: string,
-  ): Promise<number>;
+  idemComplete(record: Key, token: string, value: Buffer, ttl: number, channel: string): Promise<number>;
   /** 1 when our in-flight record was dropped, else 0. */
   idemRelease(record: Key, token: string, channel: string): Promise<number>;
   /** [state, pttl] with state 'f' | 'c', or null when nothing is there; marks an in-flight record as waited for. */
   idemPeek(record: Key): Promise<[string, number] | null>;
-  /** The standing record's fields (`RECORD_FIELDS` by position) and its PTTL, or null when nothing is there. */
-  idemInspectBuffer(record: Key): Promise<[...(Buffer | null)[], number] | null>;
+  /** [value, pttl], or a previous version's hash fields (`HASH_FIELDS`) and PTTL; null when nothing is there. */
+  idemInspectBuffer(record: Key): Promise<(Buffer | number | null)[] | null>;
   /** How many keys were removed. */
   idemDelete(record: Key, lock: Key, channel: string): Promise<number>;
 }
 
 const SCRIPTS = {
-  idemClaim: { lua: CLAIM, numberOfKeys: 1 },
+  idemClaimOnHash: { lua: CLAIM_ON_HASH, numberOfKeys: 1 },
   idemMark: { lua: MARK, numberOfKeys: 1 },
   idemExtend: { lua: EXTEND, numberOfKeys: 1 },
   idemComplete: { lua: COMPLETE, numberOfKeys: 1 },
@@ -183,4 +187,9 @@ const SCRIPTS = {
  */
 export function withStoreCommands(client: Redis | Cluster): StoreCommands {
   return defineScripts<StoreCommands>(client, SCRIPTS);
+}
+
+/** True for Redis's answer to a command on a key of another type: a previous version's hash record. */
+export function isWrongType(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('WRONGTYPE');
 }

@@ -1,10 +1,16 @@
 /**
- * Leases on one node (or a Cluster): the in-flight record is the lock, so a claim, a renewal, the
- * store of the response and a release are each one script on the records' node.
+ * Leases on one node (or a Cluster): the in-flight record is the lock, so a claim is one command
+ * (`SET … NX PX … GET`), and a renewal, the store of the response and a release are each one
+ * script on the records' node.
  */
 import { randomUUID } from 'node:crypto';
 import { claimResult, claimScript, isOne, storeResponse } from './lease-strategy.js';
 import type { LeaseContext, LeaseStrategy } from './lease-strategy.js';
+import { encodeInFlight } from './record.js';
+import { isWrongType, type StandingReply } from './scripts.js';
+
+/** ioredis' `setBuffer` with the options a claim passes (its typings stop short of NX together with GET). */
+type SetNxGet = (key: string, value: string, px: 'PX', ttl: number, nx: 'NX', get: 'GET') => Promise<Buffer | null>;
 
 /**
  * The record-is-lease strategy. Its claim reads too, so the store offers `getOrClaim`: a replay
@@ -15,14 +21,23 @@ import type { LeaseContext, LeaseStrategy } from './lease-strategy.js';
  * const claimed = await lease.claim(keys, 'fp', 30_000);
  */
 export function singleNodeLease(context: LeaseContext): LeaseStrategy {
-  const { commands, bounded } = context;
+  const { client, commands, bounded } = context;
+  const setNxGet = (client.setBuffer as unknown as SetNxGet).bind(client);
 
   const strategy: LeaseStrategy = {
     claim(keys, fingerprint, lockTtl) {
-      // The lease lives on the records' node: one script reads, and claims when nothing stands, by
-      // writing the in-flight record that is the lock.
+      // The lease lives on the records' node: one command writes the in-flight record that is the
+      // lock where nothing stands (NX), or hands back what stands (GET), atomically. No script.
       const token = randomUUID();
-      const call = commands.idemClaimBuffer(keys.record, token, lockTtl, fingerprint ?? '');
+      const value = encodeInFlight(token, fingerprint, Date.now());
+      const call: Promise<StandingReply> = setNxGet(keys.record, value, 'PX', lockTtl, 'NX', 'GET').catch(
+        (error: unknown) => {
+          // The key holds a previous version's hash record (a rolling deploy): read it as that
+          // version would, in one script that claims only if it has gone.
+          if (isWrongType(error)) return commands.idemClaimOnHashBuffer(keys.record, value, lockTtl);
+          throw error;
+        },
+      );
       const claiming = claimScript(context, strategy, keys, token, call, 'of a claim that timed out');
       return claiming.then((reply) => claimResult(keys, token, reply));
     },
