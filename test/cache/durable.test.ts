@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createCache, type Cache, type CacheOptions } from '@idem/cache';
+import { createCache, type Cache, type CacheOptions, type DurableTier } from '@idem/cache';
 import { durableSchemaSql, postgresTier, type PostgresTierOptions } from '@idem/postgres';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisServer } from '../harness/redis.mjs';
@@ -272,7 +272,96 @@ describe('durable tier', () => {
   it('without a durable tier nothing is read or counted there', async () => {
     const cache = processOn(undefined);
     await cache.getOrSet(newKey(), () => 1);
-    expect(cache.stats().durable).toEqual({ hits: 0, misses: 0, errors: 0, pending: 0 });
+    expect(cache.stats().durable).toEqual({ hits: 0, misses: 0, errors: 0, pending: 0, breaker: 'closed' });
+  });
+
+  it('a delete that reached the tier late is repeated on Redis: the old value does not come back from where another process copied it', async () => {
+    const { table, tier: durable } = tier();
+    // The tier refuses the first delete only (the database away for a moment), as a fault would.
+    let refuse = true;
+    const flaky: DurableTier = {
+      ...durable,
+      name: durable.name,
+      ttl: durable.ttl,
+      grace: durable.grace,
+      delete(namespace, keys) {
+        if (refuse) {
+          refuse = false;
+          return Promise.reject(new Error('connection refused'));
+        }
+        return durable.delete(namespace, keys);
+      },
+    };
+    const writer = processOn(flaky);
+    const key = newKey();
+    await writer.set(key, 'old');
+    await writer.delete(key);
+    expect(writer.stats().durable.pending).toBe(1);
+    // Meanwhile another process misses Redis, finds the old row and copies it back into Redis.
+    const other = processOn(tier({ table }).tier);
+    expect(await other.getOrSetEntry(key, () => 'new')).toMatchObject({ value: 'old', source: 'durable' });
+    expect((await caches.server.cli('EXISTS', `idem:cache:{durable}:v:${key}`)).trim()).toBe('1');
+
+    await until(() => writer.stats().durable.pending === 0, 'the queued delete to land');
+    expect((await rows(table)).has(key)).toBe(false);
+    // Repeated on Redis and the bus: every process, new or old, loads the new value.
+    await until(
+      async () => (await caches.server.cli('EXISTS', `idem:cache:{durable}:v:${key}`)).trim() === '0',
+      'Redis to drop it',
+    );
+    expect(await processOn(tier({ table }).tier).getOrSet(key, () => 'new')).toBe('new');
+  });
+
+  it('deletes more rows than one batch, and prefixes match literally, also with standard_conforming_strings off', async () => {
+    const table = `cache_${randomUUID().slice(0, 8)}`;
+    const legacy = postgresTier({
+      pool: db.pool({ max: 2, options: '-c standard_conforming_strings=off' }),
+      table,
+      cleanupBatch: 2,
+      cleanupInterval: false,
+    });
+    const cache = processOn(legacy);
+    for (let i = 0; i < 5; i++) await cache.set(`a\\b%_${i}`, i, { tags: ['t'] });
+    for (let i = 0; i < 5; i++) await cache.set(`a\\bX${i}`, i);
+    for (let i = 0; i < 5; i++) await cache.set(`tagged-${i}`, i, { tags: ['t2'] });
+    await cache.deleteByPrefix('a\\b%_');
+    expect([...(await rows(table)).keys()].filter((k) => k.startsWith('a')).sort()).toEqual(
+      [0, 1, 2, 3, 4].map((i) => `a\\bX${i}`),
+    );
+    await cache.deleteByTag('t2');
+    expect([...(await rows(table)).keys()].some((k) => k.startsWith('tagged-'))).toBe(false);
+    await cache.clear();
+    expect((await rows(table)).size).toBe(0);
+    expect(cache.stats().durable.errors).toBe(0);
+  });
+
+  it('get() reads it after L1 and Redis missed', async () => {
+    const { table, tier: durable } = tier();
+    const key = newKey();
+    await processOn(durable).set(key, { kept: true });
+    await caches.server.cli('FLUSHALL');
+    const reader = processOn(tier({ table }).tier);
+    expect(await reader.get(key)).toEqual({ kept: true });
+    expect(reader.stats().durable).toMatchObject({ hits: 1, misses: 0 });
+    expect(await reader.get(newKey('absent'))).toBeUndefined();
+    expect(reader.stats().durable.misses).toBe(1);
+  });
+
+  it('a database that does not answer trips its breaker: reads and writes are then not sent to it', async () => {
+    const { tier: durable } = tier({ queryTimeout: '100ms' });
+    const cache = caches.memory({ namespace: 'breaker', durable, breaker: { threshold: 2, cooldown: '1h' } });
+    db.server.pause();
+    try {
+      await cache.getOrSet(newKey(), () => 'first');
+      await until(() => cache.stats().durable.breaker === 'open', 'the breaker to open');
+      const sent: string[] = [];
+      cache.events.on('durableError', (e) => sent.push(e.operation));
+      for (let i = 0; i < 3; i++) expect(await cache.getOrSet(newKey(), () => `loaded ${i}`)).toBe(`loaded ${i}`);
+      expect(sent).toEqual([]);
+      expect(cache.stats().durable.misses).toBe(4);
+    } finally {
+      db.server.resume();
+    }
   });
 
   it('a bad durable option is refused at creation, naming it', () => {

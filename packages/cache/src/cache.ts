@@ -254,7 +254,7 @@ class TieredCache implements Cache {
     const entry = createEntry(value, call, now, base.jitter);
     // A load already running for this key must not overwrite what was just set.
     this.#flights.invalidateKeys([key]);
-    if (!(await writeThrough(this.#context, key, entry, now, ''))) {
+    if (!(await writeThrough(this.#context, key, entry, now, '', 'wait'))) {
       // The old value must not resurface in Redis once it is back.
       this.#invalidations.enqueue({ op: 'delete', keys: [key] });
     }

@@ -81,7 +81,7 @@ export class CacheCounters {
     l1: { size: number; bytes: number; maxBytes: number | undefined },
     l2: { errors: number; breakerState: BreakerState } | undefined,
     bus: { received: number; connected: boolean } | undefined,
-    durable: { errors: number; pending: number } | undefined,
+    durable: { errors: number; pending: number; breakerState: BreakerState } | undefined,
   ): CacheStats {
     const loads = this.loads;
     return {
@@ -92,6 +92,7 @@ export class CacheCounters {
         misses: this.durableMisses,
         errors: durable?.errors ?? 0,
         pending: durable?.pending ?? 0,
+        breaker: durable?.breakerState ?? 'closed',
       },
       stale: {
         served: this.staleError + this.staleTimeout + this.staleBackoff,

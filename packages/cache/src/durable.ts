@@ -1,39 +1,66 @@
+import { CircuitBreaker } from './breaker.js';
 import type { CacheEvents } from './events.js';
 import type { PendingOp } from './invalidation-queue.js';
 import type { Entry } from './memory-tier.js';
 import type { ResolvedCacheOptions } from './options.js';
-import type { DurableRecord, DurableTier } from './types.js';
+import type { BreakerState, DurableRecord, DurableTier } from './types.js';
 
 const MAX_PENDING = 1_000;
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 30_000;
 
 /**
  * The entry L1 and L2 keep for a fresh durable record: no longer than the cache's own `ttl` and
- * `grace` from now, as if it had just been loaded, and never past the record's own times.
+ * `grace` from now, and never past the record's own times. It keeps the record's `createdAt`: the
+ * value is as old as its load, so an `eagerRefresh` judges it by that age.
  * @internal
  */
 export function fromDurable(record: Entry, ttl: number, grace: number, now: number): Entry {
   const expiresAt = Math.min(record.expiresAt, now + ttl);
   return { ...record, expiresAt, staleUntil: Math.min(record.staleUntil, expiresAt + grace), storedAt: 0, retryAt: 0 };
 }
-const RETRY_FIRST_MS = 500;
-const RETRY_MAX_MS = 30_000;
+
+/** A queued invalidation; `repeat`: Redis got it before the tier did, so it is repeated there once it lands. */
+interface Pending {
+  op: PendingOp;
+  repeat: boolean;
+  /** Wakes the `apply()` that waits for this op: it landed, or failed and is queued. */
+  settle?: () => void;
+}
+
+/** Whether `op` removes the record of `key` carrying `tags`. */
+function covers(op: PendingOp, key: string, tags: readonly string[]): boolean {
+  if (op.op === 'delete') return op.keys.includes(key);
+  if (op.op === 'tags') return op.tags.some((tag) => tags.includes(tag));
+  if (op.op === 'prefix') return key.startsWith(op.prefix);
+  return true;
+}
 
 /**
  * The cache's side of a durable tier (docs/design.md, "The read-through cache"): values turned
  * into records and back with the cache's serializer, the tier's own ttl and grace applied, and
- * its failures contained. A read that fails is a miss, a write that fails is followed by a
- * delete of the key (an older value there must not outlive the one just stored), and an
- * invalidation that fails is queued, in order, and retried on a backoff timer until it lands.
+ * its failures contained. A read that fails is a miss; reads and writes go through a circuit
+ * breaker of their own (the cache's `breaker` settings), so a database that hangs costs one
+ * `queryTimeout`, not one per request. A write that fails is followed by a delete of the key (an
+ * older value there must not outlive the one just stored). An invalidation waits for this
+ * instance's writes still on their way, and one that fails is queued, in order, and retried on a
+ * backoff timer until it lands; meanwhile reads of what it covers are misses, and once it lands
+ * `onLanded` repeats it on Redis and the bus (another instance may have copied the old value back
+ * there in between).
  * @internal
  */
 export class DurableLayer {
   readonly #tier: DurableTier;
   readonly #options: ResolvedCacheOptions;
   readonly #events: CacheEvents;
-  readonly #pending: PendingOp[] = [];
+  readonly #breaker: CircuitBreaker;
+  /** Invalidations not yet applied: the one being sent first, then those queued after it. */
+  readonly #pending: Pending[] = [];
+  readonly #writes = new Set<Promise<void>>();
+  #onLanded: (op: PendingOp) => void = () => {};
   #retryTimer: NodeJS.Timeout | undefined;
   #retryDelay = RETRY_FIRST_MS;
-  #draining = false;
+  #sending = false;
   #closed = false;
   /** Calls of the tier that failed. */
   errors = 0;
@@ -42,30 +69,93 @@ export class DurableLayer {
     this.#tier = tier;
     this.#options = options;
     this.#events = events;
+    this.#breaker = new CircuitBreaker(
+      options.breaker,
+      () => performance.now(),
+      (state, previous) => {
+        options.logger.warn({ tier: tier.name, state, previous }, 'idem cache: durable tier circuit breaker');
+      },
+    );
   }
 
-  /** Invalidations waiting to reach the tier again. */
+  /** Called with each queued invalidation once it has landed (the cache repeats it on Redis). */
+  onLanded(listener: (op: PendingOp) => void): void {
+    this.#onLanded = listener;
+  }
+
+  /** Invalidations not yet applied to the tier. */
   get pending(): number {
     return this.#pending.length;
   }
 
+  get breakerState(): BreakerState {
+    return this.#breaker.state;
+  }
+
   /**
    * The entries of `keys` (in order) that have not passed their grace at `now`; undefined for the
-   * others, and for all of them when the tier cannot be read.
+   * others, for those a pending invalidation covers, and for all of them when the tier cannot be
+   * read. Never throws.
    */
   async readMany(keys: readonly string[], now: number): Promise<(Entry | undefined)[]> {
+    if (!this.#breaker.allow()) return keys.map(() => undefined);
     let records: (DurableRecord | undefined)[];
     try {
       records = await this.#tier.getMany(this.#options.namespace, keys, now);
+      if (!Array.isArray(records) || records.length !== keys.length) {
+        throw new TypeError(`${this.#tier.name}: getMany() must return one record or undefined per key`);
+      }
+      this.#breaker.success();
     } catch (error) {
+      this.#breaker.failure();
       this.#failed('read', error);
       return keys.map(() => undefined);
     }
     return keys.map((key, i) => this.#toEntry(key, records[i], now));
   }
 
-  /** Stores `entry` for the tier's own ttl and grace (never shorter than the entry's). Never throws. */
-  async write(key: string, entry: Entry): Promise<void> {
+  /**
+   * Stores `entry` for the tier's own ttl and grace (never shorter than the entry's). Never
+   * throws. Resolves when the tier has answered; a caller that need not wait may leave it running
+   * (invalidations and `close()` wait for it). `replaces`: the value replaces what the key held
+   * (`set`), so when it cannot be stored the key is deleted there instead. A load's value that
+   * cannot be stored leaves the older record to its own ttl, which is all a load promised it.
+   */
+  write(key: string, entry: Entry, replaces: boolean): Promise<void> {
+    const write = this.#write(key, entry, replaces).finally(() => this.#writes.delete(write));
+    this.#writes.add(write);
+    return write;
+  }
+
+  /** Applies an invalidation after this instance's writes on their way; queued if the tier cannot take it. Never throws. */
+  async apply(op: PendingOp): Promise<void> {
+    const idle = !this.#sending && this.#pending.length === 0 && this.#retryTimer === undefined;
+    // Not sent now: the cache goes on to Redis before the tier has it, so it is repeated there.
+    const item = this.#enqueue(op, !idle);
+    if (!idle) return;
+    const settled = new Promise<void>((resolve) => (item.settle = resolve));
+    void this.#drain();
+    await settled;
+  }
+
+  /** One last, bounded, attempt at the queued invalidations; then stops the retries and closes the tier's own timers (never the pool it was given). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    await Promise.allSettled([...this.#writes]);
+    if (!this.#sending) await this.#drain();
+    this.#closed = true;
+    if (this.#pending.length > 0) {
+      this.#options.logger.warn(
+        { tier: this.#tier.name, lost: this.#pending.length },
+        'idem cache: closed with invalidations the durable tier never took; its records expire by its own ttl',
+      );
+    }
+    await this.#tier.close?.();
+  }
+
+  async #write(key: string, entry: Entry, replaces: boolean): Promise<void> {
     const { ttl, grace } = this.#tier;
     const expiresAt = Math.max(entry.expiresAt, entry.createdAt + ttl);
     let value: Buffer;
@@ -74,7 +164,6 @@ export class DurableLayer {
       value =
         typeof bytes === 'string' ? Buffer.from(bytes) : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (error) {
-      // Already logged by the Redis tier when there is one; the user's to fix either way.
       this.#options.logger.error(
         { err: error, key },
         'idem cache: value not kept in the durable tier, it could not be serialized',
@@ -88,38 +177,27 @@ export class DurableLayer {
       staleUntil: Math.max(entry.staleUntil, expiresAt + grace),
       tags: entry.tags,
     };
-    try {
-      await this.#tier.set(this.#options.namespace, key, record);
-    } catch (error) {
-      this.#failed('write', error);
-      // Whatever the tier held for the key before is older than this value: it must not be served.
-      this.#enqueue({ op: 'delete', keys: [key] });
+    if (this.#breaker.allow()) {
+      try {
+        await this.#tier.set(this.#options.namespace, key, record);
+        this.#breaker.success();
+        return;
+      } catch (error) {
+        this.#breaker.failure();
+        this.#failed('write', error);
+      }
     }
-  }
-
-  /** Applies an invalidation; queued behind any that wait, so they land in order. Never throws. */
-  async apply(op: PendingOp): Promise<void> {
-    if (this.#pending.length > 0 || this.#draining) {
-      this.#enqueue(op);
-      return;
-    }
-    try {
-      await this.#send(op);
-    } catch (error) {
-      this.#failed(op.op, error);
-      this.#enqueue(op);
-    }
-  }
-
-  /** Stops the retries and closes the tier's own timers (never the pool it was given). */
-  async close(): Promise<void> {
-    this.#closed = true;
-    clearTimeout(this.#retryTimer);
-    await this.#tier.close?.();
+    if (!replaces) return;
+    // What the tier held for the key was replaced by this value: it must not be served (reads of
+    // the key are misses until the delete lands). Redis has the new value: no repeat there.
+    this.#enqueue({ op: 'delete', keys: [key] }, false);
+    if (!this.#sending) this.#scheduleRetry();
   }
 
   #toEntry(key: string, record: DurableRecord | undefined, now: number): Entry | undefined {
-    if (record === undefined || now >= record.staleUntil) return undefined;
+    if (record === undefined || record === null || now >= record.staleUntil) return undefined;
+    const tags = Array.isArray(record.tags) ? record.tags : [];
+    if (this.#pending.some(({ op }) => covers(op, key, tags))) return undefined;
     let value: unknown;
     try {
       value = this.#options.serializer.deserialize(record.value);
@@ -135,7 +213,7 @@ export class DurableLayer {
       createdAt: record.createdAt,
       expiresAt: record.expiresAt,
       staleUntil: record.staleUntil,
-      tags: record.tags,
+      tags,
       storedAt: 0,
       retryAt: 0,
     };
@@ -150,20 +228,25 @@ export class DurableLayer {
     return tier.clear(op.namespace);
   }
 
-  #enqueue(op: PendingOp): void {
+  #enqueue(op: PendingOp, repeat: boolean): Pending {
     if (this.#pending.length >= MAX_PENDING) {
-      this.#pending.shift();
+      // Dropping one would let its old values come back: one clear of the namespace covers them all.
+      for (const dropped of this.#pending.splice(this.#sending ? 1 : 0)) dropped.settle?.();
+      const clear: Pending = { op: { op: 'clear', namespace: this.#options.namespace }, repeat: true };
+      this.#pending.push(clear);
       this.#options.logger.warn(
-        {},
-        'idem cache: too many invalidations waiting for the durable tier; dropped the oldest',
+        { tier: this.#tier.name },
+        'idem cache: too many invalidations waiting for the durable tier; they became one clear of the namespace',
       );
+      return clear;
     }
-    this.#pending.push(op);
-    this.#scheduleRetry();
+    const item: Pending = { op, repeat };
+    this.#pending.push(item);
+    return item;
   }
 
   #scheduleRetry(): void {
-    if (this.#retryTimer !== undefined || this.#draining || this.#closed) return;
+    if (this.#retryTimer !== undefined || this.#sending || this.#closed || this.#pending.length === 0) return;
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       void this.#drain();
@@ -171,29 +254,52 @@ export class DurableLayer {
     this.#retryTimer.unref();
   }
 
-  /** Replays the queue in order; at the first failure, waits longer and tries again. */
+  /**
+   * Sends the queue in order, each op after the writes on their way; an op that Redis got first
+   * is repeated there once it lands. At the first failure the rest waits for the retry timer,
+   * which backs off while the tier stays away.
+   */
   async #drain(): Promise<void> {
-    if (this.#draining) return;
-    this.#draining = true;
+    if (this.#sending) return;
+    this.#sending = true;
+    let failed = false;
+    let landedLate = false;
     try {
-      while (this.#pending.length > 0 && !this.#closed) {
+      while (this.#pending.length > 0) {
+        const item = this.#pending[0] as Pending;
+        await Promise.allSettled([...this.#writes]);
         try {
-          await this.#send(this.#pending[0] as PendingOp);
+          await this.#send(item.op);
         } catch (error) {
-          this.#failed('retry', error);
-          this.#retryDelay = Math.min(this.#retryDelay * 2, RETRY_MAX_MS);
+          this.#failed(item.op.op, error);
+          // Its caller goes on to Redis now, before the tier has it: repeat it there once it lands.
+          item.repeat = true;
+          item.settle?.();
+          item.settle = undefined;
+          failed = true;
           return;
         }
         this.#pending.shift();
+        item.settle?.();
+        if (item.repeat) {
+          landedLate = true;
+          this.#onLanded(item.op);
+        }
       }
-      this.#retryDelay = RETRY_FIRST_MS;
-      this.#options.logger.info(
-        {},
-        'idem cache: the durable tier took the invalidations that failed while it was away',
-      );
     } finally {
-      this.#draining = false;
-      if (this.#pending.length > 0) this.#scheduleRetry();
+      this.#sending = false;
+      if (failed) {
+        this.#scheduleRetry();
+        this.#retryDelay = Math.min(this.#retryDelay * 2, RETRY_MAX_MS);
+      } else {
+        this.#retryDelay = RETRY_FIRST_MS;
+        if (landedLate) {
+          this.#options.logger.info(
+            { tier: this.#tier.name },
+            'idem cache: the durable tier took the invalidations that waited for it',
+          );
+        }
+      }
     }
   }
 

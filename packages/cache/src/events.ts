@@ -15,8 +15,10 @@ export interface CacheEventMap {
   /** A Redis call failed, timed out, or was refused by the open breaker. */
   l2Error: { operation: string; error: CacheError };
   /**
-   * A call of the durable tier failed or timed out. A read that fails is a miss; a write that
-   * fails leaves the key to expire there; an invalidation that fails is retried until it lands.
+   * A call of the durable tier failed or timed out (`operation`: `read`, `write`, or the
+   * invalidation's kind: `delete`, `tags`, `prefix`, `clear`). A read that fails is a miss; a
+   * write that fails is followed by a delete of the key there; an invalidation that fails is
+   * queued and retried until it lands (and then repeated on Redis).
    */
   durableError: { operation: string; error: unknown };
   /** The circuit breaker changed state. */

@@ -31,16 +31,30 @@ export class InvalidationQueue {
   constructor(context: CacheContext, flights: SingleFlight) {
     this.#context = context;
     this.#flights = flights;
+    // An invalidation that reached the durable tier late: another instance may have copied the old
+    // value back into Redis (and memory) from it meanwhile, so it is applied there once more.
+    context.durable?.onLanded((op) => {
+      this.#dropLocal(op);
+      void this.#toRedis(op);
+    });
   }
 
   /**
-   * Sends `op` to Redis and to the durable tier (if any); queues it for whichever cannot take it
-   * now. L1 is expected clean already.
+   * Sends `op` to the durable tier (if any), then to Redis; queues it for whichever cannot take
+   * it now. The durable tier goes first: cleared before it, Redis could be refilled from it by
+   * another instance's miss. L1 is expected clean already.
    */
   async apply(op: PendingOp): Promise<void> {
-    const durable = this.#context.durable;
-    if (durable === undefined) return this.#toRedis(op);
-    await Promise.all([this.#toRedis(op), durable.apply(op)]);
+    await this.#context.durable?.apply(op);
+    return this.#toRedis(op);
+  }
+
+  /** Applies `op` to this instance's L1 and running loads. */
+  #dropLocal(op: PendingOp): void {
+    if (op.op === 'delete') this.dropKeys(op.keys, 'local');
+    else if (op.op === 'tags') this.dropTags(op.tags, 'local');
+    else if (op.op === 'prefix') this.dropPrefix(op.prefix, 'local');
+    else if (op.namespace === this.#context.options.namespace) this.dropAll('local');
   }
 
   async #toRedis(op: PendingOp): Promise<void> {

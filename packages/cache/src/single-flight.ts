@@ -249,7 +249,7 @@ export class SingleFlight {
         continue;
       }
       writes.push(
-        writeThrough(this.#context, key, entry, now, token).then((stored) => {
+        writeThrough(this.#context, key, entry, now, token, 'background').then((stored) => {
           if (!stored && token !== '') this.#release(key, token);
           settler.resolve({ entry, source: 'loader' });
         }),
@@ -326,7 +326,7 @@ export class SingleFlight {
       const entry = createEntry(value, call, now, options.jitter);
       // delete()/set() raced this load: answer the callers, keep nothing, let the waiters retry.
       if (flight.invalidated) return { entry, source: 'loader' };
-      if (await writeThrough(this.#context, key, entry, now, token)) locked = false;
+      if (await writeThrough(this.#context, key, entry, now, token, 'background')) locked = false;
       return { entry, source: 'loader' };
     } finally {
       if (locked) this.#release(key, token);
@@ -390,7 +390,7 @@ export class SingleFlight {
       const entry = fromDurable(record, call.ttl, call.grace, now);
       const landed: Landed = { entry, source: 'durable' };
       if (flight.invalidated) return { landed, stored: false };
-      return { landed, stored: await writeThrough(this.#context, key, entry, now, token, false) };
+      return { landed, stored: await writeThrough(this.#context, key, entry, now, token, 'skip') };
     }
     counters.miss(key, 'durable');
     if (record !== undefined) flight.offer(record, 'durable');

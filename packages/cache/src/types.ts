@@ -246,9 +246,10 @@ export interface CacheStats {
   l2: { hits: number; misses: number; errors: number; breaker: BreakerState };
   /**
    * All zero without a durable tier. `errors`: its calls that failed (reported by `durableError`);
-   * `pending`: invalidations waiting to reach it again.
+   * `pending`: invalidations not yet applied to it; `breaker`: the circuit breaker of its reads
+   * and writes (the cache's `breaker` settings).
    */
-  durable: { hits: number; misses: number; errors: number; pending: number };
+  durable: { hits: number; misses: number; errors: number; pending: number; breaker: BreakerState };
   /** Values served past their ttl, by reason. */
   stale: { served: number; error: number; timeout: number; backoff: number };
   loader: { runs: number; errors: number; latency: LatencyStats };

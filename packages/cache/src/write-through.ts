@@ -3,12 +3,19 @@ import { CacheError } from './errors.js';
 import type { Entry } from './memory-tier.js';
 
 /**
+ * How a write treats the durable tier: `wait` for it (`set`), leave it running (`background`: a
+ * load's callers are not held up by the database), or `skip` it (the entry came from there).
+ * @internal
+ */
+export type DurableWrite = 'wait' | 'background' | 'skip';
+
+/**
  * Stores `entry` in L1, then in Redis, where the same script frees the loader lock `token` holds
- * (if any) and tells the other instances to drop their copy, and in the durable tier (unless
- * `durable` is false: the entry came from there). Resolves false when Redis could not be written:
- * the value then lives in this instance's L1 (and the durable tier) only, and the caller decides
- * what that leaves to undo. A failure is never thrown: the tiers have reported it (`l2Error`,
- * `durableError`), and a value that cannot be serialized is logged here, being the user's to fix.
+ * (if any) and tells the other instances to drop their copy, and in the durable tier (as `durable`
+ * says). Resolves false when Redis could not be written: the value then lives in this instance's
+ * L1 (and the durable tier) only, and the caller decides what that leaves to undo. A failure is
+ * never thrown: the tiers have reported it (`l2Error`, `durableError`), and a value that cannot be
+ * serialized is logged here, being the user's to fix.
  * @internal
  */
 export async function writeThrough(
@@ -17,18 +24,14 @@ export async function writeThrough(
   entry: Entry,
   now: number,
   token: string,
-  durable = true,
+  durable: DurableWrite,
 ): Promise<boolean> {
   context.l1.set(key, entry);
-  if (durable && context.durable !== undefined) {
-    if (context.l2 === undefined) {
-      await context.durable.write(key, entry);
-      return true;
-    }
-    const [stored] = await Promise.all([toRedis(context, key, entry, now, token), context.durable.write(key, entry)]);
-    return stored;
-  }
-  return toRedis(context, key, entry, now, token);
+  if (context.durable === undefined || durable === 'skip') return toRedis(context, key, entry, now, token);
+  const written = context.durable.write(key, entry, durable === 'wait');
+  if (durable === 'background') return toRedis(context, key, entry, now, token);
+  const [stored] = await Promise.all([toRedis(context, key, entry, now, token), written]);
+  return stored;
 }
 
 async function toRedis(context: CacheContext, key: string, entry: Entry, now: number, token: string): Promise<boolean> {

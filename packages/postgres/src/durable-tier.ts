@@ -5,7 +5,7 @@
  * cleanup of expired rows: connection.ts, table.ts).
  */
 import type { DurableRecord, DurableTier } from '@idem/cache';
-import type { Duration, Logger } from '@idem/core';
+import { StoreError, type Duration, type Logger } from '@idem/core';
 import { checkOptions, parseDuration } from '@idem/core/adapter';
 import type { Pool } from 'pg';
 import type { Lent } from './connection.js';
@@ -103,10 +103,13 @@ const ms = (column: string): string => `round(extract(epoch FROM ${column}) * 10
 
 /** The statements for one (quoted) table. */
 function statements(table: string) {
-  // A batch of rows, `where` over alias b; plain FOR UPDATE (not SKIP LOCKED): an invalidation
-  // waits for a concurrent write of the same row rather than miss it.
+  // A batch of rows, `where` over alias b, found by their primary key (a ctid would miss a row
+  // that a concurrent upsert moved to a new version); plain FOR UPDATE (not SKIP LOCKED): an
+  // invalidation waits for a concurrent write of the same row rather than skip it.
   const batched = (where: string, limit: string): string =>
-    `DELETE FROM ${table} WHERE ctid IN (SELECT b.ctid FROM ${table} b WHERE ${where} LIMIT ${limit} FOR UPDATE)`;
+    `DELETE FROM ${table} WHERE (namespace, key) IN (
+  SELECT b.namespace, b.key FROM ${table} b WHERE ${where} LIMIT ${limit} FOR UPDATE
+)`;
   return {
     // $1 namespace, $2 keys, $3 now (ms).
     getMany: `SELECT key, value, tags, ${ms('created_at')} AS created_ms, ${ms('expires_at')} AS expires_ms,
@@ -123,9 +126,10 @@ WHERE r.created_at <= excluded.created_at`,
     delete: `DELETE FROM ${table} WHERE namespace = $1 AND key = ANY($2::text[])`,
     // $1 namespace, $2 tags, $3 batch size.
     deleteByTag: batched('b.namespace = $1 AND b.tags && $2::text[]', '$3'),
-    // $1 namespace, $2 LIKE pattern (the prefix escaped, then %), $3 batch size. With the key's
-    // "C" collation the primary key's index serves the prefix.
-    deleteByPrefix: batched(`b.namespace = $1 AND b.key LIKE $2 ESCAPE '\\'`, '$3'),
+    // $1 namespace, $2 LIKE pattern (the prefix with \ % _ escaped by a backslash, LIKE's own
+    // escape character, then %), $3 batch size. With the key's "C" collation the primary key's
+    // index serves the prefix.
+    deleteByPrefix: batched('b.namespace = $1 AND b.key LIKE $2', '$3'),
     // $1 namespace, $2 batch size.
     clear: batched('b.namespace = $1', '$2'),
     // Rows past their grace, by the database clock (the index on stale_until serves now()); SKIP
@@ -165,7 +169,7 @@ export function postgresTier(options: PostgresTierOptions): PostgresTier {
   const ttl = parseDuration('ttl', options.ttl ?? tierDefaults.ttl, { fail });
   const grace = parseDuration('grace', options.grace ?? tierDefaults.grace, { fail, allowZero: true });
   const sql = statements(quotedTable);
-  const { cleanupBatch } = settings;
+  const { cleanupBatch, queryTimeout } = settings;
   const keeper = keepTable({
     ...settings,
     quotedTable,
@@ -179,12 +183,22 @@ export function postgresTier(options: PostgresTierOptions): PostgresTier {
     return keeper.run(operation, work);
   }
 
-  /** Runs a batched delete until a batch comes back short. */
+  /**
+   * Runs a batched delete until a batch deletes nothing (a short one may have waited on a row
+   * that a concurrent write then kept out of it). Bounded as a whole by `queryTimeout` past the
+   * first batch: what is left then fails the call, which the cache queues and retries, so an
+   * invalidation of a million rows holds no caller for long.
+   */
   function deleteAll(operation: string, text: string, values: unknown[]): Promise<void> {
     return query(operation, async (client) => {
+      const deadline = performance.now() + queryTimeout;
       for (;;) {
         const { rowCount } = await client.query(operation, text, [...values, cleanupBatch]);
-        if ((rowCount ?? 0) < cleanupBatch) return;
+        if ((rowCount ?? 0) === 0) return;
+        if (performance.now() >= deadline) {
+          const more = new Error(`more rows than one queryTimeout (${queryTimeout} ms) removes; the rest is retried`);
+          throw new StoreError(operation, more);
+        }
       }
     });
   }
