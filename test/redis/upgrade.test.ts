@@ -311,10 +311,25 @@ describe('rolling deploy from hash records: over HTTP', () => {
     await client.pexpire(name, ttl);
   }
 
+  it('answers a string record tampered with in Redis (status out of range, same length) 500 record_invalid, not replayed', async () => {
+    const key = randomUUID();
+    await request(app).post('/orders').set('Idempotency-Key', key).send({ item: 'pen' }).expect(201);
+    const name = `http:{${storageKey('POST /orders', key)}}:rec`;
+    const value = (await client.getBuffer(name)) as Buffer;
+    const tampered = Buffer.from(value.toString('latin1').replace('"status":201', '"status":999'), 'latin1');
+    expect(tampered.length).toBe(value.length);
+    await client.set(name, tampered, 'KEEPTTL');
+    const before = runs;
+    const replay = await request(app).post('/orders').set('Idempotency-Key', key).send({ item: 'pen' }).expect(500);
+    expect((replay.body as { code: string }).code).toBe('record_invalid');
+    expect(runs).toBe(before);
+  });
+
   it('replays a completed record of the previous version and answers 409 to its in-flight lease: the handler never runs twice', async () => {
+    const base = runs;
     const first = randomUUID();
     const sent = await request(app).post('/orders').set('Idempotency-Key', first).send({ item: 'book' }).expect(201);
-    expect(runs).toBe(1);
+    expect(runs).toBe(base + 1);
     const storage = storageKey('POST /orders', first);
     await asOldHash(storage);
     expect(await client.type(`http:{${storage}}:rec`)).toBe('hash');
@@ -325,7 +340,7 @@ describe('rolling deploy from hash records: over HTTP', () => {
       .expect(201)
       .expect('Idempotent-Replayed', 'true');
     expect(replay.text).toBe(sent.text);
-    expect(runs).toBe(1);
+    expect(runs).toBe(base + 1);
 
     // An old instance's lease on another key, with the same request's fingerprint: contention.
     const fingerprint = (await store.get(storage))?.fingerprint ?? null;
@@ -333,6 +348,6 @@ describe('rolling deploy from hash records: over HTTP', () => {
     const old = oldInstance(client, 'http:');
     expect(await old.claim(storageKey('POST /orders', second), 'old-token', fingerprint)).toBe(1);
     await request(app).post('/orders').set('Idempotency-Key', second).send({ item: 'book' }).expect(409);
-    expect(runs).toBe(1);
+    expect(runs).toBe(base + 1);
   });
 });
