@@ -275,7 +275,10 @@ describe('idempotencyMetrics with the Redis store', () => {
     expect((await app.post('/orders/5', { key })).status).toBe(201);
     const [stored] = (await server.cli('--scan', '--pattern', 'tamper:*')).split('\n').filter(Boolean);
     expect(stored).toBeDefined();
-    await client.hset(stored!, 'meta', JSON.stringify({ status: 1000, headers: {} }));
+    // The record is one string with a length-prefixed header: a same-length status out of range.
+    const record = (await client.getBuffer(stored!))!.toString('latin1');
+    expect(record).toContain('"status":201');
+    await client.set(stored!, Buffer.from(record.replace('"status":201', '"status":999'), 'latin1'), 'KEEPTTL');
 
     const replay = await app.post('/orders/5', { key });
     expect(replay.status).toBe(500);

@@ -80,7 +80,8 @@ class RedisSoakStore {
         for (const key of keys) {
           if (key.endsWith(':lock')) found.locks.push({ key, pttl: await client.pttl(key) });
           else if (key.endsWith(':rec')) {
-            const state = await client.hget(key, 's');
+            // A record is one string whose first byte is its state ('c' completed, 'f' in flight).
+            const state = await client.getrange(key, 0, 0);
             if (state === 'c') found.completed++;
             else found.inFlight.push({ key, state, pttl: await client.pttl(key) });
           }

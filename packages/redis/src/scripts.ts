@@ -193,3 +193,16 @@ export function withStoreCommands(client: Redis | Cluster): StoreCommands {
 export function isWrongType(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('WRONGTYPE');
 }
+
+/**
+ * The error a claim answers when the records' Redis is older than 7.0, which refuses `NX`
+ * together with `GET` as a syntax error: said plainly, with the server's own answer as its cause.
+ * Undefined for any other error.
+ */
+export function olderRedisError(error: unknown): Error | undefined {
+  if (!(error instanceof Error) || !/^ERR syntax error/i.test(error.message)) return undefined;
+  return new Error(
+    'idem: the Redis of the records refused SET … NX PX … GET; @idem/redis needs Redis 7.0 or newer there',
+    { cause: error },
+  );
+}

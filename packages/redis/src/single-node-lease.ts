@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { claimResult, claimScript, isOne, storeResponse } from './lease-strategy.js';
 import type { LeaseContext, LeaseStrategy } from './lease-strategy.js';
 import { encodeInFlight } from './record.js';
-import { isWrongType, type StandingReply } from './scripts.js';
+import { isWrongType, olderRedisError, type StandingReply } from './scripts.js';
 
 /** ioredis' `setBuffer` with the options a claim passes (its typings stop short of NX together with GET). */
 type SetNxGet = (key: string, value: string, px: 'PX', ttl: number, nx: 'NX', get: 'GET') => Promise<Buffer | null>;
@@ -35,7 +35,7 @@ export function singleNodeLease(context: LeaseContext): LeaseStrategy {
           // The key holds a previous version's hash record (a rolling deploy): read it as that
           // version would, in one script that claims only if it has gone.
           if (isWrongType(error)) return commands.idemClaimOnHashBuffer(keys.record, value, lockTtl);
-          throw error;
+          throw olderRedisError(error) ?? error;
         },
       );
       const claiming = claimScript(context, strategy, keys, token, call, 'of a claim that timed out');
