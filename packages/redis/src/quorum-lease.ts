@@ -5,11 +5,19 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { claimResult, claimScript, claimed, isOne, releaseQuietly, storeResponse } from './lease-strategy.js';
-import type { LeaseContext, LeaseStrategy } from './lease-strategy.js';
+import type { LeaseContext, LeaseStrategy, RequestKeys } from './lease-strategy.js';
 import { redlockLeaseLock } from './lock.js';
 import { encodeInFlight } from './record.js';
 
 const LAPSES = 'it lapses after lockTtl';
+
+/** Acquires tried when a quorum refuses a key that no record marks (split votes). */
+const SPLIT_VOTE_ATTEMPTS = 3;
+
+/** A random pause before acquire number `attempt + 1`: 5–25 ms, growing with the attempt. */
+function pause(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, attempt * (5 + Math.random() * 20)));
+}
 
 function dbOf(client: Redis | Cluster): number {
   return client.isCluster ? 0 : ((client as Redis).options.db ?? 0);
@@ -30,20 +38,34 @@ export function quorumLease(context: LeaseContext, lockClients: readonly (Redis 
   // (Redlock undoes a failed acquire in a second round) as a backstop.
   const lockTimeout = 2 * commandTimeout;
 
+  /** One Redlock acquire, bounded; a lock taken after we gave up is given back. */
+  async function acquire(keys: RequestKeys, lockTtl: number): Promise<string | undefined> {
+    const acquiring = lock.acquire(keys.lock, lockTtl);
+    try {
+      return await bounded('claim', acquiring, lockTimeout);
+    } catch (error) {
+      // A lock taken after we gave up would block the key for a whole lease: give it back.
+      const giveBack = (late: string | undefined): Promise<void> | undefined =>
+        late === undefined ? undefined : releaseQuietly(strategy, logger, keys, late, 'taken after a timeout');
+      acquiring.then(giveBack, () => {});
+      throw error;
+    }
+  }
+
   const strategy: LeaseStrategy = {
     async claim(keys, fingerprint, lockTtl) {
-      const acquiring = lock.acquire(keys.lock, lockTtl);
       let token: string | undefined;
-      try {
-        token = await bounded('claim', acquiring, lockTimeout);
-      } catch (error) {
-        // A lock taken after we gave up would block the key for a whole lease: give it back.
-        const giveBack = (late: string | undefined): Promise<void> | undefined =>
-          late === undefined ? undefined : releaseQuietly(strategy, logger, keys, late, 'taken after a timeout');
-        acquiring.then(giveBack, () => {});
-        throw error;
+      for (let attempt = 1; ; attempt++) {
+        token = await acquire(keys, lockTtl);
+        if (token !== undefined) break;
+        // Refused by a quorum. With a record standing, somebody holds the key: contention. With
+        // none, the votes may have split between simultaneous claims (each holding a minority,
+        // every one of them refused; likelier with a master down), so nobody would run: try
+        // again after a random pause, which splits them apart, a few times.
+        const record = await context.read(keys);
+        if (record !== undefined || attempt >= SPLIT_VOTE_ATTEMPTS) return { acquired: false, record };
+        await pause(attempt);
       }
-      if (token === undefined) return { acquired: false, record: await context.read(keys) };
 
       const value = encodeInFlight(token, fingerprint, Date.now());
       const marking = commands.idemMarkBuffer(keys.record, token, value, lockTtl);
