@@ -117,12 +117,13 @@ export class DurableLayer {
   /**
    * Stores `entry` for the tier's own ttl and grace (never shorter than the entry's). Never
    * throws. Resolves when the tier has answered; a caller that need not wait may leave it running
-   * (invalidations and `close()` wait for it). `replaces`: the value replaces what the key held
-   * (`set`), so when it cannot be stored the key is deleted there instead. A load's value that
-   * cannot be stored leaves the older record to its own ttl, which is all a load promised it.
+   * (invalidations and `close()` wait for it). `value`: the entry's value serialized.
+   * `replaces`: the value replaces what the key held (`set`), so when it cannot be stored the key
+   * is deleted there instead. A load's value that cannot be stored leaves the older record to its
+   * own ttl, which is all a load promised it.
    */
-  write(key: string, entry: Entry, replaces: boolean): Promise<void> {
-    const write = this.#write(key, entry, replaces).finally(() => this.#writes.delete(write));
+  write(key: string, entry: Entry, value: Buffer, replaces: boolean): Promise<void> {
+    const write = this.#write(key, entry, value, replaces).finally(() => this.#writes.delete(write));
     this.#writes.add(write);
     return write;
   }
@@ -155,21 +156,9 @@ export class DurableLayer {
     await this.#tier.close?.();
   }
 
-  async #write(key: string, entry: Entry, replaces: boolean): Promise<void> {
+  async #write(key: string, entry: Entry, value: Buffer, replaces: boolean): Promise<void> {
     const { ttl, grace } = this.#tier;
     const expiresAt = Math.max(entry.expiresAt, entry.createdAt + ttl);
-    let value: Buffer;
-    try {
-      const bytes = this.#options.serializer.serialize(entry.value);
-      value =
-        typeof bytes === 'string' ? Buffer.from(bytes) : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    } catch (error) {
-      this.#options.logger.error(
-        { err: error, key },
-        'idem cache: value not kept in the durable tier, it could not be serialized',
-      );
-      return;
-    }
     const record: DurableRecord = {
       value,
       createdAt: entry.createdAt,

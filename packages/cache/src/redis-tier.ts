@@ -247,20 +247,15 @@ export class RedisTier {
     });
   }
 
-  /** Writes an entry, releases our lock (if `token`), and publishes `message`. */
-  async write(key: string, entry: Entry, now: number, token: string, message: BusMessage): Promise<void> {
-    let payload: string | Uint8Array;
-    try {
-      payload = this.#options.serializer.serialize(entry.value);
-    } catch (error) {
-      throw new CacheError(
-        'cache_serialization',
-        `could not serialize the value of ${JSON.stringify(key)}: ${(error as Error).message}`,
-        { key, cause: error },
-      );
-    }
-    const bytes =
-      typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  /** Writes an entry (its value serialized: `bytes`), releases our lock (if `token`), and publishes `message`. */
+  async write(
+    key: string,
+    entry: Entry,
+    bytes: Buffer,
+    now: number,
+    token: string,
+    message: BusMessage,
+  ): Promise<void> {
     const life = Math.max(1, Math.ceil(entry.staleUntil - now));
     const keys = [this.entryKey(key), this.#lockKey(key), ...entry.tags.map((tag) => this.#tagKey(tag))];
     await this.#run('write', () =>

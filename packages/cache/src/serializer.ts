@@ -1,3 +1,4 @@
+import { CacheError } from './errors.js';
 import type { Serializer } from './types.js';
 
 // The first byte says how the rest is encoded, so plain JSON (the common case) is read back with
@@ -99,3 +100,24 @@ export const jsonSerializer: Serializer = {
     }
   },
 };
+
+/**
+ * `value` as the bytes Redis and the durable tier store, serialized once for both. Throws a
+ * `cache_serialization` CacheError naming `key` when the serializer cannot take it.
+ * @internal
+ */
+export function encodeValue(serializer: Serializer, key: string, value: unknown): Buffer {
+  let payload: string | Uint8Array;
+  try {
+    payload = serializer.serialize(value);
+  } catch (error) {
+    throw new CacheError(
+      'cache_serialization',
+      `could not serialize the value of ${JSON.stringify(key)}: ${(error as Error).message}`,
+      { key, cause: error },
+    );
+  }
+  return typeof payload === 'string'
+    ? Buffer.from(payload)
+    : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+}

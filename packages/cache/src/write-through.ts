@@ -1,5 +1,6 @@
 import { busMessage, type CacheContext } from './context.js';
-import { CacheError } from './errors.js';
+import type { CacheError } from './errors.js';
+import { encodeValue } from './serializer.js';
 import type { Entry } from './memory-tier.js';
 
 /**
@@ -27,25 +28,40 @@ export async function writeThrough(
   durable: DurableWrite,
 ): Promise<boolean> {
   context.l1.set(key, entry);
-  if (context.durable === undefined || durable === 'skip') return toRedis(context, key, entry, now, token);
-  const written = context.durable.write(key, entry, durable === 'wait');
-  if (durable === 'background') return toRedis(context, key, entry, now, token);
-  const [stored] = await Promise.all([toRedis(context, key, entry, now, token), written]);
+  const { l2 } = context;
+  const tier = durable === 'skip' ? undefined : context.durable;
+  if (l2 === undefined && tier === undefined) return true;
+  let bytes: Buffer;
+  try {
+    // Once for both tiers.
+    bytes = encodeValue(context.options.serializer, key, entry.value);
+  } catch (error) {
+    context.options.logger.error({ err: error, key }, 'idem cache: value kept in L1 only, it could not be serialized');
+    if (l2 === undefined) return true;
+    context.events.emit('l2Error', { operation: 'write', error: error as CacheError });
+    return false;
+  }
+  const written = tier?.write(key, entry, bytes, durable === 'wait');
+  if (durable !== 'wait' || written === undefined) return toRedis(context, key, entry, bytes, now, token);
+  const [stored] = await Promise.all([toRedis(context, key, entry, bytes, now, token), written]);
   return stored;
 }
 
-async function toRedis(context: CacheContext, key: string, entry: Entry, now: number, token: string): Promise<boolean> {
+async function toRedis(
+  context: CacheContext,
+  key: string,
+  entry: Entry,
+  bytes: Buffer,
+  now: number,
+  token: string,
+): Promise<boolean> {
   if (context.l2 === undefined) return true;
   try {
-    await context.l2.write(key, entry, now, token, busMessage(context, { t: 'set', k: key }));
+    await context.l2.write(key, entry, bytes, now, token, busMessage(context, { t: 'set', k: key }));
     context.counters.published++;
     return true;
-  } catch (error) {
-    if (error instanceof CacheError && error.code === 'cache_serialization') {
-      const message = 'idem cache: value kept in L1 only, it could not be serialized for Redis';
-      context.options.logger.error({ err: error, key }, message);
-      context.events.emit('l2Error', { operation: 'write', error });
-    }
+  } catch {
+    // Reported by the Redis tier (`l2Error`).
     return false;
   }
 }
