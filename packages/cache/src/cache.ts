@@ -238,7 +238,7 @@ class TieredCache implements Cache {
     if (record !== undefined && at < record.expiresAt) {
       counters.hit(key, 'durable');
       // L1 keeps it for the cache's own ttl at most, as if Redis had answered.
-      l1.set(key, fromDurable(record, this.#context.options.ttl, this.#context.options.grace, at));
+      l1.set(key, fromDurable(record, options.ttl, options.grace, at));
       return record.value as T;
     }
     counters.miss(key, 'durable');

@@ -164,7 +164,7 @@ export class SingleFlight {
         // Redis is unreachable: load without the cross-process lock rather than not at all.
       }
     }
-    const run: { key: string; token: string }[] = [];
+    let run: { key: string; token: string }[] = [];
     for (const [i, key] of keys.entries()) {
       const flight = flights.get(key) as Flight;
       const settler = settlers.get(key) as Settler;
@@ -190,6 +190,7 @@ export class SingleFlight {
       this.#load(key, alone, call, flight, -1, true).then(settler.resolve, settler.reject);
     }
     if (this.#context.durable !== undefined && run.length > 0) {
+      // What the durable tier has answers here; the loader gets only what is left.
       const records = await this.#context.durable.readMany(
         run.map((r) => r.key),
         options.clock(),
@@ -197,17 +198,13 @@ export class SingleFlight {
       const hits = await Promise.all(
         run.map(({ key, token }, i) => this.#durableHit(key, records[i], call, flights.get(key) as Flight, -1, token)),
       );
-      const left: typeof run = [];
-      for (const [i, hit] of hits.entries()) {
-        const { key, token } = run[i] as (typeof run)[number];
-        if (hit === undefined) {
-          left.push(run[i] as (typeof run)[number]);
-          continue;
-        }
+      run = run.filter(({ key, token }, i) => {
+        const hit = hits[i];
+        if (hit === undefined) return true;
         if (!hit.stored && token !== '') this.#release(key, token);
         (settlers.get(key) as Settler).resolve(hit.landed);
-      }
-      run.splice(0, run.length, ...left);
+        return false;
+      });
     }
     if (run.length === 0) return;
 

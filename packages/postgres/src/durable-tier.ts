@@ -9,19 +9,22 @@ import { StoreError, type Duration, type Logger } from '@idem/core';
 import { checkOptions, parseDuration } from '@idem/core/adapter';
 import type { Pool } from 'pg';
 import type { Lent } from './connection.js';
-import { fail, resolveTableSettings, tableName } from './options.js';
+import { defaults, fail, resolveTableSettings, tableName } from './options.js';
 import { migrationScript } from './schema.js';
 import { keepTable } from './table.js';
 
-/** The defaults of `postgresTier()`; the README's option table is checked against them. */
+/**
+ * The defaults of `postgresTier()`; the README's option table is checked against them. The table
+ * settings are the store's own (`resolveTableSettings` applies them to both).
+ */
 export const tierDefaults = Object.freeze({
   table: 'idem_cache',
   ttl: '24h',
   grace: '7d',
-  queryTimeout: '2s',
-  createTable: true,
-  cleanupInterval: '1m',
-  cleanupBatch: 1000,
+  queryTimeout: defaults.queryTimeout,
+  createTable: defaults.createTable,
+  cleanupInterval: defaults.cleanupInterval,
+  cleanupBatch: defaults.cleanupBatch,
 } as const);
 
 /**
