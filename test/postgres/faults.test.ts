@@ -6,13 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import express from 'express';
+import { StoreError } from '@idem/core';
 import { postgresStore, type PostgresStore } from '@idem/postgres';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expressAdapter } from '../apps/express-app.js';
 import type { ScenarioApp } from '../apps/scenario.js';
 import { post } from '../http/scenarios.js';
-import { useDatabase } from './helpers.js';
+import { until, useDatabase } from './helpers.js';
 
 const db = useDatabase();
 const QUERY_TIMEOUT = 500;
@@ -94,5 +95,39 @@ describe.each([false, true])('PostgreSQL faults (transactional: %s)', (transacti
       db.server.resume();
     }
     await recovered(old);
+  });
+});
+
+describe('a pooled client handed over as the server goes down', () => {
+  // When the postmaster dies, every backend sends FATAL 57P01 on its own. pg parses a socket chunk
+  // message by message, synchronously: a query's answer, whose callback gives the client back to
+  // the pool (pool.query does, and the pool hands it straight to a waiting caller, taking its own
+  // 'error' listener off), and then that FATAL, emitted as 'error' on the client. The store's
+  // waiting checkout must already be listening then, or the process dies of an unhandled 'error'
+  // (seen in the soak). The FATAL is emitted here by hand, in the same synchronous step, because
+  // its arrival in the same chunk cannot be arranged with a real server on demand.
+  it('is listened to from the moment it is handed over: the store call fails, the process stays up', async () => {
+    const pool = db.pool({ max: 1 });
+    const store = postgresStore({ pool, table: 'handover', queryTimeout: 2_000 });
+    await store.migrate();
+    const holder = await pool.connect();
+    const reading = store.get('k');
+    await until(() => pool.waitingCount === 1);
+    const fatal = Object.assign(new Error('terminating connection due to unexpected postmaster exit'), {
+      code: '57P01',
+    });
+    expect(() => {
+      holder.release();
+      holder.emit('error', fatal);
+    }).not.toThrow();
+    const failed = await reading.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failed).toBeInstanceOf(StoreError);
+    // The lost client was not kept: the next call gets a fresh connection and works.
+    await expect(store.get('k')).resolves.toBeUndefined();
+    expect(pool.totalCount).toBe(1);
+    await store.close();
   });
 });

@@ -97,7 +97,15 @@ export class Lent {
   }
 }
 
-/** Takes a client from `pool` within `timeoutMs`; one that arrives after giving up goes straight back. */
+/**
+ * Takes a client from `pool` within `timeoutMs`; one that arrives after giving up goes straight back.
+ *
+ * The callback form, not the promise: pg-pool takes its own 'error' listener off a client as it
+ * hands it over, and a promise would leave it without one until the next microtask. A client
+ * handed over inside pg's parse of a socket chunk (another caller's query finished and released
+ * it) can meet the next message of that same chunk there, such as the FATAL a backend sends when
+ * the server goes down: with no listener, that 'error' crashes the process.
+ */
 export function checkout(pool: Pool, operation: string, timeoutMs: number): Promise<Lent> {
   return new Promise((resolve, reject) => {
     let done = false;
@@ -105,18 +113,17 @@ export function checkout(pool: Pool, operation: string, timeoutMs: number): Prom
       done = true;
       reject(new PostgresTimeoutError(operation, timeoutMs));
     }, timeoutMs);
-    pool.connect().then(
-      (client) => {
-        if (done) return client.release();
-        clearTimeout(timer);
-        resolve(new Lent(client, timeoutMs));
-      },
-      (error: unknown) => {
+    pool.connect((error, client) => {
+      if (error || client === undefined) {
         if (done) return;
         clearTimeout(timer);
-        reject(StoreError.from(operation, error));
-      },
-    );
+        return reject(StoreError.from(operation, error ?? new Error('the pool handed out no client')));
+      }
+      if (done) return client.release();
+      clearTimeout(timer);
+      // Lent's listener goes on here, synchronously, before anything else can reach the client.
+      resolve(new Lent(client, timeoutMs));
+    });
   });
 }
 
