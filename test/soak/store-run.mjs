@@ -149,7 +149,11 @@ export class StoreSoak {
       if (app.killed || this.stopping) return;
       // Nobody asked it to go: a crash. Recorded (an invariant) and replaced, so the soak goes on.
       this.chaos.push({ type: 'app-crash', slot, pid: app.pid, framework, at: Date.now(), code, signal });
-      this.log(`app ${slot} (${framework}, pid ${app.pid}) CRASHED (${code ?? signal}); restarting`);
+      // What it printed last (apps.log holds every app's stderr): the reason, in the soak's own log.
+      const said = readFileSync(join(this.dir, 'apps.log'), 'utf8').trimEnd().split('\n').slice(-30).join('\n  ');
+      this.log(
+        `app ${slot} (${framework}, pid ${app.pid}) CRASHED (${code ?? signal}); restarting; apps.log ends:\n  ${said}`,
+      );
       if (this.slots[slot] === app)
         this.startApp(slot).then(
           (next) => (this.slots[slot] = next),
@@ -269,8 +273,14 @@ export class StoreSoak {
     // empty forgot the keys sent before its last restart (a retry would only re-run them): those
     // are left out. A store that keeps its data is checked on every key.
     const { lines: sofar } = readLedgers(this.dir);
+    // The payload of each key's latest execution by time: the ledgers are one file per process, so
+    // their order is not the order the executions ran in.
     const latest = new Map();
-    for (const line of sofar) if (line.e === 'start' && line.k !== null) latest.set(`${line.r} ${line.k}`, line.v);
+    for (const line of sofar) {
+      if (line.e !== 'start' || line.k === null) continue;
+      const id = `${line.r} ${line.k}`;
+      if (!(latest.get(id)?.at > line.at)) latest.set(id, line);
+    }
     const restarts = this.chaos.filter((c) => c.type === 'store-kill').map((c) => c.upAt);
     const lastRestart = this.profile.restartLosesData ? Math.max(0, ...restarts) : 0;
     const firstSent = new Map();
@@ -280,7 +290,7 @@ export class StoreSoak {
     );
     await mapLimit(keyed, 16, (scn) =>
       load.client(scn, {
-        v: latest.get(`${scn.route} ${scn.key}`) ?? 'a',
+        v: latest.get(`${scn.route} ${scn.key}`)?.v ?? 'a',
         phase: 'verify',
         until: Date.now() + 5_000,
         retryConflicts: false,
