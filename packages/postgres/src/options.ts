@@ -133,12 +133,18 @@ type TableSettingOptions = {
   logger?: Logger;
 };
 
+/** An optional true/false option: `fallback` when not given; throws naming it when not a boolean. */
+function flag(option: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw fail(option, `expected true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
 /** Checks the options a table takes (the rest are the caller's to check); throws naming the option. */
 export function resolveTableSettings(options: TableSettingOptions): TableSettings {
   const { pool } = options;
   if (!isPool(pool)) throw fail('pool', 'expected a pg Pool, e.g. new pg.Pool({ connectionString })');
-  if (options.createTable !== undefined && typeof options.createTable !== 'boolean')
-    throw fail('createTable', `expected true or false, got ${JSON.stringify(options.createTable)}`);
+  const createTable = flag('createTable', options.createTable, defaults.createTable);
   const cleanupBatch = options.cleanupBatch ?? defaults.cleanupBatch;
   if (!Number.isSafeInteger(cleanupBatch) || cleanupBatch < 1)
     throw fail('cleanupBatch', `expected a positive integer, got ${String(options.cleanupBatch)}`);
@@ -146,7 +152,7 @@ export function resolveTableSettings(options: TableSettingOptions): TableSetting
   return {
     pool,
     queryTimeout: parseDuration('queryTimeout', options.queryTimeout ?? defaults.queryTimeout, { fail }),
-    createTable: options.createTable ?? defaults.createTable,
+    createTable,
     cleanupInterval: cleanup === false ? false : parseDuration('cleanupInterval', cleanup, { fail }),
     cleanupBatch,
     logger: checkLogger(options.logger, fail),
@@ -158,13 +164,11 @@ export function resolvePostgresStoreOptions(options: PostgresStoreOptions): Reso
   checkOptions(options, KNOWN, fail);
   const settings = resolveTableSettings(options);
   const table = options.table ?? defaults.table;
-  if (options.transactional !== undefined && typeof options.transactional !== 'boolean')
-    throw fail('transactional', `expected true or false, got ${JSON.stringify(options.transactional)}`);
   return {
     ...settings,
     table,
     ...parseTable(table),
-    transactional: options.transactional ?? defaults.transactional,
+    transactional: flag('transactional', options.transactional, defaults.transactional),
     pollInterval: parseDuration('pollInterval', options.pollInterval ?? defaults.pollInterval, { fail }),
   };
 }

@@ -71,15 +71,9 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   // execution: a duplicate waits at most this long before it is told "in flight".
   const lockTimeout = `${Math.max(1, Math.min(250, Math.floor(queryTimeout / 4)))}ms`;
   const table = keepTable({
-    pool,
-    queryTimeout,
-    quotedTable: o.quotedTable,
-    createTable: o.createTable,
+    ...o,
     migration: migrationScript(o.table),
     cleanup: sql.cleanup,
-    cleanupInterval: o.cleanupInterval,
-    cleanupBatch: o.cleanupBatch,
-    logger,
     rows: 'idempotency records',
   });
   const { run, prepare, migrate, cleanup } = table;
