@@ -83,10 +83,11 @@ export function releaseQuietly(
 }
 
 /**
- * The reply of a script that writes our in-flight record for `token`. When the call fails, a
- * release is queued behind it on the same connection, so it undoes the write even if it runs late.
+ * The reply of a claim call (a command or a script) that writes our in-flight record for `token`,
+ * bounded. When the call fails, a release is queued behind it on the same connection, so it undoes
+ * the write even if it runs late.
  */
-export function claimScript<T>(
+export function boundedClaim<T>(
   context: LeaseContext,
   strategy: Pick<LeaseStrategy, 'release'>,
   keys: RequestKeys,

@@ -4,7 +4,7 @@
  * Two steps, so every path that ends a lease ends both.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { claimResult, claimScript, claimed, isOne, releaseQuietly, storeResponse } from './lease-strategy.js';
+import { claimResult, boundedClaim, claimed, isOne, releaseQuietly, storeResponse } from './lease-strategy.js';
 import type { LeaseContext, LeaseStrategy, RequestKeys } from './lease-strategy.js';
 import { redlockLeaseLock } from './lock.js';
 import { encodeInFlight } from './record.js';
@@ -69,7 +69,7 @@ export function quorumLease(context: LeaseContext, lockClients: readonly (Redis 
 
       const value = encodeInFlight(token, fingerprint, Date.now());
       const marking = commands.idemMarkBuffer(keys.record, token, value, lockTtl);
-      const marked = await claimScript(context, strategy, keys, token, marking, 'of a claim that failed');
+      const marked = await boundedClaim(context, strategy, keys, token, marking, 'of a claim that failed');
       if (claimed(marked)) return claimResult(keys, token, marked);
       // Completed or owned by another lease meanwhile: our lock goes back, the standing record answers.
       await releaseQuietly(strategy, logger, keys, token, 'of a claim that lost the race');

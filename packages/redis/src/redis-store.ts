@@ -65,9 +65,10 @@ function settled<T>(call: () => Promise<T>): Promise<T> {
  * A store that keeps exactly-once across processes and machines on Redis: a single node, a
  * Cluster, or records on one node with the in-flight lock on a Redlock quorum of independent
  * masters. On one node (or a Cluster) a claim is one command (`SET … NX PX … GET`) that writes the
- * in-flight record, which is the lease, or hands back the record that stands; with independent masters a Redlock lock (`retryCount: 0`) on them comes first (the
- * two lease strategies, lease-strategy.ts). The completed record is written by one Lua script only
- * while the lease's token still owns the key; waiters are woken by pub/sub.
+ * in-flight record, which is the lease, or hands back the record that stands; with independent
+ * masters a Redlock lock (`retryCount: 0`) on them comes first (the two lease strategies,
+ * lease-strategy.ts). The completed record is written by one Lua script only while the lease's
+ * token still owns the key; waiters are woken by pub/sub.
  * Every Redis call is bounded by `commandTimeout` and throws on failure (503 or fail-open).
  *
  * @example

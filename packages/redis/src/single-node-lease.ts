@@ -4,7 +4,7 @@
  * script on the records' node.
  */
 import { randomUUID } from 'node:crypto';
-import { claimResult, claimScript, isOne, storeResponse } from './lease-strategy.js';
+import { claimResult, boundedClaim, isOne, storeResponse } from './lease-strategy.js';
 import type { LeaseContext, LeaseStrategy } from './lease-strategy.js';
 import { encodeInFlight } from './record.js';
 import { isWrongType, olderRedisError, type StandingReply } from './scripts.js';
@@ -38,7 +38,7 @@ export function singleNodeLease(context: LeaseContext): LeaseStrategy {
           throw olderRedisError(error) ?? error;
         },
       );
-      const claiming = claimScript(context, strategy, keys, token, call, 'of a claim that timed out');
+      const claiming = boundedClaim(context, strategy, keys, token, call, 'of a claim that timed out');
       return claiming.then((reply) => claimResult(keys, token, reply));
     },
 
