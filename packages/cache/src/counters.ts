@@ -1,12 +1,9 @@
-import type { CacheEvents } from './events.js';
+import type { CacheEvents, CacheLayer } from './events.js';
 import type { Entry } from './memory-tier.js';
 import type { BreakerState, CacheStats, Logger } from './types.js';
 
 /** Why a stale value was served: the loader failed, was too slow, or failed a moment ago. */
 export type StaleReason = 'error' | 'timeout' | 'backoff';
-
-/** A tier that can hit or miss. */
-type Layer = 'l1' | 'l2' | 'durable';
 
 /**
  * The counters behind `stats()`, each counted together with the event (and log line) that tells
@@ -39,7 +36,7 @@ export class CacheCounters {
   ) {}
 
   /** A fresh value was found in `layer`. */
-  hit(key: string, layer: Layer): void {
+  hit(key: string, layer: CacheLayer): void {
     if (layer === 'l1') this.l1Hits++;
     else if (layer === 'l2') this.l2Hits++;
     else this.durableHits++;
@@ -47,7 +44,7 @@ export class CacheCounters {
   }
 
   /** `layer` had no fresh value. */
-  miss(key: string, layer: Layer): void {
+  miss(key: string, layer: CacheLayer): void {
     if (layer === 'l1') this.l1Misses++;
     else if (layer === 'l2') this.l2Misses++;
     else this.durableMisses++;

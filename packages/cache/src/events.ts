@@ -2,12 +2,15 @@ import { TypedEvents } from '@idem/core';
 import type { CacheError } from './errors.js';
 import type { BreakerState } from './types.js';
 
+/** A tier a read can hit or miss: memory, Redis, the durable tier. */
+export type CacheLayer = 'l1' | 'l2' | 'durable';
+
 /** Payloads of the cache's events. Times are in milliseconds. */
 export interface CacheEventMap {
   /** A fresh value was found in a tier. */
-  hit: { key: string; layer: 'l1' | 'l2' | 'durable' };
+  hit: { key: string; layer: CacheLayer };
   /** A tier had no fresh value. */
-  miss: { key: string; layer: 'l1' | 'l2' | 'durable' };
+  miss: { key: string; layer: CacheLayer };
   /** The loader ran (`ok: false` when it threw). */
   load: { key: string; ok: boolean; durationMs: number; error?: unknown };
   /** An expired value was served within grace. `ageMs`: how long past its ttl. */
