@@ -307,13 +307,15 @@ export async function runGroup(group, { redis, postgres, settings, log, profile 
       fixedVariants.length > 1
         ? Math.floor(FIXED_RATE_SHARE * Math.min(...fixedVariants.map((v) => medianOf(rounds[v], 'rps'))))
         : undefined;
+    // Longer windows where a CPU verdict is read (the groups with a floor), when the mode sets them.
+    const fixedDurationS = (group.floor && settings.fixedDurationS) || settings.durationS;
     for (let round = 0; rate !== undefined && round < settings.rounds; round++) {
       const order = round % 2 === 0 ? fixedVariants : [...fixedVariants].reverse();
       for (const variant of order) {
         const result = await measure({
           server: servers[variant],
           request,
-          durationS: settings.durationS,
+          durationS: fixedDurationS,
           connections: settings.connections,
           rate,
           redis: usesRedis(variant) ? redis : undefined,

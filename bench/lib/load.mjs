@@ -3,7 +3,7 @@
  * uses (redis-server, or every process of PostgreSQL) read around it.
  */
 import autocannon from 'autocannon';
-import { cpuMicros } from './proc.mjs';
+import { threadsCpuMicros } from './proc.mjs';
 
 /** The JSON every request carries. */
 export const REQUEST_BODY = JSON.stringify({ amount: 4200, currency: 'eur', item: 'book', customer: 'cus_123' });
@@ -94,7 +94,7 @@ export async function measure({ server, request, durationS, connections, rate, r
   // Let requests an earlier window abandoned in flight finish before this one is timed.
   await new Promise((resolve) => setTimeout(resolve, 20));
   const before = await server.stats();
-  const redisBefore = redis ? cpuMicros(redis.pid) : 0;
+  const redisBefore = redis ? threadsCpuMicros(redis.pid) : 0;
   const postgresBefore = postgres ? postgres.cpuMicros() : 0;
   const started = process.hrtime.bigint();
   const result = await runAutocannon({
@@ -114,7 +114,7 @@ export async function measure({ server, request, durationS, connections, rate, r
   });
   const elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
   const after = await server.stats();
-  const redisAfter = redis ? cpuMicros(redis.pid) : 0;
+  const redisAfter = redis ? threadsCpuMicros(redis.pid) : 0;
   const postgresAfter = postgres ? postgres.cpuMicros() : 0;
 
   const responses = result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'];

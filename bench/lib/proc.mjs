@@ -4,12 +4,21 @@ import { readdirSync, readFileSync } from 'node:fs';
 // USER_HZ is 100 on every mainstream Linux build; `getconf CLK_TCK` confirms it on this machine.
 const TICK_US = 10_000;
 
-/** User + system CPU time of `pid` in microseconds (10 ms resolution). */
-export function cpuMicros(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces; fields after its closing paren are fixed.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_US;
+/**
+ * CPU time of every live thread of `pid` in microseconds, to the nanosecond (the sum of
+ * /proc/<pid>/task/<tid>/schedstat). For redis-server: a first execution costs it ~30 µs, and one
+ * 10 ms tick of /proc/<pid>/stat over a 1 s window at ~1 300 req/s was ~7 µs per request.
+ */
+export function threadsCpuMicros(pid) {
+  let ns = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread exited between readdir and read
+    }
+  }
+  return ns / 1000;
 }
 
 /** Resident set size of `pid` in bytes. */
