@@ -193,19 +193,19 @@ export function createIdempotency<Native = unknown>(
           if (record !== undefined) {
             claim = { acquired: false, record };
           } else {
-            report.callEnd(operation, calledAt, true, key, req.route);
+            report.callEnd(operation, calledAt, true, key, req);
             operation = 'claim';
             calledAt = report.callStart();
             claim = await store.claim(key, claimOptions);
           }
         }
-        report.callEnd(operation, calledAt, true, key, req.route);
+        report.callEnd(operation, calledAt, true, key, req);
       } catch (error) {
-        report.callEnd(operation, calledAt, false, key, req.route);
+        report.callEnd(operation, calledAt, false, key, req);
         return storeFailure(operation === 'getOrClaim' ? 'claim' : operation, error, startedAt, key, req.route);
       }
       if (claim.acquired) {
-        return { action: 'execute', execution: startExecution(o, report, claim.lease, fingerprint, () => req.route) };
+        return { action: 'execute', execution: startExecution(o, report, claim.lease, fingerprint, req) };
       }
       const { record } = claim;
       const verdict = record === undefined ? undefined : judge(req, key, record, fingerprint, startedAt);
@@ -233,9 +233,9 @@ export function createIdempotency<Native = unknown>(
       const waitStart = report.callStart();
       try {
         await store.waitFor(key, remaining);
-        report.callEnd('waitFor', waitStart, true, key, req.route);
+        report.callEnd('waitFor', waitStart, true, key, req);
       } catch (error) {
-        report.callEnd('waitFor', waitStart, false, key, req.route);
+        report.callEnd('waitFor', waitStart, false, key, req);
         return storeFailure('waitFor', error, startedAt, key, req.route);
       }
     }

@@ -7,7 +7,7 @@ import { IdempotencyError } from './errors.js';
 import { replayableHeaders } from './headers.js';
 import { RETRY_AFTER_SECONDS } from './problem.js';
 import type { ResolvedOptions } from './options.js';
-import type { Reporter } from './report.js';
+import type { Reporter, Routed } from './report.js';
 import type { CapturedResponse, ExecuteOutcome, Execution, Lease, OutgoingResponse } from './types.js';
 
 // A transactional store undid the handler's writes: its own answer would claim what did not happen.
@@ -35,15 +35,16 @@ function call<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Starts an execution of `lease`. One timer at a time per execution: it renews the lease every
- * lockTtl/3 and, at `maxHold`, gives the key up (docs/design.md, "A lease cannot be held forever").
+ * Starts an execution of `lease` for `request` (read for the route of its events). One timer at a
+ * time per execution: it renews the lease every lockTtl/3 and, at `maxHold`, gives the key up
+ * (docs/design.md, "A lease cannot be held forever").
  */
 export function startExecution(
   o: ResolvedOptions,
   report: Reporter,
   lease: Lease,
   fingerprint: string | null,
-  route: () => string | undefined,
+  request: Routed,
 ): Execution {
   const { store } = o;
   const { events, logger } = report;
@@ -69,7 +70,7 @@ export function startExecution(
     const calledAt = report.callStart();
     call(() => store.extend(lease, o.lockTtl)).then(
       (kept) => {
-        report.callEnd('extend', calledAt, true, lease.key, route());
+        report.callEnd('extend', calledAt, true, lease.key, request);
         if (kept || settled || given !== undefined) return;
         given = 'lost';
         // Nothing left to keep: renewing a lost lease would only spend store round trips.
@@ -80,7 +81,7 @@ export function startExecution(
         void quietRelease('after the lease was lost');
       },
       (error: unknown) => {
-        report.callEnd('extend', calledAt, false, lease.key, route());
+        report.callEnd('extend', calledAt, false, lease.key, request);
         logger.warn({ err: error, key: lease.key }, 'idempotency lease renewal failed; will retry');
       },
     );
@@ -88,7 +89,7 @@ export function startExecution(
 
   function leaseLost(): void {
     const heldMs = Date.now() - startedAt;
-    events.emit('leaseLost', { key: lease.key, route: route(), heldMs });
+    events.emit('leaseLost', { key: lease.key, route: request.route, heldMs });
     logger.warn(
       { key: lease.key, heldMs },
       'idempotency lease lost while the handler ran; its result will not be stored',
@@ -117,7 +118,7 @@ export function startExecution(
   function done(status: number | undefined, outcome: ExecuteOutcome): void {
     const durationMs = Date.now() - startedAt;
     if (events.hasListeners('execute')) {
-      events.emit('execute', { key: lease.key, route: route(), status, outcome, durationMs });
+      events.emit('execute', { key: lease.key, route: request.route, status, outcome, durationMs });
     }
     if (report.debugging()) logger.debug({ key: lease.key, status, outcome, durationMs }, 'idempotent execution');
   }
@@ -127,7 +128,7 @@ export function startExecution(
       startedAt: calledAt,
       failOpen: false,
       key: lease.key,
-      route: route(),
+      route: request.route,
       message,
     });
   }
@@ -135,9 +136,9 @@ export function startExecution(
   function quietRelease(why: string): Promise<void> {
     const calledAt = report.callStart();
     return call(() => store.release(lease)).then(
-      () => report.callEnd('release', calledAt, true, lease.key, route()),
+      () => report.callEnd('release', calledAt, true, lease.key, request),
       (error: unknown) => {
-        report.callEnd('release', calledAt, false, lease.key, route());
+        report.callEnd('release', calledAt, false, lease.key, request);
         logger.warn(
           { err: error, key: lease.key },
           `idempotency release ${why} failed; the key unlocks when its lease expires`,
@@ -151,10 +152,10 @@ export function startExecution(
     const timed = report.callStart();
     try {
       await store.release(lease);
-      report.callEnd('release', timed, true, lease.key, route());
+      report.callEnd('release', timed, true, lease.key, request);
       done(status, outcome);
     } catch (error) {
-      report.callEnd('release', timed, false, lease.key, route());
+      report.callEnd('release', timed, false, lease.key, request);
       // The lease lapses on its own after lockTtl; the handler's outcome stands.
       storeFailed('release', error, calledAt, 'idempotency release failed; the key unlocks when its lease expires');
       done(status, 'store_error');
@@ -181,7 +182,7 @@ export function startExecution(
     const timed = report.callStart();
     try {
       const kept = await store.complete(lease, response, { fingerprint, ttl: o.ttl });
-      report.callEnd('complete', timed, true, lease.key, route());
+      report.callEnd('complete', timed, true, lease.key, request);
       if (kept) {
         done(status, 'stored');
         return undefined;
@@ -194,7 +195,7 @@ export function startExecution(
       done(status, 'fenced');
       return instead(undone.unknown, status);
     } catch (error) {
-      report.callEnd('complete', timed, false, lease.key, route());
+      report.callEnd('complete', timed, false, lease.key, request);
       // A timed-out write may still land when the store answers again: then the response is
       // kept and replayed. Only when it did not does a retry run the handler again.
       storeFailed(

@@ -7,6 +7,15 @@ import { debugEnabled, type Logger } from './config.js';
 import { StoreError } from './errors.js';
 import type { IdempotencyEvents, StoreOperation } from './events.js';
 
+/**
+ * Where an event's route comes from: the request view, read only when an event is built. A route
+ * is a string made per read (Express: base URL and route path), and it is set once the router
+ * matched, after idem ran: an execution reads it at its end.
+ */
+export interface Routed {
+  readonly route?: string | undefined;
+}
+
 /** The engine's reporting, shared by the decision and the executions. */
 export interface Reporter {
   readonly events: IdempotencyEvents;
@@ -16,7 +25,7 @@ export interface Reporter {
   /** Marks the start of a store call: a timestamp when `storeCall` has listeners, else a sentinel. */
   callStart(): number;
   /** Reports the end of a store call started at `start` (a no-op when nobody listened at the start). */
-  callEnd(operation: StoreOperation, start: number, ok: boolean, key: string, route: string | undefined): void;
+  callEnd(operation: StoreOperation, start: number, ok: boolean, key: string, request: Routed): void;
   /**
    * Reports a store failure: the error as a {@link StoreError} (the store's own when it is one),
    * a `storeError` event and one log line. Returns the error.
@@ -45,7 +54,7 @@ export function createReporter(events: IdempotencyEvents, logger: Logger, storeN
     callStart() {
       return events.hasListeners('storeCall') ? performance.now() : UNTIMED;
     },
-    callEnd(operation, start, ok, key, route) {
+    callEnd(operation, start, ok, key, request) {
       if (start === UNTIMED) return;
       const durationMs = performance.now() - start;
       events.emit('storeCall', {
@@ -54,7 +63,7 @@ export function createReporter(events: IdempotencyEvents, logger: Logger, storeN
         startTime: performance.timeOrigin + start,
         durationMs,
         key,
-        route,
+        route: request.route,
         store: storeName,
       });
     },
