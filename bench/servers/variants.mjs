@@ -20,6 +20,11 @@
  *                    compared, the stored body answered (a miss runs the handler and stores, so a
  *                    replay load finds it): the floor of a Redis replay
  *   bare-pinned      bare plus the same two hashes: the floor of the memory-store rows
+ *   store-pinned     floor-pinned with the Redis store's getOrClaim and complete in place of the
+ *                    two raw SETs, the body stored as the handler made it: no engine, no capture
+ *   store-pinned-memory  the same on the embedded memory store (bare-pinned plus the store)
+ *                    (these two only decompose a first execution's cost into the store's and the
+ *                    engine's and adapter's, bench/tools/cpu-per-request.mjs; never in a run)
  *   ei-memory    + express-idempotency, its default in-memory adapter (README configuration)
  *   ei-redis     + express-idempotency with express-idempotency-redis-adapter (README configuration)
  *   ni-memory    + @node-idempotency/core on @node-idempotency/storage-adapter-memory
@@ -132,6 +137,34 @@ async function floorPinnedGet(client, hashes, makeBody) {
   }
   if (stored.slice(0, 64) !== hashes.fingerprint) return { mismatch: true };
   return { body: stored.slice(64) };
+}
+
+/**
+ * store-pinned around the body a handler makes: the store's getOrClaim under the pinned key (the
+ * fingerprint stored with the lease), the body, then complete with it. Returns the body, or
+ * undefined when the key was taken (409).
+ */
+async function storePinnedFirst(store, hashes, makeBody) {
+  const { key, fingerprint } = hashes;
+  const claim = await store.getOrClaim(key, { fingerprint, lockTtl: 30_000 });
+  if (!claim.acquired) return undefined;
+  const body = JSON.stringify(await makeBody());
+  const response = { status: 201, headers: { 'content-type': 'application/json' }, body: Buffer.from(body) };
+  await store.complete(claim.lease, response, { fingerprint, ttl: DAY_MS });
+  return body;
+}
+
+/** The store of store-pinned (Redis) or store-pinned-memory. */
+async function pinnedStore(cfg, closers) {
+  if (cfg.variant === 'store-pinned-memory') return (await import('@idem/core')).memoryStore();
+  const { redisStore } = await import('@idem/redis');
+  const client = redisClient(cfg);
+  const store = redisStore({ client });
+  closers.push(
+    () => store.close(),
+    () => client.quit(),
+  );
+  return store;
 }
 
 const splitSearch = (url) => {
@@ -346,6 +379,22 @@ export async function buildExpress(cfg) {
       };
       break;
     }
+    case 'store-pinned':
+    case 'store-pinned-memory': {
+      const store = await pinnedStore(cfg, closers);
+      route = async function storePinned(req, res) {
+        const [path, search] = splitSearch(req.originalUrl);
+        const hashes = pinnedHashes(req.method, path, search, req.body, req.get('idempotency-key'));
+        const body = await storePinnedFirst(store, hashes, async () => {
+          const made = orderBody();
+          if (delay > 0) await sleep(delay);
+          return made;
+        });
+        if (body === undefined) return res.status(409).end();
+        res.status(201).type('application/json').send(body);
+      };
+      break;
+    }
     case 'floor-pg-get': {
       const pool = pgPool(cfg);
       closers.push(() => pool.end());
@@ -509,6 +558,27 @@ export async function buildKoa(cfg) {
         const body = typeof made === 'string' ? made : made?.body;
         if (body === undefined) {
           ctx.status = made?.mismatch ? 422 : 409;
+          return;
+        }
+        ctx.status = 201;
+        ctx.type = 'application/json';
+        ctx.body = body;
+      };
+      break;
+    }
+    case 'store-pinned':
+    case 'store-pinned-memory': {
+      const store = await pinnedStore(cfg, closers);
+      route = async function storePinned(ctx) {
+        const [path, search] = splitSearch(ctx.originalUrl);
+        const hashes = pinnedHashes(ctx.method, path, search, ctx.request.body, ctx.get('idempotency-key'));
+        const body = await storePinnedFirst(store, hashes, async () => {
+          const made = orderBody();
+          if (delay > 0) await sleep(delay);
+          return made;
+        });
+        if (body === undefined) {
+          ctx.status = 409;
           return;
         }
         ctx.status = 201;
