@@ -11,7 +11,8 @@
  *   --profile=a,b      profile these variants (e.g. express/idem-redis) with the V8 CPU profiler
  *                      during the measured rounds; .cpuprofile files in bench/results/tmp/profiles/
  *                      (read them with tools/prof-summary.mjs and tools/prof-diff.mjs)
- *   --variants=a,b     only these variants of each group (its reference and floor are kept)
+ *   --variants=a,b     only these variants of each group (its reference and floor are kept); a
+ *                      variant no group runs (store-pinned, variants.mjs) joins the groups with a floor
  *   --rounds=n, --duration=s, --warmup=s
  *                      override the mode's rounds and seconds per window (development runs on
  *                      a noisy machine: more rounds, longer windows)
@@ -181,7 +182,11 @@ async function main() {
         const members =
           onlyVariants === undefined
             ? group.members
-            : group.members.filter((v) => v === group.baseline || v === group.floor || onlyVariants.includes(v));
+            : [
+                ...group.members.filter((v) => v === group.baseline || v === group.floor || onlyVariants.includes(v)),
+                // Decomposition variants that no group runs (store-pinned…) join when named.
+                ...(group.floor ? onlyVariants.filter((v) => !group.members.includes(v)) : []),
+              ];
         results.http.push(
           await runGroup({ ...group, members }, { redis, postgres, settings, log, profile, profileDir }),
         );
