@@ -8,9 +8,7 @@
  *   idem-redis   + idempotent({ store: redisStore({ client }) })
  *   floor-get    + one raw ioredis GET per request (the floor of a Redis replay)
  *   idem-redis-nofp  (Koa) idem-redis with `fingerprint: false`: what the fingerprint costs
- *   store-only   (Koa) the Redis store's getOrClaim and complete around the handler, the key
- *                hashed and the body captured as bytes, no engine: what the engine and adapter add
- *                (these two only decompose a cost, bench/tools/cpu-per-request.mjs; never in a run)
+ *                (only decomposes a cost, bench/tools/cpu-per-request.mjs; never in a run)
  *   floor-setnx  + raw SET NX PX, then SET of the body, per request (the floor of a first execution)
  *   floor-pinned     floor-setnx plus the work the design pins (docs/design.md): the SHA-256
  *                    storage key of scope and key, and the SHA-256 of the canonical
@@ -21,10 +19,11 @@
  *                    replay load finds it): the floor of a Redis replay
  *   bare-pinned      bare plus the same two hashes: the floor of the memory-store rows
  *   store-pinned     floor-pinned with the Redis store's getOrClaim and complete in place of the
- *                    two raw SETs, the body stored as the handler made it: no engine, no capture
+ *                    two raw SETs, the body stored as the handler made it, a completed record's
+ *                    body answered: no engine, no capture
  *   store-pinned-memory  the same on the embedded memory store (bare-pinned plus the store)
- *                    (these two only decompose a first execution's cost into the store's and the
- *                    engine's and adapter's, bench/tools/cpu-per-request.mjs; never in a run)
+ *                    (these two only decompose a row's cost into the store's and the engine's and
+ *                    adapter's, bench/tools/cpu-per-request.mjs, FINDINGS.md R; never in a run)
  *   ei-memory    + express-idempotency, its default in-memory adapter (README configuration)
  *   ei-redis     + express-idempotency with express-idempotency-redis-adapter (README configuration)
  *   ni-memory    + @node-idempotency/core on @node-idempotency/storage-adapter-memory
@@ -141,13 +140,18 @@ async function floorPinnedGet(client, hashes, makeBody) {
 
 /**
  * store-pinned around the body a handler makes: the store's getOrClaim under the pinned key (the
- * fingerprint stored with the lease), the body, then complete with it. Returns the body, or
- * undefined when the key was taken (409).
+ * fingerprint stored with the lease), the body, then complete with it. Returns the body made or
+ * replayed (a completed record with the same fingerprint), or undefined when the key is taken by
+ * another request or in flight (409).
  */
 async function storePinnedFirst(store, hashes, makeBody) {
   const { key, fingerprint } = hashes;
   const claim = await store.getOrClaim(key, { fingerprint, lockTtl: 30_000 });
-  if (!claim.acquired) return undefined;
+  if (!claim.acquired) {
+    const { record } = claim;
+    if (record?.state !== 'completed' || record.fingerprint !== fingerprint) return undefined;
+    return Buffer.from(record.response.body).toString();
+  }
   const body = JSON.stringify(await makeBody());
   const response = { status: 201, headers: { 'content-type': 'application/json' }, body: Buffer.from(body) };
   await store.complete(claim.lease, response, { fingerprint, ttl: DAY_MS });
@@ -627,38 +631,6 @@ export async function buildKoa(cfg) {
         () => client.quit(),
       );
       app.use(idempotent({ store, fingerprint: false }));
-      break;
-    }
-    case 'store-only': {
-      const client = redisClient(cfg);
-      const store = redisStore({ client });
-      closers.push(
-        () => store.close(),
-        () => client.quit(),
-      );
-      app.use(async function storeOnly(ctx, next) {
-        const key = createHash('sha256').update(ctx.get('idempotency-key')).digest('hex');
-        const claim = await store.getOrClaim(key, { fingerprint: null, lockTtl: 30_000 });
-        if (!claim.acquired) {
-          const { record } = claim;
-          if (record?.state !== 'completed') {
-            ctx.status = 409;
-            return;
-          }
-          ctx.status = record.response.status;
-          ctx.type = 'application/json';
-          ctx.body = Buffer.from(record.response.body);
-          return;
-        }
-        await next();
-        const bytes = Buffer.from(JSON.stringify(ctx.body));
-        ctx.body = bytes;
-        await store.complete(
-          claim.lease,
-          { status: ctx.status, headers: { 'content-type': ctx.response.get('content-type') }, body: bytes },
-          { fingerprint: null, ttl: DAY_MS },
-        );
-      });
       break;
     }
     default:

@@ -2,8 +2,8 @@
 /**
  * Server CPU per request (user and system, from /proc) of server variants under the same load,
  * in interleaved rounds, median per variant. A decomposition tool: on a steady machine it tells
- * what one layer adds (FINDINGS.md, K), e.g. `koa first floor-setnx store-only idem-redis-nofp
- * idem-redis`. It counts the server's process CPU (every thread: GC and JIT helpers included),
+ * what one layer adds (FINDINGS.md, K and R), e.g. `express first floor-pinned store-pinned
+ * idem-redis --rate=2000`. It counts the server's process CPU (every thread: GC and JIT helpers included),
  * with the server saturated as in the bench, so the figures match the bench's "server CPU" column.
  * CPU per request is not additive across layers: a Redis round trip lets requests queue and be
  * served in batches, which makes a server with one GET per request cheaper per request than
