@@ -20,7 +20,7 @@ import { createCache } from '@idem/cache';
 import { ConfigError, memoryStore, storageKey } from '@idem/core';
 import { ATTR, TRACER_NAME, cacheTracing, defaults, idempotencyTracing, type TracingHandle } from '@idem/opentelemetry';
 import { redisStore } from '@idem/redis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RedisServer } from '../harness/redis.mjs';
 import { until } from '../harness/wait.js';
 import { frameworks, type Before, type OpsApp } from './apps.js';
@@ -132,6 +132,30 @@ for (const framework of frameworks) {
       // Every store span has a request span as its parent: none is a root of its own.
       const store = exporter.getFinishedSpans().filter((s) => s.name.startsWith('idem.store.'));
       expect(store).toHaveLength(3);
+    });
+
+    it('keeps store spans within their request when the wall clock has drifted from the performance clock', async () => {
+      // The SDK times a span by Date.now(); the store call's event by the performance clock. In a
+      // long-lived process the two drift apart (NTP, a VM's clock): 2 ms was seen in one CI run.
+      app = await framework.start({ store: memoryStore() }, serverSpans);
+      tracing = idempotencyTracing(app.middleware);
+      const wall = Date.now.bind(Date);
+      for (const driftMs of [5, -5]) {
+        exporter.reset();
+        const drifted = vi.spyOn(Date, 'now').mockImplementation(() => wall() + driftMs);
+        try {
+          expect((await app.post('/orders/1', { key: randomUUID() })).status).toBe(201);
+          const [parent] = await requests(1);
+          const spans = childrenOf(parent!);
+          expect(spans.map((s) => s.name)).toEqual(['idem.store.getOrClaim', 'idem.store.complete']);
+          for (const span of spans) {
+            expect(hrMs(span.startTime)).toBeGreaterThanOrEqual(hrMs(parent!.startTime) - 1);
+            expect(hrMs(span.endTime)).toBeLessThanOrEqual(hrMs(parent!.endTime) + 1);
+          }
+        } finally {
+          drifted.mockRestore();
+        }
+      }
     });
 
     it('marks a 409 as conflict, a 422 as mismatch and a 400 by its code', async () => {

@@ -145,13 +145,17 @@ export function idempotencyTracing(
       // No recording request span: no orphan root span per store call either.
       if (parent === undefined) return;
       parent.setAttributes(keyAndRoute(e.key, e.route));
+      // The event's startTime is performance.timeOrigin + performance.now(); the SDK times its own
+      // spans by Date.now(), which drifts from that clock (2 ms seen within one test run). Move it
+      // onto the SDK's clock as the SDK does its own, or a store span would start before its request.
+      const startTime = e.startTime + (Date.now() - (performance.timeOrigin + performance.now()));
       const span = tracer.startSpan(`idem.store.${e.operation}`, {
         kind: SpanKind.CLIENT,
-        startTime: e.startTime,
+        startTime,
         attributes: { [ATTR.storeOperation]: e.operation, ...keyAndRoute(e.key, e.route) },
       });
       if (!e.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: `store ${e.operation} failed` });
-      span.end(e.startTime + e.durationMs);
+      span.end(startTime + e.durationMs);
     };
   }
   return subscribe(targets, listeners);
