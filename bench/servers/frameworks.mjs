@@ -9,7 +9,7 @@
  * Each returns { server, close }: an http.Server, not yet listening.
  */
 import { createServer } from 'node:http';
-import { buildExpress, buildKoa, orderBody, redisClient } from './variants.mjs';
+import { benchRedisStore, buildExpress, buildKoa, orderBody } from './variants.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -17,14 +17,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function storeFor(cfg, closers) {
   if (cfg.variant === 'idem-memory') return undefined;
   if (cfg.variant !== 'idem-redis') throw new Error(`${cfg.framework}: unknown variant ${cfg.variant}`);
-  const { redisStore } = await import('@idem/redis');
-  const client = redisClient(cfg);
-  const store = redisStore({ client });
-  closers.push(
-    () => store.close(),
-    () => client.quit(),
-  );
-  return store;
+  return benchRedisStore(cfg, closers);
 }
 
 const idemOptions = (cfg, store) => ({ concurrent: cfg.concurrent ?? 'reject', ...(store ? { store } : {}) });

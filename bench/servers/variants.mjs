@@ -158,9 +158,8 @@ async function storePinnedFirst(store, hashes, makeBody) {
   return body;
 }
 
-/** The store of store-pinned (Redis) or store-pinned-memory. */
-async function pinnedStore(cfg, closers) {
-  if (cfg.variant === 'store-pinned-memory') return (await import('@idem/core')).memoryStore();
+/** A Redis store on a client of its own for `cfg`, its closing (store, then client) pushed to `closers`. */
+export async function benchRedisStore(cfg, closers) {
   const { redisStore } = await import('@idem/redis');
   const client = redisClient(cfg);
   const store = redisStore({ client });
@@ -169,6 +168,36 @@ async function pinnedStore(cfg, closers) {
     () => client.quit(),
   );
   return store;
+}
+
+/** The store of store-pinned (Redis) or store-pinned-memory. */
+async function pinnedStore(cfg, closers) {
+  if (cfg.variant === 'store-pinned-memory') return (await import('@idem/core')).memoryStore();
+  return benchRedisStore(cfg, closers);
+}
+
+/** An order after the configured delay: the handler's work in the floors and store-pinned. */
+const orderAfter = (delay) => async () => {
+  const body = orderBody();
+  if (delay > 0) await sleep(delay);
+  return body;
+};
+
+/** Express: 201 with `body` (JSON text), or `status` without a body when there is none. */
+function answerExpress(res, body, status = 409) {
+  if (body === undefined) return res.status(status).end();
+  res.status(201).type('application/json').send(body);
+}
+
+/** Koa: the same as answerExpress. */
+function answerKoa(ctx, body, status = 409) {
+  if (body === undefined) {
+    ctx.status = status;
+    return;
+  }
+  ctx.status = 201;
+  ctx.type = 'application/json';
+  ctx.body = body;
 }
 
 const splitSearch = (url) => {
@@ -225,7 +254,7 @@ async function floorPgFirst(pool, key, makeBody) {
   const token = randomUUID();
   const claimed = await pool.query(FLOOR_PG_CLAIM, [`bench:floor:${key}`, token]);
   if (claimed.rowCount !== 1) return undefined;
-  const body = await makeBody();
+  const body = JSON.stringify(await makeBody());
   await pool.query(FLOOR_PG_COMPLETE, [`bench:floor:${key}`, token, 201, FLOOR_PG_HEADERS, Buffer.from(body)]);
   return body;
 }
@@ -306,7 +335,6 @@ async function niMiddleware(storage, options) {
 export async function buildExpress(cfg) {
   const express = (await import('express')).default;
   const { idempotent } = await import('@idem/express');
-  const { redisStore } = await import('@idem/redis');
   const app = express();
   app.disable('x-powered-by');
   const closers = [];
@@ -326,16 +354,9 @@ export async function buildExpress(cfg) {
     case 'idem-memory':
       app.use(idempotent({ concurrent: cfg.concurrent ?? 'reject' }));
       break;
-    case 'idem-redis': {
-      const client = redisClient(cfg);
-      const store = redisStore({ client });
-      closers.push(
-        () => store.close(),
-        () => client.quit(),
-      );
-      app.use(idempotent({ store, concurrent: cfg.concurrent ?? 'reject' }));
+    case 'idem-redis':
+      app.use(idempotent({ store: await benchRedisStore(cfg, closers), concurrent: cfg.concurrent ?? 'reject' }));
       break;
-    }
     case 'floor-get': {
       const client = redisClient(cfg);
       closers.push(() => client.quit());
@@ -372,14 +393,8 @@ export async function buildExpress(cfg) {
       route = async function floorPinned(req, res) {
         const [path, search] = splitSearch(req.originalUrl);
         const hashes = pinnedHashes(req.method, path, search, req.body, req.get('idempotency-key'));
-        const made = await step(client, hashes, async () => {
-          const body = orderBody();
-          if (delay > 0) await sleep(delay);
-          return body;
-        });
-        const body = typeof made === 'string' ? made : made?.body;
-        if (body === undefined) return res.status(made?.mismatch ? 422 : 409).end();
-        res.status(201).type('application/json').send(body);
+        const made = await step(client, hashes, orderAfter(delay));
+        answerExpress(res, typeof made === 'string' ? made : made?.body, made?.mismatch ? 422 : 409);
       };
       break;
     }
@@ -389,13 +404,7 @@ export async function buildExpress(cfg) {
       route = async function storePinned(req, res) {
         const [path, search] = splitSearch(req.originalUrl);
         const hashes = pinnedHashes(req.method, path, search, req.body, req.get('idempotency-key'));
-        const body = await storePinnedFirst(store, hashes, async () => {
-          const made = orderBody();
-          if (delay > 0) await sleep(delay);
-          return made;
-        });
-        if (body === undefined) return res.status(409).end();
-        res.status(201).type('application/json').send(body);
+        answerExpress(res, await storePinnedFirst(store, hashes, orderAfter(delay)));
       };
       break;
     }
@@ -411,13 +420,7 @@ export async function buildExpress(cfg) {
       const pool = pgPool(cfg);
       closers.push(() => pool.end());
       route = async function floorPgFirstRoute(req, res) {
-        const body = await floorPgFirst(pool, req.get('idempotency-key'), async () => {
-          const text = JSON.stringify(orderBody());
-          if (delay > 0) await sleep(delay);
-          return text;
-        });
-        if (body === undefined) return res.status(409).end();
-        res.status(201).type('application/json').send(body);
+        answerExpress(res, await floorPgFirst(pool, req.get('idempotency-key'), orderAfter(delay)));
       };
       break;
     }
@@ -480,7 +483,6 @@ export async function buildKoa(cfg) {
   const { Router } = await import('@koa/router');
   const { bodyParser } = await import('@koa/bodyparser');
   const { idempotent } = await import('@idem/koa');
-  const { redisStore } = await import('@idem/redis');
   const app = new Koa();
   app.silent = true;
   const router = new Router();
@@ -502,16 +504,9 @@ export async function buildKoa(cfg) {
     case 'idem-memory':
       app.use(idempotent({ concurrent: cfg.concurrent ?? 'reject' }));
       break;
-    case 'idem-redis': {
-      const client = redisClient(cfg);
-      const store = redisStore({ client });
-      closers.push(
-        () => store.close(),
-        () => client.quit(),
-      );
-      app.use(idempotent({ store, concurrent: cfg.concurrent ?? 'reject' }));
+    case 'idem-redis':
+      app.use(idempotent({ store: await benchRedisStore(cfg, closers), concurrent: cfg.concurrent ?? 'reject' }));
       break;
-    }
     case 'floor-get': {
       const client = redisClient(cfg);
       closers.push(() => client.quit());
@@ -554,19 +549,8 @@ export async function buildKoa(cfg) {
       route = async function floorPinned(ctx) {
         const [path, search] = splitSearch(ctx.originalUrl);
         const hashes = pinnedHashes(ctx.method, path, search, ctx.request.body, ctx.get('idempotency-key'));
-        const made = await step(client, hashes, async () => {
-          const body = orderBody();
-          if (delay > 0) await sleep(delay);
-          return body;
-        });
-        const body = typeof made === 'string' ? made : made?.body;
-        if (body === undefined) {
-          ctx.status = made?.mismatch ? 422 : 409;
-          return;
-        }
-        ctx.status = 201;
-        ctx.type = 'application/json';
-        ctx.body = body;
+        const made = await step(client, hashes, orderAfter(delay));
+        answerKoa(ctx, typeof made === 'string' ? made : made?.body, made?.mismatch ? 422 : 409);
       };
       break;
     }
@@ -576,18 +560,7 @@ export async function buildKoa(cfg) {
       route = async function storePinned(ctx) {
         const [path, search] = splitSearch(ctx.originalUrl);
         const hashes = pinnedHashes(ctx.method, path, search, ctx.request.body, ctx.get('idempotency-key'));
-        const body = await storePinnedFirst(store, hashes, async () => {
-          const made = orderBody();
-          if (delay > 0) await sleep(delay);
-          return made;
-        });
-        if (body === undefined) {
-          ctx.status = 409;
-          return;
-        }
-        ctx.status = 201;
-        ctx.type = 'application/json';
-        ctx.body = body;
+        answerKoa(ctx, await storePinnedFirst(store, hashes, orderAfter(delay)));
       };
       break;
     }
@@ -604,18 +577,7 @@ export async function buildKoa(cfg) {
       const pool = pgPool(cfg);
       closers.push(() => pool.end());
       route = async function floorPgFirstRoute(ctx) {
-        const body = await floorPgFirst(pool, ctx.get('idempotency-key'), async () => {
-          const text = JSON.stringify(orderBody());
-          if (delay > 0) await sleep(delay);
-          return text;
-        });
-        if (body === undefined) {
-          ctx.status = 409;
-          return;
-        }
-        ctx.status = 201;
-        ctx.type = 'application/json';
-        ctx.body = body;
+        answerKoa(ctx, await floorPgFirst(pool, ctx.get('idempotency-key'), orderAfter(delay)));
       };
       break;
     }
@@ -623,16 +585,9 @@ export async function buildKoa(cfg) {
     case 'idem-pg-tx':
       app.use(idempotent({ store: await pgStore(cfg, closers), concurrent: cfg.concurrent ?? 'reject' }));
       break;
-    case 'idem-redis-nofp': {
-      const client = redisClient(cfg);
-      const store = redisStore({ client });
-      closers.push(
-        () => store.close(),
-        () => client.quit(),
-      );
-      app.use(idempotent({ store, fingerprint: false }));
+    case 'idem-redis-nofp':
+      app.use(idempotent({ store: await benchRedisStore(cfg, closers), fingerprint: false }));
       break;
-    }
     default:
       throw new Error(`unknown koa variant ${cfg.variant}`);
   }
