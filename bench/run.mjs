@@ -71,6 +71,9 @@ const settings = quick
       // The fixed-rate windows of the groups with CPU verdicts (lib/http-bench.mjs): a major GC of
       // ~9 ms in a 1 s window at ~1 300 req/s moved a round's CPU per request by ~7 µs.
       fixedDurationS: 3,
+      // …and as many rounds as it takes to read a verdict of ±10 µs on a VM whose rounds move by
+      // ±50 µs of CPU per request from one to the next (bench/FINDINGS.md, R).
+      fixedRounds: 9,
       warmupS: 0.5,
       connections: 32,
       stormClients: 1000,
@@ -90,8 +93,10 @@ for (const [option, field] of [
       `--${option}: expected a positive ${option === 'rounds' ? 'integer' : 'number'}, got ${args[option]}`,
     );
   settings[field] = value;
-  // A window length asked for on the command line is every window's, the fixed-rate ones too.
+  // A window length or round count asked for on the command line is every window's, the
+  // fixed-rate ones too.
   if (field === 'durationS') delete settings.fixedDurationS;
+  if (field === 'rounds') delete settings.fixedRounds;
 }
 const onlyVariants = list(args.variants);
 // --quick keeps the storms that share Redis across processes (the exactly-once question).

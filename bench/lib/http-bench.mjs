@@ -309,7 +309,8 @@ export async function runGroup(group, { redis, postgres, settings, log, profile 
         : undefined;
     // Longer windows where a CPU verdict is read (the groups with a floor), when the mode sets them.
     const fixedDurationS = (group.floor && settings.fixedDurationS) || settings.durationS;
-    for (let round = 0; rate !== undefined && round < settings.rounds; round++) {
+    const fixedRounds = (group.floor && settings.fixedRounds) || settings.rounds;
+    for (let round = 0; rate !== undefined && round < fixedRounds; round++) {
       const order = round % 2 === 0 ? fixedVariants : [...fixedVariants].reverse();
       for (const variant of order) {
         const result = await measure({
