@@ -5,7 +5,7 @@
  * results go to bench/results/tmp/ and never replace the committed ones).
  *
  * Options:
- *   --quick            short windows, fewer rounds (≤ 60 s)
+ *   --quick            short windows, fewer rounds (~2–3 min: 136 s on a 2-core VM)
  *   --only=a,b         run only these sections: http, storm, cache (default: all)
  *   --groups=a,b       only these HTTP groups (ids in lib/http-bench.mjs)
  *   --profile=a,b      profile these variants (e.g. express/idem-redis) with the V8 CPU profiler
