@@ -99,6 +99,7 @@ for (const [option, field] of [
   if (field === 'rounds') delete settings.fixedRounds;
 }
 const onlyVariants = list(args.variants);
+const inAGroup = new Set(GROUPS.flatMap((g) => g.members));
 // --quick keeps the storms that share Redis across processes (the exactly-once question).
 const storms = quick
   ? STORMS.filter((s) => s.processes > 1 && s.framework === 'express' && s.id !== 'ni-redis-wait')
@@ -189,8 +190,9 @@ async function main() {
             ? group.members
             : [
                 ...group.members.filter((v) => v === group.baseline || v === group.floor || onlyVariants.includes(v)),
-                // Decomposition variants that no group runs (store-pinned…) join when named.
-                ...(group.floor ? onlyVariants.filter((v) => !group.members.includes(v)) : []),
+                // Decomposition variants that no group runs (store-pinned…) join the groups with a
+                // Redis floor when named; a variant of other groups stays out of this one.
+                ...(group.floor && !usesPostgresGroup(group) ? onlyVariants.filter((v) => !inAGroup.has(v)) : []),
               ];
         results.http.push(
           await runGroup({ ...group, members }, { redis, postgres, settings, log, profile, profileDir }),

@@ -18,6 +18,8 @@ export const LABELS = {
   'floor-get-pinned': 'floor: GET + pinned hashing',
   'floor-pinned': 'floor: SET NX + SET + pinned hashing',
   'bare-pinned': 'bare + pinned hashing',
+  'store-pinned': 'the Redis store alone + pinned hashing',
+  'store-pinned-memory': 'the memory store alone + pinned hashing',
   'idem-memory': 'idem (memory)',
   'idem-redis': 'idem (Redis)',
   'ei-memory': 'express-idempotency (memory)',
@@ -45,6 +47,7 @@ const CLIENT_COMMANDS = {
     insideScripts: (c) => Math.max(0, (c.getrange ?? 0) - (c.pexpire ?? 0) - (c.del ?? 0)),
   },
 };
+CLIENT_COMMANDS['store-pinned'] = CLIENT_COMMANDS['idem-redis'];
 
 export const GROUPS = [
   {
@@ -200,6 +203,9 @@ const FIXED_RATE = new Set([
   'floor-pinned',
   'idem-memory',
   'idem-redis',
+  // Decomposition variants (variants.mjs), when run.mjs --variants names them.
+  'store-pinned',
+  'store-pinned-memory',
 ]);
 /** The fixed rate, as a share of the slowest of those variants' closed-loop throughput. */
 const FIXED_RATE_SHARE = 0.7;
@@ -210,7 +216,8 @@ export const usesPostgresGroup = (group) => group.members.some(usesPostgres);
 function usesPostgres(variant) {
   return variant.includes('-pg');
 }
-const usesRedis = (variant) => !usesPostgres(variant) && (variant.includes('redis') || variant.startsWith('floor'));
+const usesRedis = (variant) =>
+  !usesPostgres(variant) && (variant.includes('redis') || variant.startsWith('floor') || variant === 'store-pinned');
 
 function clientCommands(variant, commands, responses) {
   const client = CLIENT_COMMANDS[variant];

@@ -481,7 +481,7 @@ export function renderHeadline(results, chartPath) {
 export function isNoisy(meta) {
   const vitest = meta.machineBefore.vitestProcesses + (meta.machineAfter?.vitestProcesses ?? 0);
   if (vitest > 0) return true;
-  if (meta.otherProcessesCores === undefined) return meta.machineBefore.loadavg[0] >= 0.5;
+  if (!Number.isFinite(meta.otherProcessesCores)) return meta.machineBefore.loadavg[0] >= 0.5;
   return Math.max(0, meta.otherProcessesCores) > 0.1;
 }
 

@@ -7,7 +7,8 @@ const [framework, named, redisUrl = 'redis://127.0.0.1:6379'] = process.argv.sli
 // `<variant>@NAME=value,…`: environment settings of this server (tools/cpu-per-request.mjs).
 const [variant, env] = named.split('@');
 for (const pair of env ? env.split(',') : []) {
-  const [name, value = ''] = pair.split('=');
+  const at = pair.indexOf('=');
+  const [name, value] = at === -1 ? [pair, ''] : [pair.slice(0, at), pair.slice(at + 1)];
   process.env[name] = value;
 }
 // Imported after the settings, so that a package reading them as it loads sees them.

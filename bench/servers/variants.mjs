@@ -141,15 +141,16 @@ async function floorPinnedGet(client, hashes, makeBody) {
 /**
  * store-pinned around the body a handler makes: the store's getOrClaim under the pinned key (the
  * fingerprint stored with the lease), the body, then complete with it. Returns the body made or
- * replayed (a completed record with the same fingerprint), or undefined when the key is taken by
- * another request or in flight (409).
+ * replayed (a completed record with the same fingerprint), { mismatch } for a completed record of
+ * another payload (422), or undefined when the key is in flight (409).
  */
 async function storePinnedFirst(store, hashes, makeBody) {
   const { key, fingerprint } = hashes;
   const claim = await store.getOrClaim(key, { fingerprint, lockTtl: 30_000 });
   if (!claim.acquired) {
     const { record } = claim;
-    if (record?.state !== 'completed' || record.fingerprint !== fingerprint) return undefined;
+    if (record?.state !== 'completed') return undefined;
+    if (record.fingerprint !== fingerprint) return { mismatch: true };
     return Buffer.from(record.response.body).toString();
   }
   const body = JSON.stringify(await makeBody());
@@ -158,11 +159,14 @@ async function storePinnedFirst(store, hashes, makeBody) {
   return body;
 }
 
-/** A Redis store on a client of its own for `cfg`, its closing (store, then client) pushed to `closers`. */
-export async function benchRedisStore(cfg, closers) {
+/**
+ * A Redis store on a client of its own for `cfg` (its records under `prefix`, the store's default
+ * when none), its closing (store, then client) pushed to `closers`.
+ */
+export async function benchRedisStore(cfg, closers, prefix = undefined) {
   const { redisStore } = await import('@idem/redis');
   const client = redisClient(cfg);
-  const store = redisStore({ client });
+  const store = redisStore({ client, ...(prefix ? { prefix } : {}) });
   closers.push(
     () => store.close(),
     () => client.quit(),
@@ -173,7 +177,8 @@ export async function benchRedisStore(cfg, closers) {
 /** The store of store-pinned (Redis) or store-pinned-memory. */
 async function pinnedStore(cfg, closers) {
   if (cfg.variant === 'store-pinned-memory') return (await import('@idem/core')).memoryStore();
-  return benchRedisStore(cfg, closers);
+  // Records of its own: idem-redis, in the same group, replays the same key.
+  return benchRedisStore(cfg, closers, 'bench:store-pinned:');
 }
 
 /** An order after the configured delay: the handler's work in the floors and store-pinned. */
@@ -183,14 +188,25 @@ const orderAfter = (delay) => async () => {
   return body;
 };
 
-/** Express: 201 with `body` (JSON text), or `status` without a body when there is none. */
-function answerExpress(res, body, status = 409) {
+/**
+ * What a floor's or store-pinned's step made of a request: the body (JSON text, or { body }) with
+ * 201, else 422 for { mismatch } or 409 for nothing (the key in flight). { status, body }.
+ */
+function answerOf(made) {
+  const body = typeof made === 'string' ? made : made?.body;
+  return { status: body !== undefined ? 201 : made?.mismatch ? 422 : 409, body };
+}
+
+/** Express: the answer of a step's result (answerOf). */
+function answerExpress(res, made) {
+  const { status, body } = answerOf(made);
   if (body === undefined) return res.status(status).end();
-  res.status(201).type('application/json').send(body);
+  res.status(status).type('application/json').send(body);
 }
 
 /** Koa: the same as answerExpress. */
-function answerKoa(ctx, body, status = 409) {
+function answerKoa(ctx, made) {
+  const { status, body } = answerOf(made);
   if (body === undefined) {
     ctx.status = status;
     return;
@@ -394,7 +410,7 @@ export async function buildExpress(cfg) {
         const [path, search] = splitSearch(req.originalUrl);
         const hashes = pinnedHashes(req.method, path, search, req.body, req.get('idempotency-key'));
         const made = await step(client, hashes, orderAfter(delay));
-        answerExpress(res, typeof made === 'string' ? made : made?.body, made?.mismatch ? 422 : 409);
+        answerExpress(res, made);
       };
       break;
     }
@@ -550,7 +566,7 @@ export async function buildKoa(cfg) {
         const [path, search] = splitSearch(ctx.originalUrl);
         const hashes = pinnedHashes(ctx.method, path, search, ctx.request.body, ctx.get('idempotency-key'));
         const made = await step(client, hashes, orderAfter(delay));
-        answerKoa(ctx, typeof made === 'string' ? made : made?.body, made?.mismatch ? 422 : 409);
+        answerKoa(ctx, made);
       };
       break;
     }
