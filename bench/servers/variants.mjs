@@ -174,11 +174,24 @@ export async function benchRedisStore(cfg, closers, prefix = undefined) {
   return store;
 }
 
-/** The store of store-pinned (Redis) or store-pinned-memory. */
-async function pinnedStore(cfg, closers) {
-  if (cfg.variant === 'store-pinned-memory') return (await import('@idem/core')).memoryStore();
-  // Records of its own: idem-redis, in the same group, replays the same key.
-  return benchRedisStore(cfg, closers, 'bench:store-pinned:');
+/**
+ * What floor-pinned, floor-get-pinned, store-pinned and store-pinned-memory do around the handler,
+ * as one step `(hashes, makeBody) => made` (answerOf reads `made`), with what it needs opened and
+ * its closing pushed to `closers`.
+ */
+async function pinnedStep(cfg, closers) {
+  if (cfg.variant === 'store-pinned' || cfg.variant === 'store-pinned-memory') {
+    const store =
+      cfg.variant === 'store-pinned-memory'
+        ? (await import('@idem/core')).memoryStore()
+        : // Records of its own: idem-redis, in the same group, replays the same key.
+          await benchRedisStore(cfg, closers, 'bench:store-pinned:');
+    return (hashes, makeBody) => storePinnedFirst(store, hashes, makeBody);
+  }
+  const client = redisClient(cfg);
+  closers.push(() => client.quit());
+  const floor = cfg.variant === 'floor-pinned' ? floorPinnedFirst : floorPinnedGet;
+  return (hashes, makeBody) => floor(client, hashes, makeBody);
 }
 
 /** An order after the configured delay: the handler's work in the floors and store-pinned. */
@@ -207,11 +220,8 @@ function answerExpress(res, made) {
 /** Koa: the same as answerExpress. */
 function answerKoa(ctx, made) {
   const { status, body } = answerOf(made);
-  if (body === undefined) {
-    ctx.status = status;
-    return;
-  }
-  ctx.status = 201;
+  ctx.status = status;
+  if (body === undefined) return;
   ctx.type = 'application/json';
   ctx.body = body;
 }
@@ -402,25 +412,15 @@ export async function buildExpress(cfg) {
       });
       break;
     case 'floor-pinned':
-    case 'floor-get-pinned': {
-      const client = redisClient(cfg);
-      closers.push(() => client.quit());
-      const step = cfg.variant === 'floor-pinned' ? floorPinnedFirst : floorPinnedGet;
-      route = async function floorPinned(req, res) {
-        const [path, search] = splitSearch(req.originalUrl);
-        const hashes = pinnedHashes(req.method, path, search, req.body, req.get('idempotency-key'));
-        const made = await step(client, hashes, orderAfter(delay));
-        answerExpress(res, made);
-      };
-      break;
-    }
+    case 'floor-get-pinned':
     case 'store-pinned':
     case 'store-pinned-memory': {
-      const store = await pinnedStore(cfg, closers);
-      route = async function storePinned(req, res) {
+      const step = await pinnedStep(cfg, closers);
+      const makeOrder = orderAfter(delay);
+      route = async function pinned(req, res) {
         const [path, search] = splitSearch(req.originalUrl);
         const hashes = pinnedHashes(req.method, path, search, req.body, req.get('idempotency-key'));
-        answerExpress(res, await storePinnedFirst(store, hashes, orderAfter(delay)));
+        answerExpress(res, await step(hashes, makeOrder));
       };
       break;
     }
@@ -558,25 +558,15 @@ export async function buildKoa(cfg) {
       });
       break;
     case 'floor-pinned':
-    case 'floor-get-pinned': {
-      const client = redisClient(cfg);
-      closers.push(() => client.quit());
-      const step = cfg.variant === 'floor-pinned' ? floorPinnedFirst : floorPinnedGet;
-      route = async function floorPinned(ctx) {
-        const [path, search] = splitSearch(ctx.originalUrl);
-        const hashes = pinnedHashes(ctx.method, path, search, ctx.request.body, ctx.get('idempotency-key'));
-        const made = await step(client, hashes, orderAfter(delay));
-        answerKoa(ctx, made);
-      };
-      break;
-    }
+    case 'floor-get-pinned':
     case 'store-pinned':
     case 'store-pinned-memory': {
-      const store = await pinnedStore(cfg, closers);
-      route = async function storePinned(ctx) {
+      const step = await pinnedStep(cfg, closers);
+      const makeOrder = orderAfter(delay);
+      route = async function pinned(ctx) {
         const [path, search] = splitSearch(ctx.originalUrl);
         const hashes = pinnedHashes(ctx.method, path, search, ctx.request.body, ctx.get('idempotency-key'));
-        answerKoa(ctx, await storePinnedFirst(store, hashes, orderAfter(delay)));
+        answerKoa(ctx, await step(hashes, makeOrder));
       };
       break;
     }
